@@ -1,0 +1,102 @@
+"""The one way every chakong gRPC server is built, announced and stopped."""
+
+import asyncio
+import json
+import logging
+import signal
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+logger = logging.getLogger(__name__)
+
+# Long-lived gateway channels and large aggregates: allow 16 MiB messages.
+SERVER_OPTIONS = (
+    ("grpc.max_receive_message_length", 16 * 1024 * 1024),
+    ("grpc.max_send_message_length", 16 * 1024 * 1024),
+    ("grpc.so_reuseport", 0),
+)
+
+
+class GrpcServer:
+    """A started grpc.aio server with the standard health and reflection services."""
+
+    def __init__(self, server: grpc.aio.Server, health_servicer: health.aio.HealthServicer, port: int):
+        self.server = server
+        self.health = health_servicer
+        self.port = port
+
+    @classmethod
+    async def start(
+        cls,
+        address: str,
+        register: Callable[[grpc.aio.Server], None],
+        service_names: Sequence[str],
+        *,
+        interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
+    ) -> "GrpcServer":
+        server = grpc.aio.server(interceptors=list(interceptors), options=SERVER_OPTIONS)
+        register(server)
+        health_servicer = health.aio.HealthServicer()
+        health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+        reflection.enable_server_reflection(
+            [*service_names, health.SERVICE_NAME, reflection.SERVICE_NAME], server
+        )
+        port = server.add_insecure_port(address)
+        if port == 0:
+            raise OSError(f"cannot bind gRPC server to {address}")
+        await server.start()
+        for name in ("", *service_names):
+            await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+        return cls(server, health_servicer, port)
+
+    async def stop(self, grace: float) -> None:
+        # NOT_SERVING first, so load balancers and the gateway stop sending.
+        await self.health.enter_graceful_shutdown()
+        await self.server.stop(grace)
+
+
+def bound_address(address: str, port: int) -> str:
+    host = address.rpartition(":")[0]
+    return f"{host}:{port}"
+
+
+def announce_ready(service: str, **endpoints: str) -> None:
+    """Print one machine-readable line saying where the service listens.
+
+    Tests and the launcher start services on port 0 and read this line to
+    learn the real ports.
+    """
+    print("READY " + json.dumps({"service": service, **endpoints}, ensure_ascii=False), flush=True)
+    logger.info("%s ready: %s", service, endpoints)
+
+
+async def wait_for_shutdown_signal() -> None:
+    """Return on the first SIGINT or SIGTERM."""
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stopping.set)
+    try:
+        await stopping.wait()
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+
+
+def run(main: Callable[[], Awaitable[None]]) -> None:
+    """Entry point of a service's __main__: run until signalled, exit cleanly."""
+    try:
+        asyncio.run(main())
+    except KeyboardInterrupt:
+        pass
+    except Exception as exc:  # report start-up failures as one readable line
+        from services.common.settings import SettingsError
+
+        if isinstance(exc, (SettingsError, OSError)):
+            print(f"error: {exc}", file=sys.stderr)
+            sys.exit(2)
+        raise

@@ -1,0 +1,85 @@
+"""Checks and check characters for the identifiers courts and agencies use."""
+
+import re
+
+from stdnum import exceptions as stdnum_errors
+from stdnum.cn import ric, uscc
+
+
+class InvalidIdentifier(ValueError):
+    """The identifier breaks a rule; the message says which."""
+
+
+def check_resident_id(value: str) -> str:
+    """Validate a GB 11643 resident ID (format, birth date, region, check character)."""
+    if len(value) != 18:
+        raise InvalidIdentifier("must be 18 characters")
+    if not value[:17].isdigit() or not (value[17].isdigit() or value[17] == "X"):
+        raise InvalidIdentifier("must be 17 digits followed by a digit or X")
+    try:
+        ric.validate(value)
+    except stdnum_errors.InvalidChecksum:
+        raise InvalidIdentifier("check character does not match (ISO 7064 MOD 11-2)") from None
+    except stdnum_errors.InvalidComponent:
+        raise InvalidIdentifier("birth date or region code is not valid") from None
+    except stdnum_errors.ValidationError as exc:
+        raise InvalidIdentifier(f"not a valid resident ID: {exc}") from None
+    return value
+
+
+def resident_id_check_char(first17: str) -> str:
+    return ric.calc_check_digit(first17 + "0")
+
+
+def check_credit_code(value: str) -> str:
+    """Validate a GB 32100 unified social credit code (alphabet and MOD 31 check)."""
+    if len(value) != 18:
+        raise InvalidIdentifier("must be 18 characters")
+    try:
+        uscc.validate(value)
+    except stdnum_errors.InvalidChecksum:
+        raise InvalidIdentifier("check character does not match (GB 32100 MOD 31)") from None
+    except stdnum_errors.ValidationError:
+        raise InvalidIdentifier(
+            "must be 8 digits then characters from 0-9 and A-Y without I, O, S, V, Z"
+        ) from None
+    return value
+
+
+def credit_code_check_char(first17: str) -> str:
+    return uscc.calc_check_digit(first17 + "0")
+
+
+_PASSPORT = re.compile(r"[A-Z0-9]{5,17}")
+
+
+def check_passport(value: str) -> str:
+    if not _PASSPORT.fullmatch(value):
+        raise InvalidIdentifier("must be 5 to 17 upper-case letters or digits")
+    return value
+
+
+# 皖A plus 5 characters (ordinary) or 6 with D or F first or last (new
+# energy); I and O never appear.
+_PLATE_ORDINARY = re.compile(r"皖A[A-HJ-NP-Z0-9]{5}")
+_PLATE_NEW_ENERGY = re.compile(r"皖A(?:[DF][A-HJ-NP-Z0-9]\d{4}|\d{5}[DF])")
+
+
+def check_plate(value: str) -> str:
+    if not (_PLATE_ORDINARY.fullmatch(value) or _PLATE_NEW_ENERGY.fullmatch(value)):
+        raise InvalidIdentifier(
+            "must be 皖A then 5 characters, or 6 for new energy with D or F first or last;"
+            " no I or O"
+        )
+    return value
+
+
+# (2024)皖01执123号, with optional district digits and suffixes such as 执恢
+# or 执保; full-width brackets are accepted as courts write them either way.
+_CASE_NUMBER = re.compile(r"[(（](\d{4})[)）][\u4e00-\u9fff]\d{2,4}执[恢保异复]?(\d{1,6})号")
+
+
+def check_case_number(value: str) -> str:
+    if not _CASE_NUMBER.fullmatch(value):
+        raise InvalidIdentifier("must look like (2024)皖01执123号")
+    return value

@@ -1,0 +1,204 @@
+"""Server interceptors shared by every service: metrics and injected faults."""
+
+import asyncio
+import logging
+import math
+import random
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import grpc
+from prometheus_client import Counter, Gauge, Histogram
+
+from services.common.settings import SettingsError, env_float, env_str
+
+logger = logging.getLogger(__name__)
+
+# Names follow the grpc-ecosystem convention ops already have dashboards for.
+GRPC_SERVER_HANDLED = Counter(
+    "grpc_server_handled_total",
+    "RPCs completed on the server, by final status code.",
+    ["grpc_service", "grpc_method", "grpc_code"],
+)
+GRPC_SERVER_HANDLING_SECONDS = Histogram(
+    "grpc_server_handling_seconds",
+    "Time from receiving an RPC to its final status.",
+    ["grpc_service", "grpc_method"],
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0),
+)
+GRPC_SERVER_IN_FLIGHT = Gauge(
+    "grpc_server_in_flight_requests",
+    "RPCs being handled now.",
+    ["grpc_service", "grpc_method"],
+)
+
+# Health checks and reflection are not business traffic: no faults injected.
+_INFRASTRUCTURE_SERVICES = ("grpc.health.v1.", "grpc.reflection.")
+
+Around = Callable[[Callable[[], Awaitable], object, grpc.aio.ServicerContext], Awaitable]
+
+
+def _split(method: str) -> tuple[str, str]:
+    service, _, name = method.lstrip("/").partition("/")
+    return service, name
+
+
+def _wrap_unary(handler: grpc.RpcMethodHandler, around) -> grpc.RpcMethodHandler:
+    inner = handler.unary_unary
+
+    async def behaviour(request, context):
+        return await around(lambda: inner(request, context), context)
+
+    return grpc.unary_unary_rpc_method_handler(
+        behaviour,
+        request_deserializer=handler.request_deserializer,
+        response_serializer=handler.response_serializer,
+    )
+
+
+def _wrap_server_stream(handler: grpc.RpcMethodHandler, around) -> grpc.RpcMethodHandler:
+    inner = handler.unary_stream
+
+    async def behaviour(request, context):
+        # Collecting the stream would defeat streaming: run `around` over
+        # the act of draining the generator into the wire instead.
+        async def drain():
+            async for item in inner(request, context):
+                await context.write(item)
+
+        await around(drain, context)
+
+    return grpc.unary_stream_rpc_method_handler(
+        behaviour,
+        request_deserializer=handler.request_deserializer,
+        response_serializer=handler.response_serializer,
+    )
+
+
+def _wrap(handler, around):
+    if handler is None:
+        return None
+    if handler.unary_unary:
+        return _wrap_unary(handler, around)
+    if handler.unary_stream:
+        return _wrap_server_stream(handler, around)
+    return handler
+
+
+class MetricsInterceptor(grpc.aio.ServerInterceptor):
+    """Count and time every RPC by service, method and final code."""
+
+    async def intercept_service(self, continuation, handler_call_details):
+        handler = await continuation(handler_call_details)
+        service, method = _split(handler_call_details.method)
+        handled = {}
+        seconds = GRPC_SERVER_HANDLING_SECONDS.labels(service, method)
+        in_flight = GRPC_SERVER_IN_FLIGHT.labels(service, method)
+
+        async def around(call, context):
+            start = time.perf_counter()
+            code = grpc.StatusCode.OK
+            in_flight.inc()
+            try:
+                result = await call()
+                code = context.code() or grpc.StatusCode.OK
+                return result
+            except grpc.aio.AbortError:
+                code = context.code() or grpc.StatusCode.UNKNOWN
+                raise
+            except asyncio.CancelledError:
+                code = grpc.StatusCode.CANCELLED
+                raise
+            except Exception:
+                code = grpc.StatusCode.UNKNOWN
+                raise
+            finally:
+                in_flight.dec()
+                seconds.observe(time.perf_counter() - start)
+                if code not in handled:
+                    handled[code] = GRPC_SERVER_HANDLED.labels(service, method, code.name)
+                handled[code].inc()
+
+        return _wrap(handler, around)
+
+
+@dataclass(frozen=True)
+class FaultSettings:
+    """Make an agency slow or failing, for tests and demos.
+
+    Latency is log-normal, fitted to the given median and 99th percentile;
+    a failing call aborts with `error_code` before touching any data.
+    """
+
+    latency_p50_ms: float = 0.0
+    latency_p99_ms: float = 0.0
+    error_rate: float = 0.0
+    error_code: grpc.StatusCode = grpc.StatusCode.UNAVAILABLE
+
+    @classmethod
+    def from_env(cls) -> "FaultSettings":
+        p50 = env_float("FAULT_LATENCY_P50_MS", 0.0, minimum=0.0, maximum=600_000.0)
+        p99 = env_float("FAULT_LATENCY_P99_MS", p50, minimum=0.0, maximum=600_000.0)
+        if p99 < p50:
+            raise SettingsError(f"FAULT_LATENCY_P99_MS={p99}: must be at least FAULT_LATENCY_P50_MS={p50}")
+        code_name = env_str("FAULT_ERROR_CODE", "UNAVAILABLE").upper()
+        try:
+            code = grpc.StatusCode[code_name]
+        except KeyError:
+            raise SettingsError(f"FAULT_ERROR_CODE={code_name!r}: not a gRPC status code name") from None
+        if code is grpc.StatusCode.OK:
+            raise SettingsError("FAULT_ERROR_CODE=OK: an injected error needs an error code")
+        return cls(
+            latency_p50_ms=p50,
+            latency_p99_ms=p99,
+            error_rate=env_float("FAULT_ERROR_RATE", 0.0, minimum=0.0, maximum=1.0),
+            error_code=code,
+        )
+
+    @property
+    def active(self) -> bool:
+        return self.latency_p50_ms > 0 or self.error_rate > 0
+
+
+class FaultInterceptor(grpc.aio.ServerInterceptor):
+    """Delay or fail business RPCs as FaultSettings say."""
+
+    def __init__(self, faults: FaultSettings, rng: random.Random | None = None):
+        self._faults = faults
+        self._rng = rng or random.Random()
+        self._mu = math.log(faults.latency_p50_ms) if faults.latency_p50_ms > 0 else 0.0
+        p99 = max(faults.latency_p99_ms, faults.latency_p50_ms)  # unset p99: fixed latency
+        ratio = p99 / faults.latency_p50_ms if faults.latency_p50_ms > 0 else 1.0
+        self._sigma = math.log(ratio) / 2.3263  # z-score of the 99th percentile
+
+    def sample_latency_ms(self) -> float:
+        if self._faults.latency_p50_ms <= 0:
+            return 0.0
+        if self._sigma == 0:
+            return self._faults.latency_p50_ms
+        return self._rng.lognormvariate(self._mu, self._sigma)
+
+    async def intercept_service(self, continuation, handler_call_details):
+        handler = await continuation(handler_call_details)
+        if handler_call_details.method.lstrip("/").startswith(_INFRASTRUCTURE_SERVICES):
+            return handler
+
+        async def around(call, context):
+            delay_ms = self.sample_latency_ms()
+            if delay_ms:
+                await asyncio.sleep(delay_ms / 1000)
+            if self._faults.error_rate and self._rng.random() < self._faults.error_rate:
+                await context.abort(self._faults.error_code, "injected fault (FAULT_ERROR_RATE)")
+            return await call()
+
+        return _wrap(handler, around)
+
+
+def server_interceptors(faults: FaultSettings) -> list[grpc.aio.ServerInterceptor]:
+    """Metrics outermost, so injected latency and errors are measured too."""
+    interceptors: list[grpc.aio.ServerInterceptor] = [MetricsInterceptor()]
+    if faults.active:
+        logger.warning("fault injection on: %s", faults)
+        interceptors.append(FaultInterceptor(faults))
+    return interceptors

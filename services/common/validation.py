@@ -1,0 +1,88 @@
+"""Validation of request fields shared by the gateway and every agency.
+
+Every error names the field (in proto field path form, e.g. `subject.id_number`)
+and the rule it breaks, so a caller can fix the request without guessing.
+"""
+
+import re
+
+from protos.common.v1 import common_pb2
+from services.common import identifiers
+
+MAX_NAME_CHARS = 100
+MAX_DOCUMENT_NUMBER_CHARS = 64
+MAX_KEY_CHARS = 128
+
+_COURT_CODE = re.compile(r"[0-9A-Z]{3,12}")
+_EXECUTOR_ID = re.compile(r"[0-9A-Za-z_.-]{1,32}")
+# Request IDs and idempotency keys travel in logs and gRPC metadata.
+_TOKEN = re.compile(r"[0-9A-Za-z_.:-]+")
+
+_ID_CHECKS = {
+    common_pb2.SUBJECT_TYPE_RESIDENT_ID: identifiers.check_resident_id,
+    common_pb2.SUBJECT_TYPE_CREDIT_CODE: identifiers.check_credit_code,
+    common_pb2.SUBJECT_TYPE_PASSPORT: identifiers.check_passport,
+}
+
+
+class FieldError(ValueError):
+    """A request field breaks a rule."""
+
+    def __init__(self, field: str, rule: str):
+        super().__init__(f"{field}: {rule}")
+        self.field = field
+        self.rule = rule
+
+
+def require_text(value: str, field: str, max_chars: int) -> str:
+    if not value or not value.strip():
+        raise FieldError(field, "is required")
+    if len(value) > max_chars:
+        raise FieldError(field, f"must be at most {max_chars} characters (got {len(value)})")
+    if value != value.strip():
+        raise FieldError(field, "must not start or end with white space")
+    return value
+
+
+def check_identifier(check, value: str, field: str) -> str:
+    if not value:
+        raise FieldError(field, "is required")
+    try:
+        return check(value)
+    except identifiers.InvalidIdentifier as exc:
+        raise FieldError(field, str(exc)) from None
+
+
+def validate_subject(subject: common_pb2.Subject, field: str = "subject") -> None:
+    check = _ID_CHECKS.get(subject.type)
+    if check is None:
+        raise FieldError(f"{field}.type", "must be RESIDENT_ID, CREDIT_CODE or PASSPORT")
+    check_identifier(check, subject.id_number, f"{field}.id_number")
+    require_text(subject.name, f"{field}.name", MAX_NAME_CHARS)
+
+
+def validate_case(case: common_pb2.CaseRef, field: str = "case") -> None:
+    check_identifier(identifiers.check_case_number, case.case_number, f"{field}.case_number")
+    if not _COURT_CODE.fullmatch(case.court_code):
+        raise FieldError(f"{field}.court_code", "must be 3 to 12 digits or upper-case letters")
+    if not _EXECUTOR_ID.fullmatch(case.executor_id):
+        raise FieldError(f"{field}.executor_id", "must be 1 to 32 letters, digits, '_', '.' or '-'")
+    require_text(case.document_number, f"{field}.document_number", MAX_DOCUMENT_NUMBER_CHARS)
+
+
+def validate_token(value: str, field: str, *, required: bool) -> None:
+    """Request IDs (optional) and idempotency keys (required)."""
+    if not value:
+        if required:
+            raise FieldError(field, "is required")
+        return
+    if len(value) > MAX_KEY_CHARS or not _TOKEN.fullmatch(value):
+        raise FieldError(field, f"must be 1 to {MAX_KEY_CHARS} letters, digits or '_.:-'")
+
+
+def validate_amount_fen(value: int, field: str, *, maximum: int = 10**15) -> None:
+    """A positive whole number of fen, bounded well below int64 overflow."""
+    if value <= 0:
+        raise FieldError(field, "must be a positive number of fen")
+    if value > maximum:
+        raise FieldError(field, f"must be at most {maximum} fen")

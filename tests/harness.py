@@ -1,0 +1,71 @@
+"""Start chakong services as real subprocesses on port 0 and learn their ports."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+class ServiceProcess:
+    """One service process; `endpoints` is the JSON of its READY line."""
+
+    def __init__(self, module: str, env: dict[str, str], *, ready_timeout: float = 30.0):
+        self.module = module
+        self.env = {**os.environ, "PYTHONUNBUFFERED": "1", **env}
+        self.ready_timeout = ready_timeout
+        self.output: list[str] = []
+        self.endpoints: dict[str, str] = {}
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> "ServiceProcess":
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", self.module],
+            cwd=REPO,
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        ready = threading.Event()
+
+        def pump():
+            for line in self.proc.stdout:
+                self.output.append(line)
+                if line.startswith("READY ") and not ready.is_set():
+                    self.endpoints = json.loads(line[len("READY ") :])
+                    ready.set()
+
+        threading.Thread(target=pump, daemon=True).start()
+        deadline = time.monotonic() + self.ready_timeout
+        while not ready.wait(0.05):
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"{self.module} did not become ready:\n{''.join(self.output)}")
+        return self
+
+    def signal(self, sig: int) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+
+    def kill(self) -> None:
+        self.signal(signal.SIGKILL)
+        if self.proc:
+            self.proc.wait(10)
+
+    def stop(self, timeout: float = 10.0) -> int | None:
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        return self.proc.returncode
