@@ -53,12 +53,16 @@ def check_identifier(check, value: str, field: str) -> str:
         raise FieldError(field, str(exc)) from None
 
 
-def validate_subject(subject: common_pb2.Subject, field: str = "subject") -> None:
+def validate_subject(subject: common_pb2.Subject, field: str = "subject", *, require_name: bool = False) -> None:
+    """The ID must be valid. The name is optional for queries (an executor may
+    know only the ID; agencies then match on the ID alone) but, when given,
+    must be sensible; actions that bind an asset pass require_name=True."""
     check = _ID_CHECKS.get(subject.type)
     if check is None:
         raise FieldError(f"{field}.type", "must be RESIDENT_ID, CREDIT_CODE or PASSPORT")
     check_identifier(check, subject.id_number, f"{field}.id_number")
-    require_text(subject.name, f"{field}.name", MAX_NAME_CHARS)
+    if require_name or subject.name:
+        require_text(subject.name, f"{field}.name", MAX_NAME_CHARS)
 
 
 def validate_case(case: common_pb2.CaseRef, field: str = "case") -> None:
