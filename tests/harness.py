@@ -22,6 +22,7 @@ class ServiceProcess:
         self.output: list[str] = []
         self.endpoints: dict[str, str] = {}
         self.proc: subprocess.Popen | None = None
+        self._pump: threading.Thread | None = None
 
     def start(self) -> "ServiceProcess":
         self.proc = subprocess.Popen(
@@ -41,7 +42,8 @@ class ServiceProcess:
                     self.endpoints = json.loads(line[len("READY ") :])
                     ready.set()
 
-        threading.Thread(target=pump, daemon=True).start()
+        self._pump = threading.Thread(target=pump, daemon=True)
+        self._pump.start()
         deadline = time.monotonic() + self.ready_timeout
         while not ready.wait(0.05):
             if self.proc.poll() is not None or time.monotonic() > deadline:
@@ -57,6 +59,7 @@ class ServiceProcess:
         self.signal(signal.SIGKILL)
         if self.proc:
             self.proc.wait(10)
+            self._close_output()
 
     def stop(self, timeout: float = 10.0) -> int | None:
         if self.proc is None:
@@ -68,4 +71,12 @@ class ServiceProcess:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(5)
+        self._close_output()
         return self.proc.returncode
+
+    def _close_output(self) -> None:
+        # The pump ends at EOF; closing the pipe then avoids a ResourceWarning.
+        if self._pump is not None:
+            self._pump.join(5)
+        if self.proc and self.proc.stdout and not self.proc.stdout.closed:
+            self.proc.stdout.close()

@@ -74,17 +74,22 @@ def announce_ready(service: str, **endpoints: str) -> None:
     logger.info("%s ready: %s", service, endpoints)
 
 
-async def wait_for_shutdown_signal() -> None:
-    """Return on the first SIGINT or SIGTERM."""
+def install_shutdown_signals() -> asyncio.Event:
+    """Handle SIGINT and SIGTERM from now on by setting the returned event.
+
+    Install before announcing readiness: whoever reads READY may signal at
+    once, and without a handler the default action kills the process.
+    """
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stopping.set)
-    try:
-        await stopping.wait()
-    finally:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(sig)
+    return stopping
+
+
+async def wait_for_shutdown_signal() -> None:
+    """Return on the first SIGINT or SIGTERM."""
+    await install_shutdown_signals().wait()
 
 
 def run(main: Callable[[], Awaitable[None]]) -> None:

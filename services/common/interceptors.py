@@ -1,6 +1,7 @@
 """Server interceptors shared by every service: metrics and injected faults."""
 
 import asyncio
+import inspect
 import logging
 import math
 import random
@@ -11,6 +12,7 @@ from dataclasses import dataclass
 import grpc
 from prometheus_client import Counter, Gauge, Histogram
 
+from services.common.logs import REQUEST_ID_METADATA_KEY, request_id_var
 from services.common.settings import SettingsError, env_float, env_str
 
 logger = logging.getLogger(__name__)
@@ -63,9 +65,15 @@ def _wrap_server_stream(handler: grpc.RpcMethodHandler, around) -> grpc.RpcMetho
     async def behaviour(request, context):
         # Collecting the stream would defeat streaming: run `around` over
         # the act of draining the generator into the wire instead.
+        # Handlers either yield responses (ours) or write them with
+        # context.write and return (grpc's health Watch): support both.
         async def drain():
-            async for item in inner(request, context):
-                await context.write(item)
+            result = inner(request, context)
+            if inspect.isasyncgen(result):
+                async for item in result:
+                    await context.write(item)
+            else:
+                await result
 
         await around(drain, context)
 
@@ -195,9 +203,27 @@ class FaultInterceptor(grpc.aio.ServerInterceptor):
         return _wrap(handler, around)
 
 
+class RequestIdInterceptor(grpc.aio.ServerInterceptor):
+    """Put the caller's x-request-id into the logging context of the RPC."""
+
+    async def intercept_service(self, continuation, handler_call_details):
+        handler = await continuation(handler_call_details)
+        request_id = next(
+            (v for k, v in handler_call_details.invocation_metadata or () if k == REQUEST_ID_METADATA_KEY), ""
+        )
+        if not request_id:
+            return handler
+
+        async def around(call, context):
+            request_id_var.set(request_id[:128])
+            return await call()
+
+        return _wrap(handler, around)
+
+
 def server_interceptors(faults: FaultSettings) -> list[grpc.aio.ServerInterceptor]:
     """Metrics outermost, so injected latency and errors are measured too."""
-    interceptors: list[grpc.aio.ServerInterceptor] = [MetricsInterceptor()]
+    interceptors: list[grpc.aio.ServerInterceptor] = [MetricsInterceptor(), RequestIdInterceptor()]
     if faults.active:
         logger.warning("fault injection on: %s", faults)
         interceptors.append(FaultInterceptor(faults))

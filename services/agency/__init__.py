@@ -1,0 +1,1 @@
+"""What every mock agency (bank, vehicle registry, real-estate registry) shares."""

@@ -1,0 +1,77 @@
+"""Settings every mock agency reads from the environment, checked at start-up."""
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from services.common.interceptors import FaultSettings
+from services.common.settings import SettingsError, env_address, env_float, env_int, env_str
+
+# Agency IDs end up in file names, log lines and metric labels.
+_AGENCY_ID = re.compile(r"[a-z0-9][a-z0-9-]{0,31}")
+
+
+@dataclass(frozen=True)
+class AgencyDefaults:
+    """What an agency kind is called and where it listens when nothing is set."""
+
+    agency_id: str
+    agency_name: str
+    grpc_address: str
+
+
+@dataclass(frozen=True)
+class AgencySettings:
+    agency_id: str
+    agency_name: str
+    grpc_address: str
+    metrics_address: str
+    data_dir: Path
+    db_path: Path
+    # Mock data: the generator's seed and how many subjects it draws.
+    seed: int
+    subjects: int
+    grace_seconds: float
+    faults: FaultSettings
+
+    @property
+    def data_parameters(self) -> dict[str, str]:
+        """Everything the seeded data depends on; a change means reseeding."""
+        return {
+            "agency_id": self.agency_id,
+            "agency_name": self.agency_name,
+            "seed": str(self.seed),
+            "subjects": str(self.subjects),
+        }
+
+
+def agency_env(defaults: AgencyDefaults) -> dict[str, Any]:
+    """The AgencySettings fields from the environment, for a subclass's from_env."""
+    agency_id = env_str("AGENCY_ID", defaults.agency_id)
+    if not _AGENCY_ID.fullmatch(agency_id):
+        raise SettingsError(
+            f"AGENCY_ID={agency_id!r}: expected 1 to 32 lower-case letters, digits or '-', for example 'icbc'"
+        )
+    # Another institution run from this code needs its own display name;
+    # until one is given, its ID is clearer than a wrong bank's name.
+    default_name = defaults.agency_name if agency_id == defaults.agency_id else agency_id
+    agency_name = env_str("AGENCY_NAME", default_name)
+    if len(agency_name) > 100:
+        raise SettingsError(f"AGENCY_NAME={agency_name!r}: must be at most 100 characters")
+    data_dir = Path(env_str("DATA_DIR", "var"))
+    db_path = Path(env_str("DB_PATH", str(data_dir / f"{agency_id}.db")))
+    if db_path.exists() and not db_path.is_file():
+        raise SettingsError(f"DB_PATH={str(db_path)!r}: exists and is not a file")
+    return {
+        "agency_id": agency_id,
+        "agency_name": agency_name,
+        "grpc_address": env_address("GRPC_ADDRESS", defaults.grpc_address),
+        "metrics_address": env_address("METRICS_ADDRESS", "127.0.0.1:0"),
+        "data_dir": data_dir,
+        "db_path": db_path,
+        "seed": env_int("SEED", 42, minimum=0, maximum=2**63 - 1),
+        "subjects": env_int("SUBJECTS", 10_000, minimum=1, maximum=100_000_000),
+        "grace_seconds": env_float("GRACE_SECONDS", 5.0, minimum=0.0, maximum=600.0),
+        "faults": FaultSettings.from_env(),
+    }

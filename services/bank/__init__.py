@@ -1,0 +1,1 @@
+"""Mock bank (also online payment platforms and securities firms): the Bank contract."""

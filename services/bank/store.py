@@ -1,0 +1,146 @@
+"""The bank's SQLite tables: accounts, freezes on them, and deductions to courts."""
+
+import sqlite3
+from collections import defaultdict
+
+from protos.bank.v1 import bank_pb2
+from protos.common.v1 import common_pb2
+from services import datagen
+from services.agency.holds import PENDING_STATES, queue_positions
+from services.agency.store import insert_holders, timestamp
+from services.bank.config import Settings
+
+# Money is integer fen throughout. `opening_balance_fen` is the seeded
+# balance, kept for the conservation check: opening = balance + deductions.
+# A freeze holds `frozen_fen` of an account's balance while ACTIVE; QUEUED
+# ones (轮候) wait in `queue_seq` order. A direct deduction is recorded
+# as a freeze that ends DEDUCTED at once, so every deduction names one.
+SCHEMA = """
+CREATE TABLE accounts (
+    account_number      TEXT PRIMARY KEY,
+    owner_id_number     TEXT NOT NULL,
+    account_type        INTEGER NOT NULL,
+    currency            TEXT NOT NULL,
+    opening_balance_fen INTEGER NOT NULL,
+    balance_fen         INTEGER NOT NULL CHECK (balance_fen >= 0),
+    status              INTEGER NOT NULL,
+    branch              TEXT NOT NULL,
+    opened_on           TEXT NOT NULL
+);
+CREATE INDEX accounts_by_owner ON accounts (owner_id_number);
+
+CREATE TABLE freezes (
+    freeze_id        TEXT PRIMARY KEY,
+    account_number   TEXT NOT NULL REFERENCES accounts (account_number),
+    case_number      TEXT NOT NULL,
+    court_code       TEXT NOT NULL,
+    state            INTEGER NOT NULL,
+    requested_fen    INTEGER NOT NULL CHECK (requested_fen > 0),
+    frozen_fen       INTEGER NOT NULL DEFAULT 0 CHECK (frozen_fen >= 0),
+    shortfall_fen    INTEGER NOT NULL DEFAULT 0 CHECK (shortfall_fen >= 0),
+    deducted_fen     INTEGER NOT NULL DEFAULT 0 CHECK (deducted_fen >= 0),
+    queue_seq        INTEGER NOT NULL UNIQUE,
+    registered_at_us INTEGER NOT NULL,
+    effective_at_us  INTEGER,
+    expires_at_us    INTEGER NOT NULL,
+    ended_at_us      INTEGER
+);
+CREATE INDEX freezes_by_account ON freezes (account_number, queue_seq);
+CREATE INDEX freezes_by_case ON freezes (case_number, court_code);
+
+CREATE TABLE deductions (
+    deduction_id         TEXT PRIMARY KEY,
+    account_number       TEXT NOT NULL REFERENCES accounts (account_number),
+    freeze_id            TEXT NOT NULL REFERENCES freezes (freeze_id),
+    case_number          TEXT NOT NULL,
+    court_code           TEXT NOT NULL,
+    amount_fen           INTEGER NOT NULL CHECK (amount_fen > 0),
+    court_bank_name      TEXT NOT NULL,
+    court_account_number TEXT NOT NULL,
+    court_account_name   TEXT NOT NULL,
+    deducted_at_us       INTEGER NOT NULL
+);
+CREATE INDEX deductions_by_account ON deductions (account_number);
+CREATE INDEX deductions_by_freeze ON deductions (freeze_id);
+"""
+
+
+def populate(conn: sqlite3.Connection, settings: Settings) -> int:
+    """Store the generator's accounts for this institution and their holders."""
+    population = datagen.subjects(settings.seed, settings.subjects)
+    people = {s.id_number: s for s in population}
+    holders: set[str] = set()
+
+    def rows():
+        for a in datagen.bank_accounts(
+            settings.seed, population, settings.agency_id, settings.agency_name, settings.profile
+        ):
+            holders.add(a.owner_id_number)
+            yield (
+                a.account_number, a.owner_id_number, a.account_type, a.currency,
+                a.balance_fen, a.balance_fen, a.status, a.branch, a.opened_on,
+            )
+
+    cursor = conn.executemany(
+        "INSERT INTO accounts (account_number, owner_id_number, account_type, currency,"
+        " opening_balance_fen, balance_fen, status, branch, opened_on) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        rows(),
+    )
+    insert_holders(conn, ((i, people[i].subject_type, people[i].name) for i in sorted(holders)))
+    return cursor.rowcount
+
+
+def _freeze_message(row: sqlite3.Row, queue_position: int) -> bank_pb2.AccountFreeze:
+    return bank_pb2.AccountFreeze(
+        freeze_id=row["freeze_id"],
+        account_number=row["account_number"],
+        case_number=row["case_number"],
+        court_code=row["court_code"],
+        state=row["state"],
+        requested_fen=row["requested_fen"],
+        frozen_fen=row["frozen_fen"],
+        shortfall_fen=row["shortfall_fen"],
+        deducted_fen=row["deducted_fen"],
+        queue_position=queue_position,
+        registered_at=timestamp(row["registered_at_us"]),
+        effective_at=timestamp(row["effective_at_us"]),
+        expires_at=timestamp(row["expires_at_us"]),
+        ended_at=timestamp(row["ended_at_us"]),
+    )
+
+
+def accounts_of(conn: sqlite3.Connection, id_number: str) -> list[bank_pb2.Account]:
+    """The subject's accounts with their active and queued freezes."""
+    freeze_rows = conn.execute(
+        "SELECT f.* FROM accounts a JOIN freezes f ON f.account_number = a.account_number"
+        " WHERE a.owner_id_number = ? AND f.state IN (?, ?) ORDER BY f.account_number, f.queue_seq",
+        (id_number, *PENDING_STATES),
+    ).fetchall()
+    freezes: dict[str, list[bank_pb2.AccountFreeze]] = defaultdict(list)
+    frozen: dict[str, int] = defaultdict(int)
+    for row, position in queue_positions(freeze_rows, "account_number"):
+        freezes[row["account_number"]].append(_freeze_message(row, position))
+        if row["state"] == common_pb2.HOLD_STATE_ACTIVE:
+            frozen[row["account_number"]] += row["frozen_fen"]
+    accounts = []
+    for row in conn.execute(
+        "SELECT account_number, account_type, currency, balance_fen, status, branch, opened_on"
+        " FROM accounts WHERE owner_id_number = ? ORDER BY opened_on, account_number",
+        (id_number,),
+    ):
+        number = row["account_number"]
+        accounts.append(
+            bank_pb2.Account(
+                account_number=number,
+                type=row["account_type"],
+                currency=row["currency"],
+                balance_fen=row["balance_fen"],
+                available_balance_fen=row["balance_fen"] - frozen[number],
+                frozen_fen=frozen[number],
+                status=row["status"],
+                branch=row["branch"],
+                opened_on=row["opened_on"],
+                freezes=freezes[number],
+            )
+        )
+    return accounts

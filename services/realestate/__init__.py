@@ -1,0 +1,1 @@
+"""Mock real-estate registry (不动产登记): the RealEstateRegistry contract."""

@@ -1,0 +1,14 @@
+"""Real-estate registry settings: the shared agency settings with its own defaults."""
+
+from dataclasses import dataclass
+
+from services.agency.config import AgencyDefaults, AgencySettings, agency_env
+
+DEFAULTS = AgencyDefaults(agency_id="hefei-rer", agency_name="合肥市不动产登记中心", grpc_address="127.0.0.1:50081")
+
+
+@dataclass(frozen=True)
+class Settings(AgencySettings):
+    @classmethod
+    def from_env(cls) -> "Settings":
+        return cls(**agency_env(DEFAULTS))

@@ -1,0 +1,135 @@
+"""The real-estate registry's SQLite tables: properties, owners, mortgages, seals, transfers."""
+
+import sqlite3
+from collections import defaultdict
+
+from protos.common.v1 import common_pb2
+from protos.realestate.v1 import realestate_pb2
+from services import datagen
+from services.agency.holds import pending_seals
+from services.agency.store import SEALS_SCHEMA, insert_holders
+from services.realestate.config import Settings
+
+# A property has one or more owners with shares in basis points; a subject
+# finds its properties through `owners_by_id`. `transfers` records court
+# sales (过户): the old certificate, the buyer and the new certificate.
+SCHEMA = """
+CREATE TABLE properties (
+    certificate_number TEXT PRIMARY KEY,
+    unit_number        TEXT NOT NULL,
+    address            TEXT NOT NULL,
+    area_m2            REAL NOT NULL,
+    use                INTEGER NOT NULL,
+    registered_on      TEXT NOT NULL
+);
+
+CREATE TABLE owners (
+    certificate_number TEXT NOT NULL REFERENCES properties (certificate_number),
+    position           INTEGER NOT NULL,
+    subject_type       INTEGER NOT NULL,
+    id_number          TEXT NOT NULL,
+    name               TEXT NOT NULL,
+    share_bp           INTEGER NOT NULL CHECK (share_bp BETWEEN 1 AND 10000),
+    PRIMARY KEY (certificate_number, position)
+) WITHOUT ROWID;
+CREATE INDEX owners_by_id ON owners (id_number);
+
+CREATE TABLE mortgages (
+    certificate_number TEXT NOT NULL REFERENCES properties (certificate_number),
+    position           INTEGER NOT NULL,
+    mortgagee          TEXT NOT NULL,
+    amount_fen         INTEGER NOT NULL,
+    registered_on      TEXT NOT NULL,
+    PRIMARY KEY (certificate_number, position)
+) WITHOUT ROWID;
+
+CREATE TABLE transfers (
+    transfer_id            TEXT PRIMARY KEY,
+    certificate_number     TEXT NOT NULL REFERENCES properties (certificate_number),
+    new_certificate_number TEXT NOT NULL UNIQUE,
+    buyer_type             INTEGER NOT NULL,
+    buyer_id_number        TEXT NOT NULL,
+    buyer_name             TEXT NOT NULL,
+    case_number            TEXT NOT NULL,
+    court_code             TEXT NOT NULL,
+    ruling_number          TEXT NOT NULL,
+    price_fen              INTEGER NOT NULL CHECK (price_fen > 0),
+    transferred_at_us      INTEGER NOT NULL
+);
+CREATE INDEX transfers_by_certificate ON transfers (certificate_number);
+""" + SEALS_SCHEMA
+
+
+def populate(conn: sqlite3.Connection, settings: Settings) -> int:
+    """Store the generator's properties for this registry, with owners and mortgages."""
+    count = 0
+    population = datagen.subjects(settings.seed, settings.subjects)
+    for p in datagen.properties(settings.seed, population, settings.agency_id):
+        conn.execute(
+            "INSERT INTO properties (certificate_number, unit_number, address, area_m2, use, registered_on)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (p.certificate_number, p.unit_number, p.address, p.area_m2, p.use, p.registered_on),
+        )
+        conn.executemany(
+            "INSERT INTO owners (certificate_number, position, subject_type, id_number, name, share_bp)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            [(p.certificate_number, i, o.subject_type, o.id_number, o.name, o.share_bp) for i, o in enumerate(p.owners)],
+        )
+        conn.executemany(
+            "INSERT INTO mortgages (certificate_number, position, mortgagee, amount_fen, registered_on)"
+            " VALUES (?, ?, ?, ?, ?)",
+            [(p.certificate_number, i, m.mortgagee, m.amount_fen, m.registered_on) for i, m in enumerate(p.mortgages)],
+        )
+        insert_holders(conn, [(o.id_number, o.subject_type, o.name) for o in p.owners])
+        count += 1
+    return count
+
+
+def properties_of(conn: sqlite3.Connection, id_number: str) -> list[realestate_pb2.Property]:
+    """The properties the subject owns wholly or in part, with all their owners,
+    mortgages and active and queued seals."""
+    rows = conn.execute(
+        "SELECT p.* FROM owners o JOIN properties p ON p.certificate_number = o.certificate_number"
+        " WHERE o.id_number = ? ORDER BY p.registered_on, p.certificate_number",
+        (id_number,),
+    ).fetchall()
+    certificates = [row["certificate_number"] for row in rows]
+    if not certificates:
+        return []
+    marks = ",".join("?" * len(certificates))
+    owners: dict[str, list[realestate_pb2.Owner]] = defaultdict(list)
+    for o in conn.execute(
+        f"SELECT * FROM owners WHERE certificate_number IN ({marks}) ORDER BY certificate_number, position",
+        certificates,
+    ):
+        owners[o["certificate_number"]].append(
+            realestate_pb2.Owner(
+                subject=common_pb2.Subject(type=o["subject_type"], id_number=o["id_number"], name=o["name"]),
+                share_bp=o["share_bp"],
+            )
+        )
+    mortgages: dict[str, list[realestate_pb2.Mortgage]] = defaultdict(list)
+    for m in conn.execute(
+        f"SELECT * FROM mortgages WHERE certificate_number IN ({marks}) ORDER BY certificate_number, position",
+        certificates,
+    ):
+        mortgages[m["certificate_number"]].append(
+            realestate_pb2.Mortgage(
+                mortgagee=m["mortgagee"], amount_fen=m["amount_fen"], registered_on=m["registered_on"]
+            )
+        )
+    seals = pending_seals(conn, certificates)
+    return [
+        realestate_pb2.Property(
+            certificate_number=row["certificate_number"],
+            unit_number=row["unit_number"],
+            address=row["address"],
+            area_m2=row["area_m2"],
+            use=row["use"],
+            owners=owners[row["certificate_number"]],
+            mortgages=mortgages[row["certificate_number"]],
+            registered_on=row["registered_on"],
+            seals=seals.get(row["certificate_number"], ()),
+        )
+        for row in rows
+    ]

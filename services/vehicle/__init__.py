@@ -1,0 +1,1 @@
+"""Mock vehicle registry (车管所): the VehicleRegistry contract."""
