@@ -1,0 +1,197 @@
+"""What every agency's control operations share: the clock, statutory
+periods, and exactly-once execution keyed by the caller's idempotency key.
+
+Each mutating RPC runs as one SQLite transaction that (1) looks up the key,
+(2) applies the effect and (3) records the answer under the key. A retry
+with the same key and the same request gets the recorded answer and no
+second effect; the same key with a different request is refused.
+Business refusals (FAILED_PRECONDITION, NOT_FOUND, ...) are recorded too, so
+a retry cannot succeed where the first call was refused; malformed requests
+are rejected before the key is looked at and leave nothing behind.
+"""
+
+import calendar
+import datetime as dt
+import hashlib
+import logging
+import os
+import sqlite3
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol, TypeVar
+
+import grpc
+from google.protobuf.message import Message
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from services.agency.store import transaction
+from services.common.validation import FieldError, validate_token
+
+logger = logging.getLogger(__name__)
+
+Response = TypeVar("Response", bound=Message)
+
+# Statutory maximum of one freeze or seal period, and of each renewal, in
+# years: 最高人民法院关于人民法院民事执行中查封、扣押、冻结财产的规定 (2020) 第二十九条.
+BANK_FREEZE_YEARS = 1
+VEHICLE_SEAL_YEARS = 2
+REALESTATE_SEAL_YEARS = 3
+
+
+class Clock(Protocol):
+    def now_us(self) -> int:
+        """Microseconds since the Unix epoch, UTC."""
+
+
+class SystemClock:
+    def now_us(self) -> int:
+        return time.time_ns() // 1000
+
+
+@dataclass
+class ManualClock:
+    """A clock tests set and advance; for in-process tests."""
+
+    now: int
+
+    def now_us(self) -> int:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += int(seconds * 1_000_000)
+
+
+class OffsetFileClock:
+    """Real time plus an offset in seconds read from a file at every call.
+
+    Tests of agencies running as separate processes move their time forward
+    by writing a larger offset (CLOCK_OFFSET_FILE); never set in production.
+    """
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def now_us(self) -> int:
+        try:
+            offset = float(self.path.read_text().strip() or 0)
+        except FileNotFoundError:
+            offset = 0.0
+        return time.time_ns() // 1000 + int(offset * 1_000_000)
+
+
+def clock_from_env() -> Clock:
+    path = os.environ.get("CLOCK_OFFSET_FILE")
+    if path:
+        logger.warning("test clock: time is shifted by the offset in %s", path)
+        return OffsetFileClock(Path(path))
+    return SystemClock()
+
+
+def add_years(us: int, years: int) -> int:
+    """The same calendar moment `years` later (29 February becomes 28 February)."""
+    moment = dt.datetime.fromtimestamp(us / 1_000_000, dt.UTC)
+    year = moment.year + years
+    day = min(moment.day, calendar.monthrange(year, moment.month)[1])
+    later = moment.replace(year=year, day=day)
+    return int(later.timestamp()) * 1_000_000 + us % 1_000_000
+
+
+def timestamp_us(ts: Timestamp) -> int:
+    return ts.seconds * 1_000_000 + ts.nanos // 1000
+
+
+def check_expiry(expires_at: Timestamp, field: str, *, start_us: int, max_years: int) -> int:
+    """A requested end of a period: after `start_us`, at most `max_years` later."""
+    if not expires_at.seconds and not expires_at.nanos:
+        raise FieldError(field, "is required")
+    expires_us = timestamp_us(expires_at)
+    if expires_us <= start_us:
+        raise FieldError(field, "must be in the future")
+    if expires_us > add_years(start_us, max_years):
+        raise FieldError(field, f"must be at most {max_years} year(s) from now (statutory maximum)")
+    return expires_us
+
+
+class Refusal(Exception):
+    """A business rule refuses the request; recorded under its key."""
+
+    def __init__(self, code: grpc.StatusCode, message: str):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def request_digest(request: Message) -> bytes:
+    """What makes two requests "the same": every field but the key itself."""
+    copy = type(request)()
+    copy.CopyFrom(request)
+    copy.ClearField("idempotency_key")
+    return hashlib.sha256(copy.SerializeToString(deterministic=True)).digest()
+
+
+async def exactly_once(
+    conn: sqlite3.Connection,
+    context: grpc.aio.ServicerContext,
+    *,
+    method: str,
+    request: Message,
+    court_code: str,
+    response_type: type[Response],
+    apply: Callable[[sqlite3.Connection], Response],
+    now_us: int,
+) -> Response:
+    """Run `apply` at most once per idempotency key; see the module docstring.
+
+    `apply` runs inside the transaction and must only touch `conn`; it
+    raises Refusal to refuse. Call after validating the request.
+    """
+    key = request.idempotency_key
+    try:
+        validate_token(key, "idempotency_key", required=True)
+    except FieldError as exc:
+        await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+    digest = request_digest(request)
+    refusal: Refusal | None = None
+    with transaction(conn):
+        row = conn.execute(
+            "SELECT method, request_digest, response FROM idempotency WHERE idempotency_key = ?", (key,)
+        ).fetchone()
+        if row is not None:
+            if row["method"] != method or row["request_digest"] != digest:
+                refusal = Refusal(
+                    grpc.StatusCode.ALREADY_EXISTS,
+                    f"idempotency_key: already used for a different request ({row['method']});"
+                    " use a new key for a new request",
+                )
+            else:
+                response = _stored(row["response"], response_type)
+                if isinstance(response, Refusal):
+                    refusal = response
+                else:
+                    return response
+        else:
+            try:
+                response = apply(conn)
+                stored = b"R" + response.SerializeToString(deterministic=True)
+            except Refusal as exc:
+                refusal = exc
+                stored = b"E" + f"{exc.code.name}\n{exc.message}".encode()
+            conn.execute(
+                "INSERT INTO idempotency (idempotency_key, method, court_code, request_digest, response,"
+                " created_at_us) VALUES (?, ?, ?, ?, ?, ?)",
+                (key, method, court_code, digest, stored, now_us),
+            )
+            if refusal is None:
+                return response
+    # Abort outside the transaction: the refusal is committed first.
+    await context.abort(refusal.code, refusal.message)
+    raise AssertionError("unreachable")  # context.abort always raises
+
+
+def _stored(blob: bytes, response_type: type[Response]) -> Response | Refusal:
+    if blob[:1] == b"R":
+        return response_type.FromString(blob[1:])
+    code, _, message = blob[1:].decode().partition("\n")
+    return Refusal(grpc.StatusCode[code], message)
