@@ -1,0 +1,140 @@
+"""Long-lived channels to the agencies and one query adapter per agency kind."""
+
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+import grpc
+from google.protobuf.message import Message
+
+from protos.bank.v1 import bank_pb2
+from protos.gateway.v1 import gateway_pb2
+from protos.realestate.v1 import realestate_pb2
+from protos.vehicle.v1 import vehicle_pb2
+from services.gateway.metrics import AgencyCallMetrics
+from services.gateway.registry import AgencyConfig
+
+logger = logging.getLogger(__name__)
+
+# The agencies are long-lived peers: keep connections up, ping rarely (at the
+# servers' default minimum ping interval, so they never answer too_many_pings),
+# reconnect promptly after an agency restarts, and leave retries to tenacity
+# (one retry layer, so no transparent gRPC retries).
+CHANNEL_OPTIONS = (
+    ("grpc.keepalive_time_ms", 300_000),
+    ("grpc.keepalive_timeout_ms", 20_000),
+    ("grpc.keepalive_permit_without_calls", 0),
+    ("grpc.http2.max_pings_without_data", 0),
+    ("grpc.initial_reconnect_backoff_ms", 200),
+    ("grpc.min_reconnect_backoff_ms", 100),
+    ("grpc.max_reconnect_backoff_ms", 5_000),
+    ("grpc.enable_retries", 0),
+    ("grpc.max_receive_message_length", 16 * 1024 * 1024),
+)
+
+# QueryAccountsRequest, QueryVehiclesRequest and QueryPropertiesRequest share
+# one wire layout (1 request_id, 2 case, 3 subject), so a query is encoded
+# once and the same bytes go to every agency whatever its kind.
+QueryRequest = bank_pb2.QueryAccountsRequest
+_QUERY_REQUEST_TYPES = (
+    bank_pb2.QueryAccountsRequest,
+    vehicle_pb2.QueryVehiclesRequest,
+    realestate_pb2.QueryPropertiesRequest,
+)
+
+
+def check_query_requests_share_layout() -> None:
+    """Fail loudly if a contract change breaks the encode-once shortcut."""
+
+    def layout(message_type: type[Message]):
+        return [
+            (f.number, f.name, f.type, f.message_type.full_name if f.message_type else None)
+            for f in message_type.DESCRIPTOR.fields
+        ]
+
+    expected = layout(_QUERY_REQUEST_TYPES[0])
+    for message_type in _QUERY_REQUEST_TYPES[1:]:
+        if layout(message_type) != expected:
+            raise RuntimeError(
+                f"{message_type.DESCRIPTOR.full_name} no longer matches the wire layout of "
+                f"{_QUERY_REQUEST_TYPES[0].DESCRIPTOR.full_name}; encode it separately"
+            )
+
+
+def _fill_accounts(response: bank_pb2.QueryAccountsResponse, result: gateway_pb2.AgencyResult) -> None:
+    result.accounts.extend(response.accounts)
+
+
+def _fill_vehicles(response: vehicle_pb2.QueryVehiclesResponse, result: gateway_pb2.AgencyResult) -> None:
+    result.vehicles.extend(response.vehicles)
+
+
+def _fill_properties(response: realestate_pb2.QueryPropertiesResponse, result: gateway_pb2.AgencyResult) -> None:
+    result.properties.extend(response.properties)
+
+
+@dataclass(frozen=True, slots=True)
+class KindAdapter:
+    """How to ask one kind of agency for a subject's assets."""
+
+    method: str
+    response_type: type[Message]
+    fill: Callable[[Message, gateway_pb2.AgencyResult], None]
+
+    @property
+    def method_name(self) -> str:
+        return self.method.rpartition("/")[2]
+
+
+ADAPTERS: dict[str, KindAdapter] = {
+    "bank": KindAdapter("/chakong.bank.v1.Bank/QueryAccounts", bank_pb2.QueryAccountsResponse, _fill_accounts),
+    "vehicle": KindAdapter(
+        "/chakong.vehicle.v1.VehicleRegistry/QueryVehicles", vehicle_pb2.QueryVehiclesResponse, _fill_vehicles
+    ),
+    "realestate": KindAdapter(
+        "/chakong.realestate.v1.RealEstateRegistry/QueryProperties",
+        realestate_pb2.QueryPropertiesResponse,
+        _fill_properties,
+    ),
+}
+
+
+class AgencyClient:
+    """One agency: its channel, its query method and its metric children."""
+
+    __slots__ = ("config", "id", "kind", "name", "timeout_s", "call", "fill", "metrics", "channel")
+
+    def __init__(self, config: AgencyConfig):
+        adapter = ADAPTERS[config.kind]
+        self.config = config
+        self.id = config.id
+        self.kind = config.kind_value
+        self.name = config.name
+        self.timeout_s = config.timeout_ms / 1000
+        self.channel = grpc.aio.insecure_channel(config.address, options=CHANNEL_OPTIONS)
+        # The request arrives already encoded (see QueryRequest): no serializer.
+        self.call = self.channel.unary_unary(
+            adapter.method,
+            request_serializer=None,
+            response_deserializer=adapter.response_type.FromString,
+            _registered_method=True,
+        )
+        self.fill = adapter.fill
+        self.metrics = AgencyCallMetrics(config.id, adapter.method_name)
+        # Start connecting now, so the first query does not pay for it.
+        self.channel.get_state(try_to_connect=True)
+
+
+class AgencyClients:
+    """Every agency in registry order; the channels live as long as this object."""
+
+    def __init__(self, configs: Iterable[AgencyConfig]):
+        check_query_requests_share_layout()
+        self.all: tuple[AgencyClient, ...] = tuple(AgencyClient(config) for config in configs)
+        self.by_id: dict[str, AgencyClient] = {client.id: client for client in self.all}
+        logger.debug("opened channels to %d agencies", len(self.all))
+
+    async def close(self) -> None:
+        for client in self.all:
+            await client.channel.close()
+        logger.debug("closed channels to %d agencies", len(self.all))

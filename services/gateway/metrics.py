@@ -1,0 +1,96 @@
+"""The gateway's Prometheus metrics, with label children bound once per agency and API."""
+
+import grpc
+from prometheus_client import Counter, Gauge, Histogram
+
+# 1 ms resolves a local agency; the top buckets cover the 2 s default
+# deadline and the 5 s a caller could be configured for.
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0)
+
+AGENCY_CALL_SECONDS = Histogram(
+    "chakong_gateway_agency_call_duration_seconds",
+    "Duration of one call (one attempt) to an agency.",
+    ["agency", "method"],
+    buckets=LATENCY_BUCKETS,
+)
+AGENCY_CALLS = Counter(
+    "chakong_gateway_agency_calls_total",
+    "Calls (attempts) to agencies, by outcome: the gRPC code, or TIMEOUT when the query deadline cut the call off.",
+    ["agency", "method", "outcome"],
+)
+AGENCY_CALLS_IN_FLIGHT = Gauge(
+    "chakong_gateway_agency_calls_in_flight",
+    "Calls to an agency waiting for an answer now.",
+    ["agency"],
+)
+QUERY_SECONDS = Histogram(
+    "chakong_gateway_query_duration_seconds",
+    "Duration of one asset query, from validation to the last result.",
+    ["api"],
+    buckets=LATENCY_BUCKETS,
+)
+QUERIES = Counter(
+    "chakong_gateway_queries_total",
+    "Asset queries by result: complete (every agency OK), partial, or rejected (invalid request).",
+    ["api", "result"],
+)
+
+APIS = ("grpc", "grpc_stream", "http", "http_stream")
+TIMEOUT = "TIMEOUT"
+
+
+class AgencyCallMetrics:
+    """Label children for one agency and method, so a call touches no label lookup."""
+
+    __slots__ = ("agency", "method", "seconds", "in_flight", "_outcomes")
+
+    def __init__(self, agency: str, method: str):
+        self.agency = agency
+        self.method = method
+        self.seconds = AGENCY_CALL_SECONDS.labels(agency, method)
+        self.in_flight = AGENCY_CALLS_IN_FLIGHT.labels(agency)
+        # Bound up front so every likely outcome shows as 0 before it happens.
+        self._outcomes = {
+            outcome: AGENCY_CALLS.labels(agency, method, outcome)
+            for outcome in ("OK", "UNAVAILABLE", "DEADLINE_EXCEEDED", TIMEOUT)
+        }
+
+    def outcome(self, outcome: str) -> Counter:
+        child = self._outcomes.get(outcome)
+        if child is None:
+            # Bounded: gRPC has 17 codes.
+            child = self._outcomes[outcome] = AGENCY_CALLS.labels(self.agency, self.method, outcome)
+        return child
+
+
+class QueryMetrics:
+    """Label children for one API."""
+
+    __slots__ = ("seconds", "complete", "partial", "rejected")
+
+    def __init__(self, api: str):
+        self.seconds = QUERY_SECONDS.labels(api)
+        self.complete = QUERIES.labels(api, "complete")
+        self.partial = QUERIES.labels(api, "partial")
+        self.rejected = QUERIES.labels(api, "rejected")
+
+    def finished(self, complete: bool, seconds: float) -> None:
+        self.seconds.observe(seconds)
+        (self.complete if complete else self.partial).inc()
+
+
+_QUERY_METRICS: dict[str, QueryMetrics] = {}
+
+
+def query_metrics(api: str) -> QueryMetrics:
+    """The one QueryMetrics per API (label children are cached by prometheus_client too)."""
+    metrics = _QUERY_METRICS.get(api)
+    if metrics is None:
+        if api not in APIS:
+            raise ValueError(f"unknown api label {api!r}")
+        metrics = _QUERY_METRICS[api] = QueryMetrics(api)
+    return metrics
+
+
+def code_name(code: grpc.StatusCode | None) -> str:
+    return code.name if code is not None else "UNKNOWN"

@@ -1,0 +1,126 @@
+"""The agency registry file: loaded once with tomllib and checked entry by entry."""
+
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from protos.gateway.v1 import gateway_pb2
+from services.common.settings import SettingsError
+
+KINDS: Mapping[str, int] = {
+    "bank": gateway_pb2.AGENCY_KIND_BANK,
+    "vehicle": gateway_pb2.AGENCY_KIND_VEHICLE,
+    "realestate": gateway_pb2.AGENCY_KIND_REALESTATE,
+}
+BANK_PROFILES = ("bank", "payment", "securities")
+MAX_TIMEOUT_MS = 60_000
+
+_ID = re.compile(r"[a-z0-9-]{1,32}")
+_FIELDS = ("id", "kind", "name", "address", "timeout_ms", "profile")
+
+
+class RegistryError(SettingsError):
+    """The registry file is unreadable or an entry breaks a rule; the message names both."""
+
+
+@dataclass(frozen=True, slots=True)
+class AgencyConfig:
+    id: str
+    kind: str
+    name: str
+    address: str
+    timeout_ms: int
+    # Only the mock agencies read it; the gateway carries it along.
+    profile: str | None = None
+
+    @property
+    def kind_value(self) -> int:
+        return KINDS[self.kind]
+
+
+def load_registry(path: Path | str) -> tuple[AgencyConfig, ...]:
+    path = Path(path)
+    try:
+        with path.open("rb") as file:
+            document = tomllib.load(file)
+    except FileNotFoundError:
+        raise RegistryError(f"{path}: agency registry not found (set AGENCY_REGISTRY)") from None
+    except OSError as exc:
+        raise RegistryError(f"{path}: cannot read the agency registry: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise RegistryError(f"{path}: not valid TOML: {exc}") from None
+    return parse_registry(document, source=str(path))
+
+
+def parse_registry(document: Mapping[str, object], source: str = "agency registry") -> tuple[AgencyConfig, ...]:
+    """Check every entry; the first broken rule stops loading with a message naming entry and field."""
+    extra = sorted(set(document) - {"agency"})
+    if extra:
+        raise RegistryError(f"{source}: unknown top-level key {extra[0]!r}; only [[agency]] entries belong here")
+    entries = document.get("agency")
+    if not isinstance(entries, list) or not entries:
+        raise RegistryError(f"{source}: no [[agency]] entries")
+    agencies: list[AgencyConfig] = []
+    seen: dict[str, int] = {}
+    for number, entry in enumerate(entries, start=1):
+        agency = _parse_entry(entry, f"{source}: [[agency]] #{number}")
+        if agency.id in seen:
+            raise RegistryError(
+                f'{source}: [[agency]] #{number} (id "{agency.id}"): id: duplicate of [[agency]] #{seen[agency.id]}'
+            )
+        seen[agency.id] = number
+        agencies.append(agency)
+    return tuple(agencies)
+
+
+def _parse_entry(entry: object, where: str) -> AgencyConfig:
+    if not isinstance(entry, dict):
+        raise RegistryError(f"{where}: must be a table")
+    raw_id = entry.get("id")
+    if isinstance(raw_id, str) and raw_id:
+        where = f'{where} (id "{raw_id}")'
+
+    def fail(field: str, rule: str) -> RegistryError:
+        return RegistryError(f"{where}: {field}: {rule}")
+
+    unknown = sorted(set(entry) - set(_FIELDS))
+    if unknown:
+        raise fail(unknown[0], f"unknown field; expected one of {', '.join(_FIELDS)}")
+    for field in ("id", "kind", "name", "address", "timeout_ms"):
+        if field not in entry:
+            raise fail(field, "is required")
+
+    agency_id = entry["id"]
+    if not isinstance(agency_id, str) or not _ID.fullmatch(agency_id):
+        raise fail("id", "must be 1 to 32 characters from a-z, 0-9 and '-'")
+    kind = entry["kind"]
+    if kind not in KINDS:
+        raise fail("kind", f"{kind!r} is not one of {', '.join(KINDS)}")
+    name = entry["name"]
+    if not isinstance(name, str) or not name.strip():
+        raise fail("name", "must be a non-empty string")
+    address = entry["address"]
+    if not isinstance(address, str) or not _is_host_port(address):
+        raise fail("address", f"{address!r} is not host:port with a port from 1 to 65535")
+    timeout_ms = entry["timeout_ms"]
+    # bool is an int in Python; `true` is never a timeout.
+    if isinstance(timeout_ms, bool) or not isinstance(timeout_ms, int) or not 1 <= timeout_ms <= MAX_TIMEOUT_MS:
+        raise fail("timeout_ms", f"{timeout_ms!r} is not a whole number from 1 to {MAX_TIMEOUT_MS}")
+    profile = entry.get("profile")
+    if profile is not None:
+        if kind != "bank":
+            raise fail("profile", "only applies to kind = \"bank\"")
+        if profile not in BANK_PROFILES:
+            raise fail("profile", f"{profile!r} is not one of {', '.join(BANK_PROFILES)}")
+    return AgencyConfig(
+        id=agency_id, kind=kind, name=name, address=address, timeout_ms=timeout_ms, profile=profile
+    )
+
+
+def _is_host_port(value: str) -> bool:
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or any(c.isspace() for c in host) or not port.isdigit():
+        return False
+    return 1 <= int(port) <= 65535

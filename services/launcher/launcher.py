@@ -1,0 +1,213 @@
+"""Start every agency in the registry as a mock, then the gateway; stop them together.
+
+This is the development stack: each agency is its own process with its own
+SQLite database under DATA_DIR, seeded on first start from the generator.
+"""
+
+import asyncio
+import contextlib
+import json
+import logging
+import signal
+import sys
+from dataclasses import dataclass
+
+import grpc
+
+from protos.common.v1 import common_pb2
+from protos.gateway.v1 import gateway_pb2, gateway_pb2_grpc
+from services import datagen
+from services.common.grpc_server import wait_for_shutdown_signal
+from services.common.settings import env_address, env_int, env_str
+from services.gateway.registry import AgencyConfig, load_registry
+
+logger = logging.getLogger(__name__)
+
+SERVICE_MODULES = {"bank": "services.bank", "vehicle": "services.vehicle", "realestate": "services.realestate"}
+DEMO_CASE = "(2026)皖01执1024号"
+DEMO_COURT = "340100"
+
+
+@dataclass(frozen=True)
+class LauncherSettings:
+    registry_path: str
+    data_dir: str
+    seed: int
+    subjects: int
+    gateway_grpc_address: str
+    gateway_http_address: str
+    first_metrics_port: int
+    ready_timeout_s: int
+
+    @classmethod
+    def from_env(cls) -> "LauncherSettings":
+        return cls(
+            registry_path=env_str("AGENCY_REGISTRY", "config/agencies.toml"),
+            data_dir=env_str("DATA_DIR", "var"),
+            seed=env_int("SEED", 42),
+            subjects=env_int("SUBJECTS", 10_000, minimum=1, maximum=10_000_000),
+            gateway_grpc_address=env_address("GATEWAY_GRPC_ADDRESS", "127.0.0.1:50051"),
+            gateway_http_address=env_address("GATEWAY_HTTP_ADDRESS", "127.0.0.1:8080"),
+            first_metrics_port=env_int("FIRST_METRICS_PORT", 9101, minimum=1024, maximum=65000),
+            ready_timeout_s=env_int("READY_TIMEOUT_S", 300, minimum=1),
+        )
+
+
+class Child:
+    """A service process whose output is relayed line by line with its name."""
+
+    def __init__(self, name: str, module: str, env: dict[str, str]):
+        self.name, self.module, self.env = name, module, env
+        self.process: asyncio.subprocess.Process | None = None
+        self.ready: asyncio.Future[dict] = asyncio.get_running_loop().create_future()
+        self._relay: asyncio.Task | None = None
+
+    async def start(self) -> None:
+        import os
+
+        self.process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", self.module,
+            env={**os.environ, "PYTHONUNBUFFERED": "1", **self.env},
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+            # Own process group: Ctrl-C reaches only the launcher, which then
+            # stops children in order instead of all at once.
+            start_new_session=True,
+        )
+        self._relay = asyncio.create_task(self._relay_output())
+
+    async def _relay_output(self) -> None:
+        assert self.process and self.process.stdout
+        async for raw in self.process.stdout:
+            line = raw.decode(errors="replace").rstrip()
+            if line.startswith("READY ") and not self.ready.done():
+                self.ready.set_result(json.loads(line[len("READY "):]))
+                continue
+            print(f"[{self.name}] {line}", flush=True)
+        if not self.ready.done():
+            self.ready.set_exception(RuntimeError(f"{self.name} exited before it was ready"))
+
+    async def exited(self) -> str:
+        assert self.process
+        await self.process.wait()
+        return self.name
+
+    async def stop(self, timeout: float = 10.0) -> None:
+        if not self.process or self.process.returncode is not None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            await asyncio.wait_for(self.process.wait(), timeout)
+        except asyncio.TimeoutError:
+            logger.warning("%s did not stop in %.0f s; killing it", self.name, timeout)
+            self.process.kill()
+            await self.process.wait()
+        if self._relay:
+            with contextlib.suppress(Exception):
+                await self._relay
+
+
+def agency_child(agency: AgencyConfig, settings: LauncherSettings, metrics_port: int) -> Child:
+    env = {
+        "AGENCY_ID": agency.id,
+        "AGENCY_NAME": agency.name,
+        "GRPC_ADDRESS": agency.address,
+        "METRICS_ADDRESS": f"127.0.0.1:{metrics_port}",
+        "DATA_DIR": settings.data_dir,
+        "SEED": str(settings.seed),
+        "SUBJECTS": str(settings.subjects),
+    }
+    if agency.profile:
+        env["BANK_PROFILE"] = agency.profile
+    return Child(agency.id, SERVICE_MODULES[agency.kind], env)
+
+
+async def showcase_debtors(settings: LauncherSettings, gateway: str, count: int = 5) -> list[str]:
+    """Seeded debtors with assets, confirmed by a real query through the gateway."""
+    population = datagen.subjects(settings.seed, settings.subjects)
+    lines = []
+    async with grpc.aio.insecure_channel(gateway) as channel:
+        stub = gateway_pb2_grpc.AssetGatewayStub(channel)
+        for subject in datagen.showcase(population, count):
+            response = await stub.QueryAssets(
+                gateway_pb2.AssetQueryRequest(
+                    case=common_pb2.CaseRef(
+                        case_number=DEMO_CASE, court_code=DEMO_COURT, executor_id="E0001", document_number=DEMO_CASE
+                    ),
+                    subject=common_pb2.Subject(type=subject.subject_type, id_number=subject.id_number, name=subject.name),
+                ),
+                timeout=10,
+            )
+            s = response.summary
+            lines.append(
+                f"  {subject.id_number}  {subject.name}: {s.account_count} accounts, "
+                f"{s.vehicle_count} vehicles, {s.property_count} properties"
+            )
+    return lines
+
+
+async def launch(settings: LauncherSettings) -> None:
+    agencies = load_registry(settings.registry_path)
+    children = [agency_child(a, settings, settings.first_metrics_port + i) for i, a in enumerate(agencies)]
+    gateway = Child(
+        "gateway",
+        "services.gateway",
+        {
+            "AGENCY_REGISTRY": settings.registry_path,
+            "GATEWAY_GRPC_ADDRESS": settings.gateway_grpc_address,
+            "GATEWAY_HTTP_ADDRESS": settings.gateway_http_address,
+        },
+    )
+    started: list[Child] = []
+    try:
+        print(f"Starting {len(children)} agencies (first start seeds {settings.subjects:,} subjects)...", flush=True)
+        for child in children:
+            await child.start()
+            started.append(child)
+        endpoints = await asyncio.wait_for(
+            asyncio.gather(*(c.ready for c in children)), settings.ready_timeout_s
+        )
+        await gateway.start()
+        started.append(gateway)
+        gateway_endpoints = await asyncio.wait_for(gateway.ready, settings.ready_timeout_s)
+        print(banner(agencies, endpoints, gateway_endpoints), flush=True)
+        try:
+            debtors = await showcase_debtors(settings, gateway_endpoints["grpc"])
+            print("Seeded debtors with assets to try:\n" + "\n".join(debtors), flush=True)
+            if debtors:
+                first = debtors[0].split()[0]
+                print(f"\nTry:\n  .venv/bin/chakong query --subject {first} --case '{DEMO_CASE}'\n", flush=True)
+        except grpc.aio.AioRpcError as exc:
+            logger.warning("could not query showcase debtors: %s", exc.details())
+        print("Press Ctrl-C to stop everything.", flush=True)
+
+        shutdown = asyncio.create_task(wait_for_shutdown_signal())
+        crashes = [asyncio.create_task(c.exited()) for c in started]
+        done, _ = await asyncio.wait([shutdown, *crashes], return_when=asyncio.FIRST_COMPLETED)
+        for task in [shutdown, *crashes]:
+            task.cancel()
+        if shutdown not in done:
+            names = ", ".join(t.result() for t in done if t is not shutdown)
+            raise RuntimeError(f"{names} exited unexpectedly; stopping the stack")
+    finally:
+        print("Stopping...", flush=True)
+        # The gateway first, so no query is cut short by a vanishing agency.
+        for child in reversed(started):
+            if child is gateway:
+                await child.stop()
+        await asyncio.gather(*(c.stop() for c in started if c is not gateway))
+        print("Stopped.", flush=True)
+
+
+def banner(agencies: list[AgencyConfig], endpoints: list[dict], gateway: dict) -> str:
+    rows = "\n".join(
+        f"  {a.id:<10} {a.kind:<10} {e['grpc']:<18} metrics http://{e['metrics']}/metrics  {a.name}"
+        for a, e in zip(agencies, endpoints)
+    )
+    return (
+        "\nchakong is up.\n"
+        f"  gateway gRPC   {gateway['grpc']}  (AssetGateway, health, reflection)\n"
+        f"  gateway HTTP   http://{gateway['http']}  (POST /v1/queries, /v1/queries/stream, GET /v1/agencies,"
+        " /openapi.json, /metrics)\n"
+        f"Agencies:\n{rows}\n"
+    )
