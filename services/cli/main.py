@@ -130,6 +130,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # Output piped into `head` and closed early: not an error.
+        sys.stderr.close()
+        return 0
 
 
 if __name__ == "__main__":

@@ -6,8 +6,10 @@ SQLite database under DATA_DIR, seeded on first start from the generator.
 
 import asyncio
 import contextlib
+import ctypes
 import json
 import logging
+import os
 import signal
 import sys
 from dataclasses import dataclass
@@ -48,7 +50,7 @@ class LauncherSettings:
             subjects=env_int("SUBJECTS", 10_000, minimum=1, maximum=10_000_000),
             gateway_grpc_address=env_address("GATEWAY_GRPC_ADDRESS", "127.0.0.1:50051"),
             gateway_http_address=env_address("GATEWAY_HTTP_ADDRESS", "127.0.0.1:8080"),
-            first_metrics_port=env_int("FIRST_METRICS_PORT", 9101, minimum=1024, maximum=65000),
+            first_metrics_port=env_int("FIRST_METRICS_PORT", 9101, minimum=0, maximum=65000),
             ready_timeout_s=env_int("READY_TIMEOUT_S", 300, minimum=1),
         )
 
@@ -63,16 +65,16 @@ class Child:
         self._relay: asyncio.Task | None = None
 
     async def start(self) -> None:
-        import os
-
         self.process = await asyncio.create_subprocess_exec(
             sys.executable, "-m", self.module,
-            env={**os.environ, "PYTHONUNBUFFERED": "1", **self.env},
+            # Text logs read better in a terminal; LOG_FORMAT=json overrides.
+            env={"LOG_FORMAT": "text", **os.environ, "PYTHONUNBUFFERED": "1", **self.env},
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
             # Own process group: Ctrl-C reaches only the launcher, which then
             # stops children in order instead of all at once.
             start_new_session=True,
+            preexec_fn=_die_with_parent,
         )
         self._relay = asyncio.create_task(self._relay_output())
 
@@ -105,6 +107,13 @@ class Child:
         if self._relay:
             with contextlib.suppress(Exception):
                 await self._relay
+
+
+def _die_with_parent() -> None:
+    """Runs in the child before exec: SIGTERM it if the launcher dies, even by
+    SIGKILL, so no agency outlives the stack (Linux prctl PR_SET_PDEATHSIG)."""
+    if sys.platform == "linux":
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)
 
 
 def agency_child(agency: AgencyConfig, settings: LauncherSettings, metrics_port: int) -> Child:
@@ -148,7 +157,11 @@ async def showcase_debtors(settings: LauncherSettings, gateway: str, count: int 
 
 async def launch(settings: LauncherSettings) -> None:
     agencies = load_registry(settings.registry_path)
-    children = [agency_child(a, settings, settings.first_metrics_port + i) for i, a in enumerate(agencies)]
+    # FIRST_METRICS_PORT=0 lets every agency pick a free metrics port.
+    children = [
+        agency_child(a, settings, settings.first_metrics_port and settings.first_metrics_port + i)
+        for i, a in enumerate(agencies)
+    ]
     gateway = Child(
         "gateway",
         "services.gateway",
@@ -192,9 +205,7 @@ async def launch(settings: LauncherSettings) -> None:
     finally:
         print("Stopping...", flush=True)
         # The gateway first, so no query is cut short by a vanishing agency.
-        for child in reversed(started):
-            if child is gateway:
-                await child.stop()
+        await gateway.stop()
         await asyncio.gather(*(c.stop() for c in started if c is not gateway))
         print("Stopped.", flush=True)
 

@@ -1,0 +1,124 @@
+"""`make run`'s launcher and the `chakong` CLI, as a person would use them."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+
+from services import datagen
+from tests.harness import REPO
+
+CASE = "(2026)皖01执1024号"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def chakong(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "services.cli.main", *args], cwd=REPO, capture_output=True, text=True, timeout=30
+    )
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    """The launcher running a bank, a vehicle and a real-estate registry."""
+    workdir = tmp_path_factory.mktemp("stack")
+    registry = workdir / "agencies.toml"
+    registry.write_text(
+        f'[[agency]]\nid = "icbc"\nkind = "bank"\nname = "中国工商银行"\naddress = "127.0.0.1:{free_port()}"\n'
+        f'timeout_ms = 1500\nprofile = "bank"\n\n'
+        f'[[agency]]\nid = "hefei-vmo"\nkind = "vehicle"\nname = "车管所"\naddress = "127.0.0.1:{free_port()}"\n'
+        f"timeout_ms = 1500\n\n"
+        f'[[agency]]\nid = "hefei-rer"\nkind = "realestate"\nname = "不动产登记中心"\n'
+        f'address = "127.0.0.1:{free_port()}"\ntimeout_ms = 1500\n'
+    )
+    env = {
+        **os.environ,
+        "PYTHONUNBUFFERED": "1",
+        "AGENCY_REGISTRY": str(registry),
+        "DATA_DIR": str(workdir / "data"),
+        "SUBJECTS": "400",
+        "GATEWAY_GRPC_ADDRESS": f"127.0.0.1:{free_port()}",
+        "GATEWAY_HTTP_ADDRESS": "127.0.0.1:0",
+        "FIRST_METRICS_PORT": "0",
+    }
+    # The launcher prints no READY line of its own: wait for its prompt.
+    launcher = subprocess.Popen(
+        [sys.executable, "-m", "services.launcher"], cwd=REPO, env=env,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    output: list[str] = []
+    deadline = time.monotonic() + 60
+    for line in launcher.stdout:
+        output.append(line)
+        if "Press Ctrl-C" in line or time.monotonic() > deadline:
+            break
+    assert any("Press Ctrl-C" in line for line in output), "".join(output)
+    yield launcher, "".join(output)
+    launcher.send_signal(signal.SIGINT)
+    rest = launcher.stdout.read()
+    assert launcher.wait(30) == 0, rest
+    launcher.stdout.close()
+    assert "Stopped." in rest
+
+
+def gateway_address(banner: str) -> str:
+    line = next(line for line in banner.splitlines() if line.strip().startswith("gateway gRPC"))
+    return line.split()[2]
+
+
+def test_launcher_prints_endpoints_and_debtors_with_assets(stack):
+    _, banner = stack
+    assert "chakong is up." in banner
+    for agency_id in ("icbc", "hefei-vmo", "hefei-rer"):
+        assert agency_id in banner
+    population = datagen.subjects(42, 400)
+    showcased = datagen.showcase(population, 1)[0]
+    assert showcased.id_number in banner
+
+
+def test_cli_query_prints_every_agency(stack):
+    _, banner = stack
+    debtor = datagen.showcase(datagen.subjects(42, 400), 1)[0]
+    result = chakong("--gateway", gateway_address(banner), "query", "--subject", debtor.id_number, "--case", CASE)
+    assert result.returncode == 0, result.stderr
+    for agency_id in ("icbc", "hefei-vmo", "hefei-rer"):
+        assert agency_id in result.stdout
+    assert result.stdout.count(" OK ") == 3
+    assert "3/3 agencies OK, complete" in result.stdout
+
+
+def test_cli_query_json_is_the_aggregate(stack):
+    _, banner = stack
+    debtor = datagen.showcase(datagen.subjects(42, 400), 1)[0]
+    result = chakong(
+        "--gateway", gateway_address(banner), "query", "--subject", debtor.id_number, "--case", CASE, "--json"
+    )
+    assert result.returncode == 0, result.stderr
+    answer = json.loads(result.stdout)
+    assert answer["complete"] is True
+    assert {r["agency_id"] for r in answer["results"]} == {"icbc", "hefei-vmo", "hefei-rer"}
+    assert int(answer["summary"]["property_count"]) >= 1
+
+
+def test_cli_rejects_a_bad_id_with_the_field_named(stack):
+    _, banner = stack
+    result = chakong("--gateway", gateway_address(banner), "query", "--subject", "340104199003071230", "--case", CASE)
+    assert result.returncode == 2
+    assert "INVALID_ARGUMENT" in result.stderr and "subject.id_number" in result.stderr
+
+
+def test_cli_says_when_the_gateway_is_down():
+    result = chakong("--gateway", f"127.0.0.1:{free_port()}", "query", "--subject", "340104199003071235",
+                     "--case", CASE)
+    assert result.returncode == 1
+    assert "cannot reach the gateway" in result.stderr
