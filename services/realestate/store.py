@@ -1,18 +1,26 @@
 """The real-estate registry's SQLite tables: properties, owners, mortgages, seals, transfers."""
 
+import re
 import sqlite3
 from collections import defaultdict
+
+import grpc
 
 from protos.common.v1 import common_pb2
 from protos.realestate.v1 import realestate_pb2
 from services import datagen
+from services.agency import seals
+from services.agency.control import REALESTATE_SEAL_YEARS, Refusal
 from services.agency.holds import pending_seals
 from services.agency.store import SEALS_SCHEMA, insert_holders
+from services.common.identifiers import InvalidIdentifier
 from services.realestate.config import Settings
 
 # A property has one or more owners with shares in basis points; a subject
 # finds its properties through `owners_by_id`. `transfers` records court
-# sales (过户): the old certificate, the buyer and the new certificate.
+# sales (过户): the old certificate, the buyer and the new certificate. A
+# transfer cancels the old certificate (its rows stay, as history) and
+# registers the property again under the new one.
 SCHEMA = """
 CREATE TABLE properties (
     certificate_number TEXT PRIMARY KEY,
@@ -57,7 +65,57 @@ CREATE TABLE transfers (
     transferred_at_us      INTEGER NOT NULL
 );
 CREATE INDEX transfers_by_certificate ON transfers (certificate_number);
-""" + SEALS_SCHEMA
+""" + SEALS_SCHEMA + seals.LEDGER_INDEXES
+
+# 不动产权证号: 皖(2019)合肥市不动产权第0123456号, brackets ASCII or full-width.
+_CERTIFICATE_NUMBER = re.compile(r"[\u4e00-\u9fff][(（]\d{4}[)）][\u4e00-\u9fff]{2,12}不动产权第\d{7}号")
+
+
+def check_certificate_number(value: str) -> str:
+    if not _CERTIFICATE_NUMBER.fullmatch(value):
+        raise InvalidIdentifier("must look like 皖(2019)合肥市不动产权第0123456号")
+    return value
+
+
+def require_current(conn: sqlite3.Connection, certificate_number: str) -> sqlite3.Row:
+    """The property registered under this certificate; NOT_FOUND, with where
+    it went, for a certificate cancelled by a transfer."""
+    moved = conn.execute(
+        "SELECT new_certificate_number, transferred_at_us FROM transfers WHERE certificate_number = ?",
+        (certificate_number,),
+    ).fetchone()
+    if moved is not None:
+        raise Refusal(
+            grpc.StatusCode.NOT_FOUND,
+            f"certificate_number: {certificate_number} was cancelled at {seals.iso(moved['transferred_at_us'])}:"
+            f" transferred to {moved['new_certificate_number']} after a court sale",
+        )
+    row = conn.execute(
+        "SELECT * FROM properties WHERE certificate_number = ?", (certificate_number,)
+    ).fetchone()
+    if row is None:
+        raise Refusal(
+            grpc.StatusCode.NOT_FOUND, f"certificate_number: no property {certificate_number} is registered here"
+        )
+    return row
+
+
+def property_owners(conn: sqlite3.Connection, certificate_number: str) -> list[str]:
+    """ID numbers of the owners of a property under a current certificate."""
+    require_current(conn, certificate_number)
+    return [
+        row[0]
+        for row in conn.execute("SELECT id_number FROM owners WHERE certificate_number = ?", (certificate_number,))
+    ]
+
+
+SEAL_RULES = seals.SealRules(
+    asset_field="certificate_number",
+    max_years=REALESTATE_SEAL_YEARS,
+    owners_of=property_owners,
+    check_asset_id=check_certificate_number,
+    id_prefix="RS",
+)
 
 
 def populate(conn: sqlite3.Connection, settings: Settings) -> int:
@@ -87,10 +145,13 @@ def populate(conn: sqlite3.Connection, settings: Settings) -> int:
 
 def properties_of(conn: sqlite3.Connection, id_number: str) -> list[realestate_pb2.Property]:
     """The properties the subject owns wholly or in part, with all their owners,
-    mortgages and active and queued seals."""
+    mortgages and active and queued seals; not those under certificates
+    cancelled by a transfer."""
     rows = conn.execute(
         "SELECT p.* FROM owners o JOIN properties p ON p.certificate_number = o.certificate_number"
-        " WHERE o.id_number = ? ORDER BY p.registered_on, p.certificate_number",
+        " WHERE o.id_number = ? AND NOT EXISTS"
+        " (SELECT 1 FROM transfers t WHERE t.certificate_number = p.certificate_number)"
+        " ORDER BY p.registered_on, p.certificate_number",
         (id_number,),
     ).fetchall()
     certificates = [row["certificate_number"] for row in rows]

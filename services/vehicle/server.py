@@ -1,13 +1,15 @@
-"""The mock vehicle registry's gRPC service: QueryVehicles (seals come next)."""
+"""The mock vehicle registry's gRPC service: QueryVehicles, Seal, RenewSeal, ReleaseSeal."""
 
 from protos.vehicle.v1 import vehicle_pb2, vehicle_pb2_grpc
-from services.agency.queries import QueryServicer
+from services.agency.holds import SealRegistryServicer
 from services.agency.server import AgencyKind, serve_agency
 from services.vehicle import store
 from services.vehicle.config import Settings
 
 
-class VehicleRegistryServicer(QueryServicer, vehicle_pb2_grpc.VehicleRegistryServicer):
+class VehicleRegistryServicer(SealRegistryServicer, vehicle_pb2_grpc.VehicleRegistryServicer):
+    seal_rules = store.SEAL_RULES
+
     async def QueryVehicles(self, request, context):
         vehicles = await self.answer(request, context, "vehicles", store.vehicles_of)
         return vehicle_pb2.QueryVehiclesResponse(registry_id=self.settings.agency_id, vehicles=vehicles)

@@ -1,11 +1,18 @@
 """The vehicle registry's SQLite tables: vehicles by owner, and seals on them."""
 
 import sqlite3
+from collections.abc import Sequence
 
+import grpc
+
+from protos.common.v1 import common_pb2
 from protos.vehicle.v1 import vehicle_pb2
 from services import datagen
+from services.agency import seals
+from services.agency.control import VEHICLE_SEAL_YEARS, Refusal
 from services.agency.holds import pending_seals
 from services.agency.store import SEALS_SCHEMA, insert_holders
+from services.common.identifiers import check_plate
 from services.vehicle.config import Settings
 
 SCHEMA = """
@@ -21,7 +28,7 @@ CREATE TABLE vehicles (
     status          INTEGER NOT NULL
 );
 CREATE INDEX vehicles_by_owner ON vehicles (owner_id_number);
-""" + SEALS_SCHEMA
+""" + SEALS_SCHEMA + seals.LEDGER_INDEXES
 
 
 def populate(conn: sqlite3.Connection, settings: Settings) -> int:
@@ -47,12 +54,33 @@ def populate(conn: sqlite3.Connection, settings: Settings) -> int:
     return cursor.rowcount
 
 
+def vehicle_owners(conn: sqlite3.Connection, plate: str) -> tuple[str, ...]:
+    """The registered owner of a vehicle that can be sealed."""
+    row = conn.execute("SELECT owner_id_number, status FROM vehicles WHERE plate = ?", (plate,)).fetchone()
+    if row is None:
+        raise Refusal(grpc.StatusCode.NOT_FOUND, f"plate: no vehicle {plate} is registered here")
+    # A scrapped vehicle (报废) is off the register: nothing left to hold.
+    if row["status"] == vehicle_pb2.VEHICLE_STATUS_SCRAPPED:
+        raise Refusal(grpc.StatusCode.FAILED_PRECONDITION, f"plate: {plate} is scrapped (报废) and cannot be sealed")
+    return (row["owner_id_number"],)
+
+
+SEAL_RULES = seals.SealRules(
+    asset_field="plate",
+    max_years=VEHICLE_SEAL_YEARS,
+    owners_of=vehicle_owners,
+    check_asset_id=check_plate,
+    id_prefix="VS",
+)
+
+
 def vehicles_of(conn: sqlite3.Connection, id_number: str) -> list[vehicle_pb2.Vehicle]:
-    """The subject's vehicles with their active and queued seals."""
+    """The subject's vehicles with their active and queued seals; a vehicle
+    under an active seal reports SEALED over its registered status."""
     rows = conn.execute(
         "SELECT * FROM vehicles WHERE owner_id_number = ? ORDER BY registered_on, plate", (id_number,)
     ).fetchall()
-    seals = pending_seals(conn, [row["plate"] for row in rows])
+    held = pending_seals(conn, [row["plate"] for row in rows])
     return [
         vehicle_pb2.Vehicle(
             plate=row["plate"],
@@ -62,8 +90,14 @@ def vehicles_of(conn: sqlite3.Connection, id_number: str) -> list[vehicle_pb2.Ve
             plate_type=row["plate_type"],
             color=row["color"],
             registered_on=row["registered_on"],
-            status=row["status"],
-            seals=seals.get(row["plate"], ()),
+            status=_status(row["status"], held.get(row["plate"], ())),
+            seals=held.get(row["plate"], ()),
         )
         for row in rows
     ]
+
+
+def _status(registered: int, held: Sequence[common_pb2.Seal]) -> int:
+    if any(s.state == common_pb2.HOLD_STATE_ACTIVE for s in held):
+        return vehicle_pb2.VEHICLE_STATUS_SEALED
+    return registered
