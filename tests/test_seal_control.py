@@ -375,3 +375,22 @@ async def test_bad_input_is_invalid_argument_and_leaves_nothing(vehicles, proper
     assert count(properties.db, "SELECT COUNT(*) FROM transfers") == 0
     assert count(properties.db, "SELECT COUNT(*) FROM idempotency WHERE idempotency_key = 't-bad'") == 0
     assert count(properties.db, "SELECT COUNT(*) FROM seals WHERE state = ?", ACTIVE) == 1
+
+
+async def test_replay_after_the_requested_expiry_still_gets_the_stored_answer(vehicles, clock):
+    plate, owner, _ = sealable_vehicles()[0]
+    request = seal_request("replay-late", COURT_A, owner, plate, clock.later(DAY))
+    first = await vehicles.stub.Seal(request)
+    # Two days on, expires_at is in the past: a new request would be invalid,
+    # but a retry of the recorded one must get its answer, not an error.
+    clock.advance(2 * DAY)
+    assert await vehicles.stub.Seal(request) == first
+
+    # A key rejected for a past expires_at stays free for a corrected request.
+    stale = seal_request("fixed-later", COURT_B, owner, plate, clock.later(-DAY))
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await vehicles.stub.Seal(stale)
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "expires_at" in refused.value.details()
+    fixed = seal_request("fixed-later", COURT_B, owner, plate, clock.later(DAY))
+    assert (await vehicles.stub.Seal(fixed)).state == ACTIVE

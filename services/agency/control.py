@@ -145,7 +145,10 @@ async def exactly_once(
     """Run `apply` at most once per idempotency key; see the module docstring.
 
     `apply` runs inside the transaction and must only touch `conn`; it
-    raises Refusal to refuse. Call after validating the request.
+    raises Refusal to refuse (recorded), or FieldError for a check that
+    depends on the time of the first call, such as expires_at against now
+    (not recorded: a replay after that time still gets the stored answer).
+    Call after validating the request.
     """
     key = request.idempotency_key
     try:
@@ -153,6 +156,29 @@ async def exactly_once(
     except FieldError as exc:
         await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
     digest = request_digest(request)
+    try:
+        response = _run_once(conn, key, method, digest, court_code, response_type, apply, now_us)
+    except FieldError as exc:
+        # A time-dependent check (expires_at against now) failed for a new
+        # key: nothing was written, so the key stays free for a fixed request.
+        await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+    if isinstance(response, Refusal):
+        # Abort outside the transaction: the refusal is committed first.
+        await context.abort(response.code, response.message)
+    return response
+
+
+def _run_once(
+    conn: sqlite3.Connection,
+    key: str,
+    method: str,
+    digest: bytes,
+    court_code: str,
+    response_type: type[Response],
+    apply: Callable[[sqlite3.Connection], Response],
+    now_us: int,
+) -> Response | Refusal:
+    """The transaction of exactly_once: the response, or the Refusal to send."""
     refusal: Refusal | None = None
     with transaction(conn):
         row = conn.execute(
@@ -185,9 +211,7 @@ async def exactly_once(
             )
             if refusal is None:
                 return response
-    # Abort outside the transaction: the refusal is committed first.
-    await context.abort(refusal.code, refusal.message)
-    raise AssertionError("unreachable")  # context.abort always raises
+    return refusal
 
 
 def _stored(blob: bytes, response_type: type[Response]) -> Response | Refusal:

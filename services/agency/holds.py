@@ -115,13 +115,15 @@ class SealRegistryServicer(QueryServicer):
         asset_id = getattr(request, rules.asset_field)
         now_us = self.clock.now_us()
 
-        def validate() -> int:
+        def validate() -> None:
             validate_case(request.case)
             validate_subject(request.subject, require_name=True)
             check_identifier(rules.check_asset_id, asset_id, rules.asset_field)
-            return check_expiry(request.expires_at, "expires_at", start_us=now_us, max_years=rules.max_years)
 
-        def apply(conn: sqlite3.Connection, expires_us: int) -> common_pb2.Seal:
+        def apply(conn: sqlite3.Connection, _: None) -> common_pb2.Seal:
+            # Checked here, not in validate: a replay after expires_at has
+            # passed must still get the stored answer.
+            expires_us = check_expiry(request.expires_at, "expires_at", start_us=now_us, max_years=rules.max_years)
             return seal_message(*seals.seal(
                 conn, rules, asset_id=asset_id, subject=request.subject, case_number=request.case.case_number,
                 court_code=request.case.court_code, expires_us=expires_us, now_us=now_us,
@@ -136,12 +138,12 @@ class SealRegistryServicer(QueryServicer):
         rules = self.seal_rules
         now_us = self.clock.now_us()
 
-        def validate() -> int:
+        def validate() -> None:
             validate_case(request.case)
             validate_token(request.seal_id, "seal_id", required=True)
-            return check_expiry(request.expires_at, "expires_at", start_us=now_us, max_years=rules.max_years)
 
-        def apply(conn: sqlite3.Connection, expires_us: int) -> common_pb2.Seal:
+        def apply(conn: sqlite3.Connection, _: None) -> common_pb2.Seal:
+            expires_us = check_expiry(request.expires_at, "expires_at", start_us=now_us, max_years=rules.max_years)
             return seal_message(*seals.renew(
                 conn, rules, seal_id=request.seal_id, case_number=request.case.case_number,
                 court_code=request.case.court_code, expires_us=expires_us, now_us=now_us,
