@@ -1,0 +1,484 @@
+"""Operations: Prometheus rules and their unit tests, the Grafana dashboard, and promtool on every service's /metrics."""
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import grpc
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+from stdnum.cn import ric, uscc
+
+from protos.common.v1 import common_pb2
+from protos.gateway.v1 import gateway_pb2, gateway_pb2_grpc
+from services import datagen
+from tests.harness import REPO
+
+PROMETHEUS = REPO / "ops" / "prometheus"
+GRAFANA = REPO / "ops" / "grafana"
+DASHBOARD = GRAFANA / "dashboards" / "chakong.json"
+
+# The metric names services expose: alerts and the dashboard may use only
+# these (and the recording rules built on them). Histograms also expose
+# _bucket, _sum and _count.
+CONTRACT = {
+    # The gateway, on its HTTP port.
+    "chakong_gateway_agency_call_duration_seconds": "histogram",
+    "chakong_gateway_agency_calls_total": "counter",
+    "chakong_gateway_agency_calls_in_flight": "gauge",
+    "chakong_gateway_agency_up": "gauge",
+    "chakong_gateway_agency_ejections_total": "counter",
+    "chakong_gateway_query_duration_seconds": "histogram",
+    "chakong_gateway_queries_total": "counter",
+    "chakong_gateway_actions_total": "counter",
+    "chakong_gateway_frozen_fen_total": "counter",
+    "chakong_gateway_deducted_fen_total": "counter",
+    "chakong_gateway_actions_pending": "gauge",
+    "chakong_audit_records_total": "counter",
+    "chakong_audit_write_failures_total": "counter",
+    # Every gRPC server.
+    "grpc_server_handled_total": "counter",
+    "grpc_server_handling_seconds": "histogram",
+    "grpc_server_in_flight_requests": "gauge",
+    # Agencies.
+    "chakong_agency_records": "gauge",
+    # Every gRPC server with mutual TLS (the security issue).
+    "chakong_grpc_peer_refused_total": "counter",
+}
+# Added by Prometheus to every target.
+SCRAPE_METRICS = {"up"}
+# What the gateway already serves; the rest of CONTRACT is being added.
+GATEWAY_SERVES = (
+    "chakong_gateway_agency_call_duration_seconds",
+    "chakong_gateway_agency_calls_total",
+    "chakong_gateway_agency_calls_in_flight",
+    "chakong_gateway_query_duration_seconds",
+    "chakong_gateway_queries_total",
+    "chakong_gateway_actions_total",
+    "chakong_gateway_frozen_fen_total",
+    "chakong_gateway_deducted_fen_total",
+    "chakong_gateway_actions_pending",
+    "grpc_server_handled_total",
+    "grpc_server_handling_seconds",
+    "grpc_server_in_flight_requests",
+)
+
+ALERTS = (
+    "ChakongAgencyDown",
+    "ChakongAgencyErrorRatio",
+    "ChakongAgencyLatencyNearDeadline",
+    "ChakongPartialQueries",
+    "ChakongAuditWriteFailures",
+    "ChakongActionsStuckPending",
+    "ChakongTargetDown",
+)
+
+
+def exposed_names() -> set[str]:
+    names = set(SCRAPE_METRICS)
+    for name, kind in CONTRACT.items():
+        names.add(name)
+        if kind == "histogram":
+            names.update(f"{name}_{suffix}" for suffix in ("bucket", "sum", "count"))
+    return names
+
+
+@pytest.fixture
+def promtool() -> str:
+    path = shutil.which("promtool")
+    if path is None:
+        if os.environ.get("CI"):
+            pytest.fail("promtool is not installed: run scripts/install_ci_tools.sh")
+        pytest.skip("promtool is not installed (scripts/install_ci_tools.sh installs it)")
+    return path
+
+
+def run(*args: str, cwd: Path = REPO, stdin: str | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(args, cwd=cwd, input=stdin, capture_output=True, text=True, timeout=30)
+
+
+# --- PromQL, read just far enough to name the metrics it selects -------------
+
+_PROMQL_KEYWORDS = {"and", "or", "unless", "bool", "offset", "by", "without", "on", "ignoring", "group_left", "group_right"}
+
+
+def metric_names(expr: str) -> set[str]:
+    """The metric names an expression selects (Grafana variables allowed)."""
+    expr = re.sub(r'"(?:[^"\\]|\\.)*"', '""', expr)
+    expr = re.sub(r"\{[^}]*\}", " ", expr)
+    expr = re.sub(r"\[[^\]]*\]", " ", expr)
+    expr = re.sub(r"\b(?:by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)", " ", expr)
+    expr = re.sub(r"\$\w+", " ", expr)
+    # Numbers and durations (offset 5m, 1e3).
+    expr = re.sub(r"(?<![\w:])[0-9.]+(?:e[+-]?[0-9]+)?(?:(?:ms|[smhdwy])(?:[0-9]+(?:ms|[smhdwy]))*)?", " ", expr)
+    names = set()
+    for match in re.finditer(r"[A-Za-z_:][A-Za-z0-9_:]*", expr):
+        word = match.group()
+        if word in _PROMQL_KEYWORDS or expr[match.end() :].lstrip().startswith("("):
+            continue  # a keyword, or a function or aggregation being called
+        names.add(word)
+    return names
+
+
+def test_metric_names_reads_promql():
+    expr = (
+        'sum by (agency, le) (rate(chakong_gateway_agency_call_duration_seconds_bucket{agency=~"$agency",'
+        ' method!="x_total"}[$__rate_interval])) / on (agency) group_left chakong:agency_calls:rate5m > bool 0.5'
+        " or up unless absent(grpc_server_handled_total offset 1h30m) * 1e3"
+    )
+    assert metric_names(expr) == {
+        "chakong_gateway_agency_call_duration_seconds_bucket",
+        "chakong:agency_calls:rate5m",
+        "up",
+        "grpc_server_handled_total",
+    }
+
+
+# --- Rule files, read as text (PyYAML is not a dependency) ------------------
+
+
+def rule_exprs(text: str) -> list[str]:
+    """Every `expr:` of a rule file, block scalars included."""
+    lines = text.splitlines()
+    exprs = []
+    for i, line in enumerate(lines):
+        match = re.match(r"^(\s*)expr:\s*(.*)$", line)
+        if not match:
+            continue
+        indent, rest = len(match.group(1)), match.group(2)
+        if rest and rest[0] not in "|>":
+            exprs.append(rest)
+            continue
+        block = []
+        for following in lines[i + 1 :]:
+            if following.strip() and len(following) - len(following.lstrip()) <= indent:
+                break
+            block.append(following)
+        exprs.append("\n".join(block))
+    return exprs
+
+
+def recorded_names() -> set[str]:
+    return set(re.findall(r"^\s*- record:\s*(\S+)\s*$", (PROMETHEUS / "alerts.yml").read_text(), re.M))
+
+
+def alert_blocks() -> list[str]:
+    text = (PROMETHEUS / "alerts.yml").read_text()
+    return re.split(r"\n(?=[ ]*- (?:alert|record):)", text)[1:]
+
+
+def test_prometheus_config_is_valid(promtool, tmp_path):
+    # Laid out as docker-compose mounts them: rule_files resolves beside the config.
+    for name in ("prometheus.yml", "alerts.yml"):
+        shutil.copy(PROMETHEUS / name, tmp_path / name)
+    result = run(promtool, "check", "config", "--lint=all", "--lint-fatal", str(tmp_path / "prometheus.yml"))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "SUCCESS: 1 rule files found" in result.stdout
+
+
+def test_rules_are_valid(promtool):
+    result = run(promtool, "check", "rules", "--lint=all", "--lint-fatal", "ops/prometheus/alerts.yml")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "SUCCESS" in result.stdout
+
+
+def test_rule_unit_tests_pass(promtool):
+    result = run(promtool, "test", "rules", "alerts_test.yml", cwd=PROMETHEUS)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "SUCCESS" in result.stdout
+
+
+def test_every_alert_is_tested_firing_and_quiet():
+    text = (PROMETHEUS / "alerts_test.yml").read_text()
+    quiet = set(re.findall(r"alertname: (\w+)\n\s+eval_time: \S+\n\s+exp_alerts: \[\]", text))
+    firing = set(re.findall(r"alertname: (\w+)\n\s+eval_time: \S+\n\s+exp_alerts:\n", text))
+    defined = set(re.findall(r"^\s*- alert:\s*(\w+)", (PROMETHEUS / "alerts.yml").read_text(), re.M))
+    assert defined == set(ALERTS)
+    assert firing == defined, f"no firing case for {defined - firing}"
+    assert quiet == defined, f"no quiet case for {defined - quiet}"
+
+
+def test_every_alert_has_severity_and_annotations():
+    alerts = [block for block in alert_blocks() if re.match(r"\s*- alert:", block)]
+    assert alerts
+    for block in alerts:
+        assert re.search(r"^\s+severity: (critical|warning)$", block, re.M), block
+        assert re.search(r"^\s+summary: \S", block, re.M), block
+        assert re.search(r"^\s+description: \S", block, re.M), block
+
+
+def test_rules_use_only_contract_metrics():
+    text = (PROMETHEUS / "alerts.yml").read_text()
+    exprs = rule_exprs(text)
+    assert len(exprs) == len(alert_blocks())
+    allowed = exposed_names() | recorded_names()
+    for expr in exprs:
+        assert metric_names(expr) <= allowed, f"unknown metric in {expr!r}: {metric_names(expr) - allowed}"
+
+
+# --- The Grafana dashboard ------------------------------------------------------
+
+
+def dashboard_panels() -> list[dict]:
+    panels = []
+    for panel in json.loads(DASHBOARD.read_text(encoding="utf-8"))["panels"]:
+        panels.append(panel)
+        panels.extend(panel.get("panels", []))
+    return panels
+
+
+def dashboard_exprs() -> list[str]:
+    return [target["expr"] for panel in dashboard_panels() for target in panel.get("targets", [])]
+
+
+def test_dashboard_is_provisioned_with_its_datasource():
+    datasource = (GRAFANA / "provisioning" / "datasources" / "prometheus.yml").read_text()
+    provider = (GRAFANA / "provisioning" / "dashboards" / "chakong.yml").read_text()
+    uid = re.search(r"^\s+uid: (\S+)$", datasource, re.M).group(1)
+    assert re.search(r"^\s+url: http://prometheus:9090$", datasource, re.M)
+    dashboard_dir = re.search(r"^\s+path: (\S+)$", provider, re.M).group(1)
+
+    compose = (REPO / "docker-compose.yml").read_text()
+    mounts = dict(
+        (target, source) for source, target in re.findall(r"^\s+- \./(ops/[^:\s]+):([^:\s]+):ro$", compose, re.M)
+    )
+    assert mounts["/etc/grafana/provisioning"] == "ops/grafana/provisioning"
+    assert mounts[dashboard_dir] == "ops/grafana/dashboards"
+    assert mounts["/etc/prometheus/alerts.yml"] == "ops/prometheus/alerts.yml"
+    for source in mounts.values():
+        assert (REPO / source).exists(), source
+    assert '"127.0.0.1:${GRAFANA_PORT}:3000"' in compose
+    assert re.search(r"^GRAFANA_PORT=\d+$", (REPO / ".env").read_text(), re.M)
+
+    panels = dashboard_panels()
+    ids = [panel["id"] for panel in panels]
+    assert len(ids) == len(set(ids))
+    for panel in panels:
+        x, w = panel["gridPos"]["x"], panel["gridPos"]["w"]
+        assert 0 <= x and x + w <= 24, panel["title"]
+        if panel["type"] != "row":
+            assert panel["datasource"]["uid"] == uid, panel["title"]
+            assert panel["targets"], panel["title"]
+            for target in panel["targets"]:
+                assert target["datasource"]["uid"] == uid, panel["title"]
+
+
+def test_dashboard_uses_only_contract_metrics():
+    allowed = exposed_names() | recorded_names()
+    used = set()
+    for expr in dashboard_exprs():
+        names = metric_names(expr)
+        assert names, expr
+        assert names <= allowed, f"unknown metric in {expr!r}: {names - allowed}"
+        used |= names
+    for variable in json.loads(DASHBOARD.read_text(encoding="utf-8"))["templating"]["list"]:
+        metric = re.fullmatch(r"label_values\((\w+), *(\w+)\)", variable["query"]).group(1)
+        assert metric in allowed, variable["query"]
+    # The issue's views: per-agency latency, errors and state, queries and
+    # completeness, money, actions and pending ones.
+    for name in (
+        "chakong:agency_call_duration_seconds:p99_rate5m",
+        "chakong:agency_call_duration_seconds:p50_rate5m",
+        "chakong:agency_error_ratio:rate5m",
+        "chakong_gateway_agency_calls_total",
+        "chakong_gateway_agency_up",
+        "chakong_gateway_queries_total",
+        "chakong:queries_partial_ratio:rate5m",
+        "chakong_gateway_frozen_fen_total",
+        "chakong_gateway_deducted_fen_total",
+        "chakong_gateway_actions_total",
+        "chakong_gateway_actions_pending",
+    ):
+        assert name in used, name
+
+
+def test_dashboard_shows_money_in_yuan():
+    money = [
+        (panel, target["expr"])
+        for panel in dashboard_panels()
+        for target in panel.get("targets", [])
+        if "_fen_total" in target["expr"]
+    ]
+    assert money
+    for panel, expr in money:
+        assert re.search(r"/ 100$", expr), expr
+        assert panel["fieldConfig"]["defaults"]["unit"] == "prefix:¥", panel["title"]
+
+
+def test_dashboard_promql_parses(promtool, tmp_path):
+    # promtool parses rules; each panel query becomes one, with Grafana's
+    # variables replaced by what they stand for. JSON is valid YAML.
+    substitutes = {"$__rate_interval": "1m", "$__range": "1h", "$agency": ".*"}
+    rules = []
+    for i, expr in enumerate(dashboard_exprs()):
+        for variable, value in substitutes.items():
+            expr = expr.replace(variable, value)
+        assert "$" not in expr, expr
+        rules.append({"record": f"dashboard:panel_query_{i}:check", "expr": expr})
+    path = tmp_path / "dashboard_rules.yml"
+    path.write_text(json.dumps({"groups": [{"name": "dashboard", "rules": rules}]}))
+    result = run(promtool, "check", "rules", str(path))
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+# --- promtool check metrics on every running service ------------------------
+
+SEED = "42"
+SUBJECTS = "200"
+AGENCIES = (("icbc", "bank", "services.bank"), ("hefei-vmo", "vehicle", "services.vehicle"), ("hefei-rer", "realestate", "services.realestate"))
+CASE = common_pb2.CaseRef(
+    case_number="(2024)皖01执321号", court_code="340100", executor_id="E0001", document_number="(2024)皖01执保54号"
+)
+GRPC_CODES = {code.name for code in grpc.StatusCode}
+# Every label a chakong metric may carry, and where the values are a known
+# set, that set: nothing about a subject, case or account can get in.
+LABEL_VALUES = {
+    "agency": {agency_id for agency_id, _, _ in AGENCIES},
+    "api": {"grpc", "grpc_stream", "http", "http_stream"},
+    "result": {"complete", "partial", "rejected"},
+    "outcome": GRPC_CODES | {"TIMEOUT", "succeeded", "refused", "rejected", "pending", "allowed", "denied"},
+    "grpc_code": GRPC_CODES,
+    "method": re.compile(r"[A-Z][A-Za-z]*"),
+    "grpc_method": re.compile(r"[A-Z][A-Za-z]*"),
+    "grpc_service": re.compile(r"[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*\.[A-Z][A-Za-z]*"),
+    "kind": re.compile(r"[a-z][a-z_]*"),
+    "reason": re.compile(r"[a-z][a-z_]*"),
+    "le": re.compile(r"[0-9.]+|\+Inf"),
+    # prometheus_client's own process and python_* metrics.
+    "generation": re.compile(r"[0-2]"),
+    "implementation": re.compile(r"\w+"),
+    "major": re.compile(r"\d+"),
+    "minor": re.compile(r"\d+"),
+    "patchlevel": re.compile(r"\d+"),
+    "version": re.compile(r"[\w.+-]+"),
+}
+SENSITIVE = re.compile(r"执|号|皖[A-Z]|\d{12,}")
+
+
+def scrape(address: str) -> str:
+    with urllib.request.urlopen(f"http://{address}/metrics", timeout=10) as response:
+        return response.read().decode("utf-8")
+
+
+def post_json(url: str, body: dict) -> dict:
+    request = urllib.request.Request(
+        url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}, method="POST"
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read())
+
+
+def samples(text: str) -> list:
+    return [sample for family in text_string_to_metric_families(text) for sample in family.samples]
+
+
+def sample_value(text: str, name: str, **labels: str) -> float:
+    return sum(s.value for s in samples(text) if s.name == name and labels.items() <= s.labels.items())
+
+
+@pytest.fixture
+def running_services(start_service, tmp_path):
+    """One bank, one vehicle and one real-estate agency, and a gateway over them, after one query each way."""
+    env = {"GRPC_ADDRESS": "127.0.0.1:0", "METRICS_ADDRESS": "127.0.0.1:0", "SEED": SEED, "SUBJECTS": SUBJECTS}
+    with ThreadPoolExecutor(len(AGENCIES)) as pool:
+        agencies = list(pool.map(lambda a: start_service(a[2], AGENCY_ID=a[0], **env), AGENCIES))
+    registry = tmp_path / "agencies.toml"
+    registry.write_text(
+        "\n".join(
+            f'[[agency]]\nid = "{agency_id}"\nkind = "{kind}"\nname = "{agency_id} 测试"\n'
+            f'address = "{process.endpoints["grpc"]}"\ntimeout_ms = 1500\n'
+            for (agency_id, kind, _), process in zip(AGENCIES, agencies)
+        ),
+        encoding="utf-8",
+    )
+    gateway = start_service(
+        "services.gateway",
+        AGENCY_REGISTRY=str(registry),
+        GATEWAY_GRPC_ADDRESS="127.0.0.1:0",
+        GATEWAY_HTTP_ADDRESS="127.0.0.1:0",
+    )
+
+    subject = datagen.showcase(datagen.subjects(int(SEED), int(SUBJECTS)), 1)[0]
+    body = post_json(
+        f"http://{gateway.endpoints['http']}/v1/queries",
+        {
+            "case": {
+                "caseNumber": CASE.case_number,
+                "courtCode": CASE.court_code,
+                "executorId": CASE.executor_id,
+                "documentNumber": CASE.document_number,
+            },
+            "subject": {
+                "type": common_pb2.SubjectType.Name(subject.subject_type),
+                "idNumber": subject.id_number,
+                "name": subject.name,
+            },
+        },
+    )
+    assert body["complete"] is True, body
+    with grpc.insecure_channel(gateway.endpoints["grpc"]) as channel:
+        request = gateway_pb2.AssetQueryRequest(
+            case=CASE,
+            subject=common_pb2.Subject(type=subject.subject_type, id_number=subject.id_number, name=subject.name),
+        )
+        assert gateway_pb2_grpc.AssetGatewayStub(channel).QueryAssets(request, timeout=10).complete
+
+    outputs = {"gateway": scrape(gateway.endpoints["http"])}
+    for (agency_id, _, _), process in zip(AGENCIES, agencies):
+        outputs[agency_id] = scrape(process.endpoints["metrics"])
+    return outputs, subject
+
+
+def test_every_service_passes_promtool_check_metrics(promtool, running_services):
+    outputs, _ = running_services
+    for service, text in outputs.items():
+        result = run(promtool, "check", "metrics", stdin=text)
+        assert (result.returncode, result.stdout + result.stderr) == (0, ""), f"{service}:\n{result.stdout}{result.stderr}"
+
+
+def test_metrics_carry_samples_and_only_contract_names(running_services):
+    outputs, _ = running_services
+    gateway = outputs["gateway"]
+    families = {family.name: family for family in text_string_to_metric_families(gateway)}
+    for name in GATEWAY_SERVES:
+        family_name = name.removesuffix("_total")  # the parser names counter families without it
+        assert family_name in families, name
+    for agency_id, _, _ in AGENCIES:
+        assert sample_value(gateway, "chakong_gateway_agency_call_duration_seconds_count", agency=agency_id) == 2
+        assert sample_value(gateway, "chakong_gateway_agency_calls_total", agency=agency_id, outcome="OK") == 2
+        agency = outputs[agency_id]
+        assert sample_value(agency, "grpc_server_handling_seconds_count") >= 1
+        assert sample_value(agency, "chakong_agency_records", agency=agency_id) > 0
+    assert sample_value(gateway, "chakong_gateway_query_duration_seconds_count", api="http") == 1
+    assert sample_value(gateway, "chakong_gateway_query_duration_seconds_count", api="grpc") == 1
+    assert sample_value(gateway, "grpc_server_handled_total", grpc_method="QueryAssets", grpc_code="OK") == 1
+
+    known = exposed_names()
+    for service, text in outputs.items():
+        for sample in samples(text):
+            if sample.name.startswith(("chakong", "grpc_")):
+                assert sample.name in known, f"{service}: {sample.name} is not in the metric contract (tests/test_ops.py)"
+
+
+def test_metric_labels_are_bounded(running_services):
+    outputs, subject = running_services
+    for service, text in outputs.items():
+        # Not even in help text: the subject and case just queried.
+        for secret in (subject.id_number, subject.name, CASE.case_number, CASE.document_number):
+            assert secret not in text, f"{service} exposes {secret!r}"
+        for sample in samples(text):
+            for label, value in sample.labels.items():
+                where = f"{service}: {sample.name}{{{label}={value!r}}}"
+                assert label in LABEL_VALUES, f"{where}: unexpected label (add it to LABEL_VALUES if it is bounded)"
+                allowed = LABEL_VALUES[label]
+                if isinstance(allowed, set):
+                    assert value in allowed, where
+                else:
+                    assert allowed.fullmatch(value), where
+                assert not ric.is_valid(value) and not uscc.is_valid(value), f"{where}: an identity number"
+                assert not SENSITIVE.search(value), f"{where}: looks like a case, plate or account number"
