@@ -1,15 +1,25 @@
 """Settings every mock agency reads from the environment, checked at start-up."""
 
+import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from services.common.interceptors import FaultSettings
 from services.common.settings import SettingsError, env_address, env_float, env_int, env_str
+from services.common.tls import GATEWAY_IDENTITY, ServerTls, agency_identity
 
 # Agency IDs end up in file names, log lines and metric labels.
 _AGENCY_ID = re.compile(r"[a-z0-9][a-z0-9-]{0,31}")
+
+# Transitional (issue 4): with no TLS_* variable and no INSECURE_PLAINTEXT,
+# an agency still serves plaintext (loudly logged) because the launcher,
+# compose and tests do not hand out certificates yet. Flipping this to False
+# makes mutual TLS the default: an agency then refuses to start without
+# TLS_CERT, TLS_KEY and TLS_CA unless INSECURE_PLAINTEXT=1.
+PLAINTEXT_WITHOUT_TLS_SETTINGS = True
+_TLS_FILES = ("TLS_CERT", "TLS_KEY", "TLS_CA")
 
 
 @dataclass(frozen=True)
@@ -34,6 +44,9 @@ class AgencySettings:
     subjects: int
     grace_seconds: float
     faults: FaultSettings
+    # None: plaintext (INSECURE_PLAINTEXT). Keyword-only with a default so
+    # subclasses may add required fields and in-process tests stay short.
+    tls: ServerTls | None = field(default=None, kw_only=True)
 
     @property
     def data_parameters(self) -> dict[str, str]:
@@ -74,4 +87,44 @@ def agency_env(defaults: AgencyDefaults) -> dict[str, Any]:
         "subjects": env_int("SUBJECTS", 10_000, minimum=1, maximum=100_000_000),
         "grace_seconds": env_float("GRACE_SECONDS", 5.0, minimum=0.0, maximum=600.0),
         "faults": FaultSettings.from_env(),
+        "tls": tls_env(agency_id),
     }
+
+
+def tls_env(agency_id: str) -> ServerTls | None:
+    """Mutual TLS from TLS_CERT, TLS_KEY, TLS_CA and TLS_ALLOWED_CLIENT; None means plaintext.
+
+    Plaintext needs INSECURE_PLAINTEXT=1 (or, until the switch-over, no TLS
+    setting at all). INSECURE_PLAINTEXT=0 demands TLS already today.
+    """
+    flag = os.environ.get("INSECURE_PLAINTEXT", "").strip()
+    if flag not in ("", "0", "1"):
+        raise SettingsError(f"INSECURE_PLAINTEXT={flag!r}: expected 1 (allow plaintext, development only) or 0")
+    paths = {name: env_str(name, "") for name in _TLS_FILES}
+    given = [name for name, value in paths.items() if value]
+    if flag == "1":
+        if given:
+            raise SettingsError(f"INSECURE_PLAINTEXT=1 and {given[0]} are both set: choose plaintext or mutual TLS")
+        return None
+    if not given:
+        if flag == "" and PLAINTEXT_WITHOUT_TLS_SETTINGS:
+            return None
+        raise SettingsError(
+            "mutual TLS needs TLS_CERT, TLS_KEY and TLS_CA (create them with `chakong pki init`); "
+            "set INSECURE_PLAINTEXT=1 to serve plaintext for development"
+        )
+    missing = [name for name, value in paths.items() if not value]
+    if missing:
+        raise SettingsError(f"{missing[0]} is not set: mutual TLS needs all of {', '.join(_TLS_FILES)}")
+    allowed = [c.strip() for c in env_str("TLS_ALLOWED_CLIENT", GATEWAY_IDENTITY).split(",") if c.strip()]
+    tls = ServerTls.from_files(paths["TLS_CERT"], paths["TLS_KEY"], paths["TLS_CA"], allowed)
+    names = tls.names
+    # The gateway would refuse a certificate naming another agency: say so now, not on every call.
+    if names is None or agency_id not in names.dns_names or names.identity != agency_identity(agency_id):
+        shown = ", ".join([*(names.uris if names else ()), *(names.dns_names if names else ())]) or "nothing"
+        raise SettingsError(
+            f"TLS_CERT={paths['TLS_CERT']!r}: names {shown}, not agency {agency_id!r} "
+            f"(expected DNS {agency_id!r} and URI {agency_identity(agency_id)!r}; "
+            f"`chakong pki issue --agency {agency_id}`)"
+        )
+    return tls

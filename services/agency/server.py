@@ -7,6 +7,7 @@ import logging
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 
 import grpc
@@ -80,10 +81,34 @@ class RunningAgency:
         self.conn.close()
 
 
+def log_transport_security(settings: AgencySettings) -> None:
+    tls = settings.tls
+    if tls is None:
+        logger.warning(
+            "INSECURE PLAINTEXT: agency %s serves gRPC on %s without TLS: anyone who can reach the port can "
+            "query and move assets. Development only; set TLS_CERT, TLS_KEY and TLS_CA (`chakong pki init`).",
+            settings.agency_id,
+            settings.grpc_address,
+        )
+        return
+    names = tls.names
+    if names is not None:
+        days_left = (names.not_after - datetime.now(timezone.utc)).days
+        logger.log(
+            logging.WARNING if days_left < 30 else logging.INFO,
+            "mutual TLS: serving as %s, certificate expires %s (%d days); clients allowed: %s",
+            names.identity,
+            names.not_after.strftime("%Y-%m-%d"),
+            days_left,
+            ", ".join(sorted(tls.allowed_clients)),
+        )
+
+
 async def start_agency(settings: AgencySettings, agency: AgencyKind) -> RunningAgency:
     """Seed the DB if needed, then serve gRPC and metrics; returns once listening."""
     outcome = await asyncio.to_thread(store.ensure_seeded, settings.db_path, agency.seed_plan(settings))
     AGENCY_RECORDS.labels(settings.agency_id, agency.records).set(outcome.records)
+    log_transport_security(settings)
     conn = store.connect(settings.db_path)
     try:
         metrics_port = start_metrics_server(settings.metrics_address)
@@ -92,6 +117,7 @@ async def start_agency(settings: AgencySettings, agency: AgencyKind) -> RunningA
             lambda s: agency.add_servicer(agency.servicer(conn, settings), s),
             [agency.service_name],
             interceptors=server_interceptors(settings.faults),
+            tls=settings.tls,
         )
     except BaseException:
         conn.close()

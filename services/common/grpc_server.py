@@ -11,6 +11,8 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from services.common.tls import ServerTls
+
 logger = logging.getLogger(__name__)
 
 # Long-lived gateway channels and large aggregates: allow 16 MiB messages.
@@ -37,7 +39,16 @@ class GrpcServer:
         service_names: Sequence[str],
         *,
         interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
+        tls: ServerTls | None = None,
     ) -> "GrpcServer":
+        """Plaintext when `tls` is None; otherwise TLS and, when tls.mutual, only tls.allowed_clients may call.
+
+        The identity check runs first, before metrics, request IDs or
+        injected faults, so a refused peer costs nothing but the refusal.
+        """
+        peer_check = tls.interceptor() if tls is not None else None
+        if peer_check is not None:
+            interceptors = [peer_check, *interceptors]
         server = grpc.aio.server(interceptors=list(interceptors), options=SERVER_OPTIONS)
         register(server)
         health_servicer = health.aio.HealthServicer()
@@ -45,7 +56,10 @@ class GrpcServer:
         reflection.enable_server_reflection(
             [*service_names, health.SERVICE_NAME, reflection.SERVICE_NAME], server
         )
-        port = server.add_insecure_port(address)
+        if tls is None:
+            port = server.add_insecure_port(address)
+        else:
+            port = server.add_secure_port(address, tls.server_credentials())
         if port == 0:
             raise OSError(f"cannot bind gRPC server to {address}")
         await server.start()

@@ -1,0 +1,168 @@
+"""`chakong pki|token|audit`: development certificates, executor tokens and audit-chain checks."""
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+from services.common.settings import SettingsError
+from services.security import audit, pki, tokens
+
+DEFAULT_PKI_DIR = "var/pki"
+SIGNING_KEY_NAME = "token-signing.key"
+PUBLIC_KEY_NAME = "token-signing.pub"
+
+
+def _error(message: str, code: int = 2) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return code
+
+
+async def run_pki_init(args: argparse.Namespace) -> int:
+    from services.gateway.registry import load_registry
+
+    try:
+        agency_ids = [a.id for a in load_registry(args.agencies)] if args.agencies else []
+        actions = pki.init_pki(args.dir, agency_ids, ca_days=args.ca_days, leaf_days=args.days)
+        signing = Path(args.dir) / SIGNING_KEY_NAME
+        if not signing.exists():
+            tokens.write_signing_key(signing, Path(args.dir) / PUBLIC_KEY_NAME)
+            key_action = "created"
+        else:
+            key_action = "kept"
+    except (pki.PkiError, SettingsError, OSError) as exc:
+        return _error(str(exc))
+    for action in actions:
+        print(action)
+    print(f"token signing key: {key_action} ({signing})")
+    return 0
+
+
+async def run_pki_issue(args: argparse.Namespace) -> int:
+    try:
+        actions = pki.issue_files(args.dir, agency_id=args.agency, gateway=args.gateway, days=args.days)
+    except (pki.PkiError, OSError) as exc:
+        return _error(str(exc))
+    for action in actions:
+        print(action)
+    print("restart the service to load the new certificate")
+    return 0
+
+
+async def run_token_issue(args: argparse.Namespace) -> int:
+    try:
+        ttl_s = tokens.parse_ttl(args.ttl)
+        signer = tokens.TokenSigner.from_file(args.signing_key, issuer=args.issuer)
+        print(signer.issue(args.executor, args.court, args.role or ["executor"], ttl_s=ttl_s))
+    except (ValueError, SettingsError) as exc:
+        return _error(str(exc))
+    return 0
+
+
+async def run_token_keygen(args: argparse.Namespace) -> int:
+    directory = Path(args.dir)
+    private, public = directory / SIGNING_KEY_NAME, directory / PUBLIC_KEY_NAME
+    if private.exists() and not args.force:
+        return _error(f"{private} exists; pass --force to replace it (tokens it signed stop verifying "
+                      "once the gateway drops its public key)")
+    try:
+        tokens.write_signing_key(private, public)
+    except OSError as exc:
+        return _error(f"{private}: {exc.strerror}")
+    print(f"token signing key: {private}\npublic key (for the gateway): {public}")
+    return 0
+
+
+async def run_token_verify(args: argparse.Namespace) -> int:
+    try:
+        verifier = tokens.TokenVerifier.from_files(args.public_key.split(","), issuer=args.issuer)
+        principal = verifier.verify(args.token)
+    except SettingsError as exc:
+        return _error(str(exc))
+    except tokens.TokenError as exc:
+        return _error(f"token refused ({exc.reason}): {exc}", 1)
+    expires = time.strftime("%Y-%m-%d %H:%M:%SZ", time.gmtime(principal.expires_at))
+    roles = ", ".join(sorted(principal.roles))
+    print(f"executor {principal.executor_id}, court {principal.court_code}, roles {roles}, expires {expires}")
+    return 0
+
+
+async def run_audit_verify(args: argparse.Namespace) -> int:
+    try:
+        result = await audit.verify_store(args.store)
+    except audit.AuditError as exc:
+        return _error(str(exc))
+    print(result)
+    return 0 if result.ok else 1
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    """Add the pki, token and audit commands to `chakong`."""
+    pki_dir = os.environ.get("CHAKONG_PKI_DIR", DEFAULT_PKI_DIR)
+
+    pki_cmd = commands.add_parser("pki", help="development CA and service certificates for mutual TLS")
+    pki_sub = pki_cmd.add_subparsers(dest="pki_command", required=True)
+    init = pki_sub.add_parser(
+        "init", help="create the CA (kept if present) and every missing or expired certificate, and the token key"
+    )
+    init.add_argument("--dir", default=pki_dir, help="PKI directory (env CHAKONG_PKI_DIR; default %(default)s)")
+    init.add_argument(
+        "--agencies", default=os.environ.get("AGENCY_REGISTRY", "config/agencies.toml"),
+        help="agency registry: one certificate per agency (env AGENCY_REGISTRY; default %(default)s)",
+    )
+    init.add_argument(
+        "--days", type=int, default=pki.DEFAULT_LEAF_DAYS, help="certificate validity (default %(default)s)"
+    )
+    init.add_argument("--ca-days", type=int, default=pki.DEFAULT_CA_DAYS, help="CA validity (default %(default)s)")
+    init.set_defaults(run=run_pki_init)
+
+    issue = pki_sub.add_parser("issue", help="issue (rotate) the gateway's certificates or one agency's")
+    issue.add_argument("--dir", default=pki_dir, help="PKI directory holding the CA (default %(default)s)")
+    who = issue.add_mutually_exclusive_group(required=True)
+    who.add_argument("--agency", help="agency ID, as in the registry")
+    who.add_argument("--gateway", action="store_true", help="the gateway's server and client certificates")
+    issue.add_argument("--days", type=int, default=pki.DEFAULT_LEAF_DAYS, help="validity (default %(default)s)")
+    issue.set_defaults(run=run_pki_issue)
+
+    token_cmd = commands.add_parser("token", help="executor tokens")
+    token_sub = token_cmd.add_subparsers(dest="token_command", required=True)
+    signing_key = os.environ.get("CHAKONG_TOKEN_SIGNING_KEY", str(Path(pki_dir) / SIGNING_KEY_NAME))
+    public_key = os.environ.get("CHAKONG_TOKEN_PUBLIC_KEY", str(Path(pki_dir) / PUBLIC_KEY_NAME))
+    issuer = os.environ.get("CHAKONG_TOKEN_ISSUER", tokens.DEFAULT_ISSUER)
+
+    token_issue = token_sub.add_parser("issue", help="print a signed token for an executor")
+    token_issue.add_argument("--executor", required=True, help="executor ID, e.g. E0001")
+    token_issue.add_argument("--court", required=True, help="court code, e.g. 340100")
+    token_issue.add_argument(
+        "--role", action="append", choices=sorted(tokens.ROLES), help="repeat for several (default: executor)"
+    )
+    token_issue.add_argument("--ttl", default="8h", help="lifetime, e.g. 30m, 8h (at most 24h; default %(default)s)")
+    token_issue.add_argument(
+        "--signing-key", default=signing_key,
+        help="Ed25519 private key (env CHAKONG_TOKEN_SIGNING_KEY; default %(default)s)",
+    )
+    token_issue.add_argument("--issuer", default=issuer, help="iss claim (env CHAKONG_TOKEN_ISSUER)")
+    token_issue.set_defaults(run=run_token_issue)
+
+    keygen = token_sub.add_parser("keygen", help="create the token signing key pair")
+    keygen.add_argument("--dir", default=pki_dir, help="where to write it (default %(default)s)")
+    keygen.add_argument("--force", action="store_true", help="replace an existing key")
+    keygen.set_defaults(run=run_token_keygen)
+
+    verify = token_sub.add_parser("verify", help="check a token and print whom it names")
+    verify.add_argument("token")
+    verify.add_argument(
+        "--public-key", default=public_key, help="public key file(s), comma-separated (env CHAKONG_TOKEN_PUBLIC_KEY)"
+    )
+    verify.add_argument("--issuer", default=issuer)
+    verify.set_defaults(run=run_token_verify)
+
+    audit_cmd = commands.add_parser("audit", help="the audit trail")
+    audit_sub = audit_cmd.add_subparsers(dest="audit_command", required=True)
+    audit_verify = audit_sub.add_parser("verify", help="check the hash chain; exit 1 and name the first bad record")
+    audit_verify.add_argument(
+        "--store", default=os.environ.get("AUDIT_STORE", "sqlite:///var/audit.db"),
+        help="sqlite:///path.db or postgresql://... (env AUDIT_STORE; default %(default)s)",
+    )
+    audit_verify.set_defaults(run=run_audit_verify)

@@ -1,0 +1,1 @@
+"""Security building blocks: PKI, executor tokens, the audit trail and rate limits."""
