@@ -111,7 +111,8 @@ SEAL_SQL = (
     "INSERT INTO seals (seal_id, asset_id, case_number, court_code, state, queue_seq, registered_at_us,"
     " effective_at_us, expires_at_us) VALUES (?, ?, ?, '340100', ?, ?, ?, ?, ?)"
 )
-T0 = 1_767_225_600_000_000  # 2026-01-01T00:00:00Z in µs
+# Registered yesterday (whole seconds, in µs): their periods run well past the test.
+T0 = (int(time.time()) - 86_400) * 1_000_000
 YEAR = 365 * 86_400_000_000
 
 

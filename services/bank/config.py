@@ -3,6 +3,7 @@
 from dataclasses import dataclass
 
 from services.agency.config import AgencyDefaults, AgencySettings, agency_env
+from services.bank.store import SCHEMA_VERSION
 from services.common.settings import SettingsError, env_str
 
 DEFAULTS = AgencyDefaults(agency_id="icbc", agency_name="中国工商银行", grpc_address="127.0.0.1:50061")
@@ -25,4 +26,6 @@ class Settings(AgencySettings):
 
     @property
     def data_parameters(self) -> dict[str, str]:
-        return {**super().data_parameters, "profile": self.profile}
+        # The bank's own schema version rides along with the shared one, so
+        # a change to the bank's tables rebuilds only bank DBs.
+        return {**super().data_parameters, "profile": self.profile, "bank_schema_version": SCHEMA_VERSION}

@@ -2,19 +2,36 @@
 
 import sqlite3
 from collections import defaultdict
+from typing import TYPE_CHECKING
 
 from protos.bank.v1 import bank_pb2
 from protos.common.v1 import common_pb2
 from services import datagen
 from services.agency.holds import PENDING_STATES, queue_positions
 from services.agency.store import insert_holders, timestamp
-from services.bank.config import Settings
+
+if TYPE_CHECKING:
+    from services.bank.config import Settings
+
+# Bump when the bank's tables change; it is part of the seed fingerprint
+# (Settings.data_parameters), so a DB built by older code is rebuilt.
+# 3: freezes.period_us, the freezes_due index, freezes_by_account with state.
+SCHEMA_VERSION = "3"
 
 # Money is integer fen throughout. `opening_balance_fen` is the seeded
 # balance, kept for the conservation check: opening = balance + deductions.
 # A freeze holds `frozen_fen` of an account's balance while ACTIVE; QUEUED
 # ones (轮候) wait in `queue_seq` order. A direct deduction is recorded
 # as a freeze that ends DEDUCTED at once, so every deduction names one.
+# `period_us` is the period the court asked for (expires_at − registration):
+# a queued freeze's period starts only when it takes effect. NULL in rows
+# written without it; those keep their registered expiry.
+# `freezes_due` makes "is any active freeze past its expiry?" one index
+# probe, so lapses can be settled lazily before every read. The freezes
+# table has no planner statistics (ANALYZE runs at seeding, when it is
+# empty), so per-account lookups must match more index columns in
+# freezes_by_account (account, state) than in freezes_due (state): else
+# "held on this account" would scan every active freeze.
 SCHEMA = """
 CREATE TABLE accounts (
     account_number      TEXT PRIMARY KEY,
@@ -43,10 +60,12 @@ CREATE TABLE freezes (
     registered_at_us INTEGER NOT NULL,
     effective_at_us  INTEGER,
     expires_at_us    INTEGER NOT NULL,
-    ended_at_us      INTEGER
+    ended_at_us      INTEGER,
+    period_us        INTEGER CHECK (period_us > 0)
 );
-CREATE INDEX freezes_by_account ON freezes (account_number, queue_seq);
+CREATE INDEX freezes_by_account ON freezes (account_number, state, queue_seq);
 CREATE INDEX freezes_by_case ON freezes (case_number, court_code);
+CREATE INDEX freezes_due ON freezes (state, expires_at_us);
 
 CREATE TABLE deductions (
     deduction_id         TEXT PRIMARY KEY,
@@ -65,7 +84,7 @@ CREATE INDEX deductions_by_freeze ON deductions (freeze_id);
 """
 
 
-def populate(conn: sqlite3.Connection, settings: Settings) -> int:
+def populate(conn: sqlite3.Connection, settings: "Settings") -> int:
     """Store the generator's accounts for this institution and their holders."""
     population = datagen.subjects(settings.seed, settings.subjects)
     people = {s.id_number: s for s in population}
@@ -88,6 +107,38 @@ def populate(conn: sqlite3.Connection, settings: Settings) -> int:
     )
     insert_holders(conn, ((i, people[i].subject_type, people[i].name) for i in sorted(holders)))
     return cursor.rowcount
+
+
+def freeze_message(conn: sqlite3.Connection, freeze_id: str) -> bank_pb2.AccountFreeze:
+    """One freeze as it stands, with its place in its account's queue."""
+    row = conn.execute("SELECT * FROM freezes WHERE freeze_id = ?", (freeze_id,)).fetchone()
+    position = 0
+    if row["state"] == common_pb2.HOLD_STATE_QUEUED:
+        position = conn.execute(
+            "SELECT COUNT(*) FROM freezes WHERE account_number = ? AND state = ? AND queue_seq <= ?",
+            (row["account_number"], common_pb2.HOLD_STATE_QUEUED, row["queue_seq"]),
+        ).fetchone()[0]
+    return _freeze_message(row, position)
+
+
+def deduction_message(conn: sqlite3.Connection, deduction_id: str) -> bank_pb2.Deduction:
+    """One deduction, with the freeze it drew on as it stands now."""
+    row = conn.execute("SELECT * FROM deductions WHERE deduction_id = ?", (deduction_id,)).fetchone()
+    return bank_pb2.Deduction(
+        deduction_id=row["deduction_id"],
+        account_number=row["account_number"],
+        freeze_id=row["freeze_id"],
+        case_number=row["case_number"],
+        court_code=row["court_code"],
+        amount_fen=row["amount_fen"],
+        court_account=bank_pb2.CourtAccount(
+            bank_name=row["court_bank_name"],
+            account_number=row["court_account_number"],
+            account_name=row["court_account_name"],
+        ),
+        deducted_at=timestamp(row["deducted_at_us"]),
+        freeze=freeze_message(conn, row["freeze_id"]),
+    )
 
 
 def _freeze_message(row: sqlite3.Row, queue_position: int) -> bank_pb2.AccountFreeze:

@@ -80,7 +80,8 @@ class BankServicer:
         raise NotImplementedError('Method not implemented!')
 
     def RenewFreeze(self, request, context):
-        """Extend an active or queued freeze before it expires.
+        """Extend an active freeze before it expires (a queued one has not
+        started its period yet).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
