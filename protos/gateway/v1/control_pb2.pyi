@@ -46,16 +46,18 @@ ACTION_STATE_SUCCEEDED: ActionState
 ACTION_STATE_REFUSED: ActionState
 
 class RegisterCaseRequest(_message.Message):
-    __slots__ = ("case", "debtors", "amount_owed_fen", "costs_fen")
+    __slots__ = ("case", "debtors", "amount_owed_fen", "costs_fen", "executor_ids")
     CASE_FIELD_NUMBER: _ClassVar[int]
     DEBTORS_FIELD_NUMBER: _ClassVar[int]
     AMOUNT_OWED_FEN_FIELD_NUMBER: _ClassVar[int]
     COSTS_FEN_FIELD_NUMBER: _ClassVar[int]
+    EXECUTOR_IDS_FIELD_NUMBER: _ClassVar[int]
     case: _common_pb2.CaseRef
     debtors: _containers.RepeatedCompositeFieldContainer[_common_pb2.Subject]
     amount_owed_fen: int
     costs_fen: int
-    def __init__(self, case: _Optional[_Union[_common_pb2.CaseRef, _Mapping]] = ..., debtors: _Optional[_Iterable[_Union[_common_pb2.Subject, _Mapping]]] = ..., amount_owed_fen: _Optional[int] = ..., costs_fen: _Optional[int] = ...) -> None: ...
+    executor_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, case: _Optional[_Union[_common_pb2.CaseRef, _Mapping]] = ..., debtors: _Optional[_Iterable[_Union[_common_pb2.Subject, _Mapping]]] = ..., amount_owed_fen: _Optional[int] = ..., costs_fen: _Optional[int] = ..., executor_ids: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class GetCaseRequest(_message.Message):
     __slots__ = ("case_number",)
@@ -122,7 +124,7 @@ class Hold(_message.Message):
     def __init__(self, hold_id: _Optional[str] = ..., agency_id: _Optional[str] = ..., asset_id: _Optional[str] = ..., subject: _Optional[_Union[_common_pb2.Subject, _Mapping]] = ..., freeze: _Optional[_Union[_bank_pb2.AccountFreeze, _Mapping]] = ..., seal: _Optional[_Union[_common_pb2.Seal, _Mapping]] = ...) -> None: ...
 
 class Case(_message.Message):
-    __slots__ = ("case", "debtors", "amount_owed_fen", "costs_fen", "frozen_fen", "deducted_fen", "freezable_fen", "holds", "actions", "registered_at")
+    __slots__ = ("case", "debtors", "amount_owed_fen", "costs_fen", "frozen_fen", "deducted_fen", "freezable_fen", "holds", "actions", "registered_at", "executor_ids")
     CASE_FIELD_NUMBER: _ClassVar[int]
     DEBTORS_FIELD_NUMBER: _ClassVar[int]
     AMOUNT_OWED_FEN_FIELD_NUMBER: _ClassVar[int]
@@ -133,6 +135,7 @@ class Case(_message.Message):
     HOLDS_FIELD_NUMBER: _ClassVar[int]
     ACTIONS_FIELD_NUMBER: _ClassVar[int]
     REGISTERED_AT_FIELD_NUMBER: _ClassVar[int]
+    EXECUTOR_IDS_FIELD_NUMBER: _ClassVar[int]
     case: _common_pb2.CaseRef
     debtors: _containers.RepeatedCompositeFieldContainer[_common_pb2.Subject]
     amount_owed_fen: int
@@ -143,7 +146,8 @@ class Case(_message.Message):
     holds: _containers.RepeatedCompositeFieldContainer[Hold]
     actions: _containers.RepeatedCompositeFieldContainer[Action]
     registered_at: _timestamp_pb2.Timestamp
-    def __init__(self, case: _Optional[_Union[_common_pb2.CaseRef, _Mapping]] = ..., debtors: _Optional[_Iterable[_Union[_common_pb2.Subject, _Mapping]]] = ..., amount_owed_fen: _Optional[int] = ..., costs_fen: _Optional[int] = ..., frozen_fen: _Optional[int] = ..., deducted_fen: _Optional[int] = ..., freezable_fen: _Optional[int] = ..., holds: _Optional[_Iterable[_Union[Hold, _Mapping]]] = ..., actions: _Optional[_Iterable[_Union[Action, _Mapping]]] = ..., registered_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    executor_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, case: _Optional[_Union[_common_pb2.CaseRef, _Mapping]] = ..., debtors: _Optional[_Iterable[_Union[_common_pb2.Subject, _Mapping]]] = ..., amount_owed_fen: _Optional[int] = ..., costs_fen: _Optional[int] = ..., frozen_fen: _Optional[int] = ..., deducted_fen: _Optional[int] = ..., freezable_fen: _Optional[int] = ..., holds: _Optional[_Iterable[_Union[Hold, _Mapping]]] = ..., actions: _Optional[_Iterable[_Union[Action, _Mapping]]] = ..., registered_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., executor_ids: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class FreezeFundsRequest(_message.Message):
     __slots__ = ("idempotency_key", "case", "agency_id", "subject", "account_number", "amount_fen", "expires_at")
