@@ -1,4 +1,4 @@
-"""`chakong`: query assets through the gateway from a terminal."""
+"""`chakong`: query assets and take control actions through the gateway from a terminal."""
 
 import argparse
 import asyncio
@@ -11,7 +11,7 @@ from google.protobuf import json_format
 
 from protos.common.v1 import common_pb2
 from protos.gateway.v1 import gateway_pb2, gateway_pb2_grpc
-from services.cli import render
+from services.cli import control, render, security
 
 
 def subject_type_of(id_number: str) -> int:
@@ -114,6 +114,8 @@ def parser() -> argparse.ArgumentParser:
     agencies = commands.add_parser("agencies", help="list the agencies the gateway knows")
     agencies.add_argument("--json", action="store_true")
     agencies.set_defaults(run=run_agencies)
+    security.register(commands)
+    control.add_commands(commands)
     return top
 
 

@@ -1,11 +1,17 @@
-"""Plain-text rendering of gateway answers for a terminal."""
+"""Plain-text rendering of gateway answers (queries, actions, cases) for a terminal."""
 
+import datetime as dt
 import unicodedata
 
 from protos.bank.v1 import bank_pb2
-from protos.gateway.v1 import gateway_pb2
+from protos.common.v1 import common_pb2
+from protos.gateway.v1 import control_pb2, gateway_pb2
 from protos.realestate.v1 import realestate_pb2
 from protos.vehicle.v1 import vehicle_pb2
+from services.common.logs import mask_id
+
+
+_BEIJING = dt.timezone(dt.timedelta(hours=8))
 
 
 def yuan(fen: int) -> str:
@@ -105,3 +111,111 @@ def query_report(response: gateway_pb2.AssetQueryResponse) -> str:
         parts.append("Assets:\n" + "\n".join(details))
     parts.append(summary_text(response))
     return "\n\n".join(parts)
+
+
+# Control: actions and cases
+
+
+def _when(ts) -> str:
+    """A timestamp in Beijing time, to the second."""
+    if not ts.seconds and not ts.nanos:
+        return "-"
+    moment = ts.ToDatetime(tzinfo=_BEIJING)
+    return moment.strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _hold_state(state: int) -> str:
+    return common_pb2.HoldState.Name(state).removeprefix("HOLD_STATE_")
+
+
+def action_kind(kind: int) -> str:
+    return control_pb2.ActionKind.Name(kind).removeprefix("ACTION_KIND_").lower().replace("_", " ")
+
+
+def action_state(state: int) -> str:
+    return control_pb2.ActionState.Name(state).removeprefix("ACTION_STATE_")
+
+
+def action_result(action: control_pb2.Action) -> str:
+    """What the agency did, in one line."""
+    which = action.WhichOneof("result")
+    if which == "freeze":
+        f = action.freeze
+        text = f"freeze {f.freeze_id} {_hold_state(f.state)} frozen {yuan(f.frozen_fen)}"
+        if f.shortfall_fen:
+            text += f" (shortfall {yuan(f.shortfall_fen)})"
+        if f.queue_position:
+            text += f" queue #{f.queue_position}"
+        return text + f" until {_when(f.expires_at)}"
+    if which == "deduction":
+        d = action.deduction
+        return (f"deduction {d.deduction_id} {yuan(d.amount_fen)} to {d.court_account.account_name};"
+                f" {yuan(d.freeze.frozen_fen)} stays frozen")
+    if which == "seal":
+        s = action.seal
+        text = f"seal {s.seal_id} {_hold_state(s.state)}"
+        if s.queue_position:
+            text += f" queue #{s.queue_position}"
+        return text + f" until {_when(s.expires_at)}"
+    if which == "transfer":
+        t = action.transfer
+        return f"transfer {t.transfer_id} to {t.buyer.name}, new certificate {t.new_certificate_number}"
+    if action.error_code:
+        return f"{action.error_code}: {action.error_message}"
+    return ""
+
+
+def action_report(action: control_pb2.Action) -> str:
+    head = f"{action_kind(action.kind)} {action.action_id}: {action_state(action.state)}"
+    lines = [head]
+    if action.hold_id:
+        lines.append(f"  hold        {action.hold_id}")
+    lines.append(f"  case        {action.case_number} (court {action.court_code}) at {action.agency_id}")
+    if action.amount_fen:
+        lines.append(f"  amount      {yuan(action.amount_fen)}")
+    result = action_result(action)
+    if result:
+        lines.append(f"  result      {result}")
+    lines.append(f"  attempts    {action.attempts}   key {action.idempotency_key}")
+    if action.state == control_pb2.ACTION_STATE_PENDING:
+        lines.append("  the agency has not confirmed it yet; the gateway keeps trying with the same key")
+    return "\n".join(lines)
+
+
+def case_report(case: control_pb2.Case) -> str:
+    ref = case.case
+    debtors = ", ".join(f"{d.name or '?'} {mask(d.id_number)}" for d in case.debtors)
+    parts = [
+        f"Case {ref.case_number}  court {ref.court_code}  registered {_when(case.registered_at)}\n"
+        f"  debtors   {debtors}\n"
+        f"  owed {yuan(case.amount_owed_fen)} + costs {yuan(case.costs_fen)}   deducted {yuan(case.deducted_fen)}"
+        f"   frozen {yuan(case.frozen_fen)}   may still freeze {yuan(case.freezable_fen)}"
+    ]
+    if case.holds:
+        rows = []
+        for hold in case.holds:
+            if hold.HasField("freeze"):
+                f = hold.freeze
+                rows.append([hold.hold_id, hold.agency_id, hold.asset_id, "freeze", _hold_state(f.state),
+                             yuan(f.frozen_fen), yuan(f.deducted_fen), _when(f.expires_at)])
+            else:
+                s = hold.seal
+                rows.append([hold.hold_id, hold.agency_id, hold.asset_id, "seal", _hold_state(s.state),
+                             "", "", _when(s.expires_at)])
+        parts.append("Holds\n" + table(
+            ["Hold", "Agency", "Asset", "Kind", "State", "Frozen", "Deducted", "Expires"], rows))
+    if case.actions:
+        rows = [
+            [_when(a.created_at), a.action_id, action_kind(a.kind), action_state(a.state), a.agency_id,
+             yuan(a.amount_fen) if a.amount_fen else "", str(a.attempts), action_result(a)]
+            for a in case.actions
+        ]
+        parts.append("Actions\n" + table(
+            ["Time", "Action", "Kind", "State", "Agency", "Amount", "Tries", "Result"], rows))
+    else:
+        parts.append("No actions yet.")
+    return "\n\n".join(parts)
+
+
+def mask(id_number: str) -> str:
+    return mask_id(id_number)

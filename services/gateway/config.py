@@ -3,7 +3,10 @@
 from dataclasses import dataclass
 from pathlib import Path
 
-from services.common.settings import env_address, env_float, env_int, env_str
+from services.common.settings import SettingsError, env_address, env_float, env_int, env_str
+
+# Where CHAKONG_CRASH_AT may stop the process (tests only; see control.py).
+CRASH_POINTS = ("after_intent", "after_agency_call", "after_outcome")
 
 
 @dataclass(frozen=True)
@@ -15,6 +18,24 @@ class GatewaySettings:
     query_deadline_ms: int = 2000
     # How long in-flight queries may run on when the gateway is asked to stop.
     grace_seconds: float = 5.0
+    # The ledger: the SQLite file $DATA_DIR/gateway-ledger.db unless
+    # LEDGER_URL names one (sqlite:///path or postgresql://...).
+    data_dir: Path = Path("var")
+    ledger_url: str = ""
+    # How long a control request waits for its agency (all retries), and
+    # the most one attempt may take; what is left unanswered stays PENDING.
+    control_deadline_ms: int = 10_000
+    control_attempt_timeout_ms: int = 4_000
+    # A gateway driving an action holds it this long; then another may.
+    lease_seconds: float = 30.0
+    # How often PENDING actions are looked for and driven again.
+    redrive_interval_seconds: float = 5.0
+    # Test only: die by SIGKILL at this point of the first action.
+    crash_at: str = ""
+
+    @property
+    def ledger_path(self) -> Path:
+        return self.data_dir / "gateway-ledger.db"
 
     @classmethod
     def from_env(cls) -> "GatewaySettings":
@@ -24,4 +45,22 @@ class GatewaySettings:
             agency_registry=Path(env_str("AGENCY_REGISTRY", str(cls.agency_registry))),
             query_deadline_ms=env_int("QUERY_DEADLINE_MS", cls.query_deadline_ms, minimum=1, maximum=600_000),
             grace_seconds=env_float("GRACE_SECONDS", cls.grace_seconds, minimum=0.0, maximum=300.0),
-        )
+            data_dir=Path(env_str("DATA_DIR", str(cls.data_dir))),
+            ledger_url=env_str("LEDGER_URL", cls.ledger_url),
+            control_deadline_ms=env_int("CONTROL_DEADLINE_MS", cls.control_deadline_ms, minimum=100, maximum=600_000),
+            control_attempt_timeout_ms=env_int(
+                "CONTROL_ATTEMPT_TIMEOUT_MS", cls.control_attempt_timeout_ms, minimum=10, maximum=600_000
+            ),
+            lease_seconds=env_float("LEDGER_LEASE_SECONDS", cls.lease_seconds, minimum=0.1, maximum=86_400.0),
+            redrive_interval_seconds=env_float(
+                "REDRIVE_INTERVAL_SECONDS", cls.redrive_interval_seconds, minimum=0.05, maximum=3_600.0
+            ),
+            crash_at=env_str("CHAKONG_CRASH_AT", ""),
+        ).checked()
+
+    def checked(self) -> "GatewaySettings":
+        if self.ledger_url and not self.ledger_url.startswith(("sqlite:///", "postgresql://", "postgres://")):
+            raise SettingsError("LEDGER_URL: expected sqlite:///path or postgresql://user@host:port/database")
+        if self.crash_at and self.crash_at not in CRASH_POINTS:
+            raise SettingsError(f"CHAKONG_CRASH_AT={self.crash_at!r}: expected one of {', '.join(CRASH_POINTS)}")
+        return self

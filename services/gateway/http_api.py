@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from aiohttp import web
 from google.protobuf import json_format
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
+from google.protobuf.message import Message
 from prometheus_client import REGISTRY
 from prometheus_client.exposition import choose_encoder
 
@@ -82,6 +83,12 @@ def create_app(
     app[STATE] = state or GatewayState()
     app[OPENAPI] = openapi_document(settings.query_deadline_ms)
     app.cleanup_ctx.append(agency_channels)
+    # Here, not at the top: control_http builds on this module's helpers.
+    from services.gateway.control_http import add_control_routes, control_ledger
+
+    # After the channels: it uses them, and is cleaned up before they close.
+    app.cleanup_ctx.append(control_ledger)
+    add_control_routes(app)
     app.router.add_post("/v1/queries", post_query)
     app.router.add_post("/v1/queries/stream", post_query_stream)
     app.router.add_get("/v1/agencies", get_agencies)
@@ -155,16 +162,21 @@ async def _prepare(request: web.Request, metrics: QueryMetrics) -> PreparedQuery
 
 def parse_query_request(body: bytes) -> gateway_pb2.AssetQueryRequest:
     """proto3 JSON (lowerCamel or snake_case names) to an AssetQueryRequest; FieldError names the field."""
+    return parse_json_message(body, gateway_pb2.AssetQueryRequest)
+
+
+def parse_json_message(body: bytes, message_type: type[Message]) -> Message:
+    """proto3 JSON (lowerCamel or snake_case names) to a `message_type`; FieldError names the field."""
     try:
         document = json.loads(body)
     except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
         raise FieldError("body", f"is not valid JSON ({exc})") from None
+    descriptor = message_type.DESCRIPTOR
     if not isinstance(document, dict):
-        raise FieldError("body", "must be a JSON object (an AssetQueryRequest)")
-    descriptor = gateway_pb2.AssetQueryRequest.DESCRIPTOR
+        raise FieldError("body", f"must be a JSON object (a {descriptor.name})")
     _reject_unknown_fields(document, descriptor, "")
     try:
-        return json_format.ParseDict(document, gateway_pb2.AssetQueryRequest())
+        return json_format.ParseDict(document, message_type())
     except (json_format.ParseError, TypeError, ValueError) as exc:
         raise _parse_error_field(str(exc), descriptor) from None
 

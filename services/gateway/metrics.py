@@ -94,3 +94,35 @@ def query_metrics(api: str) -> QueryMetrics:
 
 def code_name(code: grpc.StatusCode | None) -> str:
     return code.name if code is not None else "UNKNOWN"
+
+
+# Control actions
+
+ACTIONS = Counter(
+    "chakong_gateway_actions_total",
+    "Control actions by kind and outcome: succeeded or refused (by the agency), rejected (by validation or"
+    " the gateway's rules, nothing recorded), pending (a drive ended with no answer; re-driven later).",
+    ["kind", "outcome"],
+)
+FROZEN_FEN = Counter(
+    "chakong_gateway_frozen_fen_total",
+    "Fen frozen by freezes that succeeded (what the banks actually froze).",
+)
+DEDUCTED_FEN = Counter(
+    "chakong_gateway_deducted_fen_total",
+    "Fen deducted to court accounts by deductions that succeeded.",
+)
+ACTIONS_PENDING = Gauge(
+    "chakong_gateway_actions_pending",
+    "Actions in the ledger still PENDING (awaiting an agency's answer or re-driving), as of the last sweep.",
+)
+
+_CALL_METRICS: dict[tuple[str, str], AgencyCallMetrics] = {}
+
+
+def agency_call_metrics(agency: str, method: str) -> AgencyCallMetrics:
+    """Label children for a control method, made once per agency and method."""
+    found = _CALL_METRICS.get((agency, method))
+    if found is None:
+        found = _CALL_METRICS[(agency, method)] = AgencyCallMetrics(agency, method)
+    return found

@@ -2,7 +2,7 @@
 
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 
-from protos.gateway.v1 import gateway_pb2
+from protos.gateway.v1 import control_pb2, gateway_pb2
 
 _INT64_TYPES = {
     FieldDescriptor.TYPE_INT64,
@@ -22,10 +22,14 @@ _INT32_TYPES = {
 # gRPC code names where one fits.
 HTTP_ERROR_CODES = {
     400: "INVALID_ARGUMENT",
+    403: "PERMISSION_DENIED",
     404: "NOT_FOUND",
     405: "METHOD_NOT_ALLOWED",
+    # Control answers 409 for ALREADY_EXISTS and FAILED_PRECONDITION, and names which in `code`.
+    409: "ALREADY_EXISTS",
     413: "PAYLOAD_TOO_LARGE",
     500: "INTERNAL",
+    503: "UNAVAILABLE",
 }
 
 _WELL_KNOWN = {
@@ -178,15 +182,17 @@ def openapi_document(default_deadline_ms: int) -> dict:
         "400": _error("Invalid request: malformed JSON, not an object, unknown field, or a field breaking a rule."),
         "413": _error("Body larger than 64 KiB."),
     }
-    return {
+    document = {
         "openapi": "3.1.0",
         "info": {
-            "title": "chakong asset gateway",
+            "title": "chakong asset query and control gateway",
             "version": "1.0.0",
             "description": (
                 "Court enforcement asset query (执行查控): one query fanned out to every bank, the vehicle "
                 "registry and the real-estate registry in parallel, answered by the deadline with whatever "
-                "arrived. The same API is offered over gRPC as chakong.gateway.v1.AssetGateway. Every error "
+                "arrived. Control actions (freeze, renew, release, deduct, seal, transfer) are recorded in the "
+                "gateway's ledger before the agency is called and done exactly once per Idempotency-Key. The same "
+                "API is offered over gRPC as chakong.gateway.v1.AssetGateway and EnforcementControl. Every error "
                 "is the Error body; unknown paths give 404 and wrong methods 405."
             ),
         },
@@ -281,3 +287,121 @@ def openapi_document(default_deadline_ms: int) -> dict:
         },
         "components": {"schemas": schemas},
     }
+    document["paths"].update(_control_paths(schemas))
+    return document
+
+
+# (path, method, operationId, summary, request message, path parameter)
+_CONTROL_ACTIONS = (
+    ("/v1/freezes", "freeze", "Freeze an amount on a debtor's account (冻结).",
+     control_pb2.FreezeFundsRequest, None),
+    ("/v1/freezes/{hold_id}/renew", "renewFreeze", "Renew a freeze before it expires (续冻).",
+     control_pb2.RenewHoldRequest, "hold_id"),
+    ("/v1/freezes/{hold_id}/release", "releaseFreeze",
+     "Release a freeze, whole (amount_fen 0 or absent) or in part (解冻).", control_pb2.ReleaseFreezeRequest, "hold_id"),
+    ("/v1/freezes/{hold_id}/deduct", "deductFromFreeze",
+     "Deduct from this freeze to the court's account (扣划); the rest stays frozen.",
+     control_pb2.DeductFundsRequest, "hold_id"),
+    ("/v1/deductions", "deduct",
+     "Deduct directly from an account's available balance (set `account`), or from a freeze (set `hold_id`).",
+     control_pb2.DeductFundsRequest, None),
+    ("/v1/seals", "seal", "Seal a vehicle or a property (查封).", control_pb2.SealAssetRequest, None),
+    ("/v1/seals/{hold_id}/renew", "renewSeal", "Renew a seal before it expires (续封).",
+     control_pb2.RenewHoldRequest, "hold_id"),
+    ("/v1/seals/{hold_id}/release", "releaseSeal", "Release a seal (解封).", control_pb2.ReleaseSealRequest, "hold_id"),
+    ("/v1/transfers", "transfer",
+     "Transfer a property sealed by this case to the buyer at a court sale (过户); ends every seal on it.",
+     control_pb2.TransferPropertyRequest, None),
+)
+
+
+def _control_paths(schemas: dict) -> dict:
+    action = _message_schema(control_pb2.Action.DESCRIPTOR, schemas)
+    case = _message_schema(control_pb2.Case.DESCRIPTOR, schemas)
+    register = _message_schema(control_pb2.RegisterCaseRequest.DESCRIPTOR, schemas)
+    schemas["ActionError"] = {
+        "allOf": [_ref("Error")],
+        "properties": {"action": {**_ref(action), "description": "The recorded action, when the agency refused it."}},
+        "description": (
+            "`error.code` is the gRPC code: ALREADY_EXISTS (idempotency key reused for another request, or a"
+            " duplicate the agency refused) or FAILED_PRECONDITION (a rule refuses it now, e.g. excessive seizure:"
+            " the message says how much may still be frozen)."
+        ),
+    }
+    key_header = {
+        "Idempotency-Key": {
+            "description": "The action's key: the caller's, or the one the gateway made. Reuse it to retry.",
+            "schema": {"type": "string"},
+        }
+    }
+    key_parameter = {
+        "name": "Idempotency-Key", "in": "header", "required": False,
+        "schema": {"type": "string", "maxLength": 128, "pattern": "^[0-9A-Za-z_.:-]+$"},
+        "description": (
+            "Make one per action, store it before sending, reuse it on every retry: the same key and request"
+            " return the same action and never act twice; the same key with another request is 409. Without it"
+            " the gateway makes one (see the response header). May also be given as idempotency_key in the body."
+        ),
+    }
+    action_error = lambda text: _json(_ref("ActionError"), text, key_header)  # noqa: E731
+    paths: dict = {}
+    for path, operation, summary, message, path_parameter in _CONTROL_ACTIONS:
+        request = _message_schema(message.DESCRIPTOR, schemas)
+        parameters = [key_parameter]
+        if path_parameter:
+            parameters.insert(0, {
+                "name": path_parameter, "in": "path", "required": True, "schema": {"type": "string"},
+                "description": "The hold: the action ID of the freeze or seal that placed it.",
+            })
+        paths[path] = {
+            "post": {
+                "operationId": operation,
+                "summary": summary,
+                "parameters": parameters,
+                "requestBody": {"required": True, "content": {"application/json": {"schema": _ref(request)}}},
+                "responses": {
+                    "200": _json(_ref(action), "Done (SUCCEEDED), or the same request replayed.", key_header),
+                    "202": _json(
+                        _ref(action),
+                        "Recorded but PENDING: the agency has not answered yet. The gateway keeps driving it with"
+                        " the same agency key; ask again with the same Idempotency-Key, or GET the case.",
+                        key_header,
+                    ),
+                    "400": _error("Invalid request; `field` names the field."),
+                    "403": action_error("Not allowed: the subject is not a debtor of the case, another court's case"
+                                        " or another case's hold."),
+                    "404": action_error("Unknown case, agency, hold or asset."),
+                    "409": action_error("Conflict: ALREADY_EXISTS or FAILED_PRECONDITION (see error.code)."),
+                    "503": _error("The gateway's ledger is unavailable; retry with the same key."),
+                },
+            }
+        }
+    paths["/v1/cases"] = {
+        "post": {
+            "operationId": "registerCase",
+            "summary": "Register a case with its debtors, the amount owed and the enforcement costs.",
+            "requestBody": {"required": True, "content": {"application/json": {"schema": _ref(register)}}},
+            "responses": {
+                "201": _json(_ref(case), "Registered now."),
+                "200": _json(_ref(case), "Already registered with the same content."),
+                "400": _error("Invalid request; `field` names the field."),
+                "409": _error("ALREADY_EXISTS: registered with other debtors or amounts."),
+            },
+        }
+    }
+    paths["/v1/cases/{case_number}"] = {
+        "get": {
+            "operationId": "getCase",
+            "summary": "The case, its holds as last reported by the agencies, and every action with its state.",
+            "parameters": [{
+                "name": "case_number", "in": "path", "required": True, "schema": {"type": "string"},
+                "description": "URL-encoded, e.g. %282024%29%E7%9A%9601%E6%89%A7123%E5%8F%B7 for (2024)皖01执123号.",
+            }],
+            "responses": {
+                "200": _json(_ref(case), "The case."),
+                "400": _error("Not a case number."),
+                "404": _error("No such case registered."),
+            },
+        }
+    }
+    return paths

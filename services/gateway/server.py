@@ -1,14 +1,18 @@
-"""Run the gateway: the gRPC and HTTP APIs over one set of agency channels."""
+"""Run the gateway: the gRPC and HTTP APIs (queries and control) over one set of agency channels and one ledger."""
 
 import logging
 
+import grpc
 from aiohttp import web
 from prometheus_client import disable_created_metrics
 
-from protos.gateway.v1 import gateway_pb2_grpc
+from protos.gateway.v1 import control_pb2_grpc, gateway_pb2_grpc
 from services.common.grpc_server import GrpcServer, announce_ready, bound_address, wait_for_shutdown_signal
 from services.common.interceptors import FaultSettings, server_interceptors
 from services.gateway.config import GatewaySettings
+from services.gateway.control_grpc import SERVICE_NAME as CONTROL_SERVICE_NAME
+from services.gateway.control_grpc import EnforcementControlServicer
+from services.gateway.control_http import CONTROL
 from services.gateway.grpc_api import SERVICE_NAME, AssetGatewayServicer
 from services.gateway.http_api import FANOUT, GatewayState, create_app
 from services.gateway.registry import load_registry
@@ -46,10 +50,16 @@ class Gateway:
             await site.start()
             http_port = self._runner.addresses[0][1]
             servicer = AssetGatewayServicer(app[FANOUT])
+            control = EnforcementControlServicer(app[CONTROL])
+
+            def register(server: grpc.aio.Server) -> None:
+                gateway_pb2_grpc.add_AssetGatewayServicer_to_server(servicer, server)
+                control_pb2_grpc.add_EnforcementControlServicer_to_server(control, server)
+
             self._grpc = await GrpcServer.start(
                 self.settings.grpc_address,
-                lambda server: gateway_pb2_grpc.add_AssetGatewayServicer_to_server(servicer, server),
-                [SERVICE_NAME],
+                register,
+                [SERVICE_NAME, CONTROL_SERVICE_NAME],
                 interceptors=server_interceptors(FaultSettings()),
             )
         except BaseException:

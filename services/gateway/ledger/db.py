@@ -1,0 +1,261 @@
+"""The two SQL backends of the gateway ledger behind one small interface.
+
+SQL is written once, PostgreSQL style (`$1` placeholders); the SQLite
+backend rewrites the placeholders to SQLite's numbered `?1` form. Each
+backend gives transactions (`transaction()`), rows as mappings, and one
+exception for a broken UNIQUE constraint.
+
+- SQLite (stdlib sqlite3): one connection used from one worker thread, so
+  no call blocks the event loop; an asyncio lock keeps one transaction at a
+  time on it. Write transactions start with BEGIN IMMEDIATE, which takes
+  the database's single write lock: rule checks are serialized across
+  every process using the file.
+- PostgreSQL (asyncpg): a connection pool; write transactions lock the
+  case row (`lock_case`, SELECT ... FOR UPDATE) so gateways sharing one
+  ledger check a case's rules one at a time.
+"""
+
+import asyncio
+import contextlib
+import logging
+import re
+import sqlite3
+from collections.abc import AsyncIterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Protocol
+
+logger = logging.getLogger(__name__)
+
+Row = Mapping[str, Any]
+
+_PLACEHOLDER = re.compile(r"\$(\d+)")
+
+
+class UniqueViolation(Exception):
+    """An INSERT or UPDATE broke a UNIQUE or PRIMARY KEY constraint."""
+
+
+class LedgerUnavailable(ConnectionError):
+    """The ledger database cannot be reached or answered with an error.
+
+    A ConnectionError, so a gateway that cannot open its ledger at start
+    exits with one readable line (services.common.grpc_server.run)."""
+
+
+class Tx(Protocol):
+    async def fetch(self, sql: str, *args: Any) -> list[Row]: ...
+    async def fetchrow(self, sql: str, *args: Any) -> Row | None: ...
+    async def fetchval(self, sql: str, *args: Any) -> Any: ...
+    async def execute(self, sql: str, *args: Any) -> int:
+        """Rows affected."""
+    async def lock_case(self, case_number: str) -> None:
+        """Hold the case's row until the transaction ends (a no-op where the
+        whole transaction already holds the database's write lock)."""
+
+
+class Database(Protocol):
+    dialect: str
+
+    def transaction(self, *, write: bool = True) -> contextlib.AbstractAsyncContextManager[Tx]: ...
+    def migration_lock(self) -> contextlib.AbstractAsyncContextManager[Tx]: ...
+    async def close(self) -> None: ...
+
+
+# SQLite
+
+
+class _SqliteTx:
+    def __init__(self, db: "SqliteDatabase"):
+        self._db = db
+
+    async def fetch(self, sql: str, *args: Any) -> list[Row]:
+        return await self._db._run(lambda conn: conn.execute(_to_sqlite(sql), args).fetchall())
+
+    async def fetchrow(self, sql: str, *args: Any) -> Row | None:
+        return await self._db._run(lambda conn: conn.execute(_to_sqlite(sql), args).fetchone())
+
+    async def fetchval(self, sql: str, *args: Any) -> Any:
+        row = await self.fetchrow(sql, *args)
+        return None if row is None else row[0]
+
+    async def execute(self, sql: str, *args: Any) -> int:
+        return await self._db._run(lambda conn: conn.execute(_to_sqlite(sql), args).rowcount)
+
+    async def lock_case(self, case_number: str) -> None:
+        # BEGIN IMMEDIATE already holds the only write lock there is.
+        return None
+
+
+def _to_sqlite(sql: str) -> str:
+    return _PLACEHOLDER.sub(r"?\1", sql)
+
+
+class SqliteDatabase:
+    dialect = "sqlite"
+
+    def __init__(self, path: Path):
+        self.path = path
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix="ledger-sqlite")
+        self._lock = asyncio.Lock()
+        self._conn: sqlite3.Connection | None = None
+
+    async def open(self) -> "SqliteDatabase":
+        def connect() -> sqlite3.Connection:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            # isolation_level=None: transactions are ours (BEGIN/COMMIT), not the module's.
+            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
+            conn.row_factory = sqlite3.Row
+            conn.execute("PRAGMA journal_mode=WAL")
+            # FULL: a committed intent survives a power cut, not just a crash.
+            conn.execute("PRAGMA synchronous=FULL")
+            conn.execute("PRAGMA foreign_keys=ON")
+            conn.execute("PRAGMA busy_timeout=30000")
+            return conn
+
+        self._conn = await asyncio.get_running_loop().run_in_executor(self._executor, connect)
+        return self
+
+    async def _run(self, fn):
+        conn = self._conn
+        if conn is None:
+            raise LedgerUnavailable("ledger is closed")
+
+        def call():
+            try:
+                return fn(conn)
+            except sqlite3.IntegrityError as exc:
+                if "UNIQUE" in str(exc) or "PRIMARY KEY" in str(exc):
+                    raise UniqueViolation(str(exc)) from None
+                raise
+            except sqlite3.OperationalError as exc:
+                # "database is locked" past busy_timeout, disk full, ...
+                raise LedgerUnavailable(f"ledger database {self.path}: {exc}") from exc
+
+        return await asyncio.get_running_loop().run_in_executor(self._executor, call)
+
+    @contextlib.asynccontextmanager
+    async def transaction(self, *, write: bool = True) -> AsyncIterator[Tx]:
+        async with self._lock:
+            await self._run(lambda conn: conn.execute("BEGIN IMMEDIATE" if write else "BEGIN"))
+            try:
+                yield _SqliteTx(self)
+            except BaseException:
+                # Shielded: a cancelled request must still roll back, or the
+                # connection would be left inside its transaction.
+                await asyncio.shield(self._run(lambda conn: conn.execute("ROLLBACK")))
+                raise
+            await asyncio.shield(self._run(lambda conn: conn.execute("COMMIT")))
+
+    @contextlib.asynccontextmanager
+    async def migration_lock(self) -> AsyncIterator[Tx]:
+        # SQLite DDL is transactional and BEGIN IMMEDIATE excludes every
+        # other writer, so the migrations run in one locked transaction.
+        async with self.transaction() as tx:
+            yield tx
+
+    async def close(self) -> None:
+        if self._conn is not None:
+            async with self._lock:
+                conn, self._conn = self._conn, None
+                await asyncio.get_running_loop().run_in_executor(self._executor, conn.close)
+        self._executor.shutdown(wait=True)
+
+
+# PostgreSQL
+
+# Any fixed number: the key of the advisory lock migrations run under.
+_MIGRATION_LOCK_KEY = 0x63686B6C  # "chkl"
+
+
+class _PgTx:
+    def __init__(self, conn):
+        self._conn = conn
+
+    async def fetch(self, sql: str, *args: Any) -> list[Row]:
+        return await self._conn.fetch(sql, *args)
+
+    async def fetchrow(self, sql: str, *args: Any) -> Row | None:
+        return await self._conn.fetchrow(sql, *args)
+
+    async def fetchval(self, sql: str, *args: Any) -> Any:
+        return await self._conn.fetchval(sql, *args)
+
+    async def execute(self, sql: str, *args: Any) -> int:
+        status = await self._conn.execute(sql, *args)
+        # "INSERT 0 1", "UPDATE 3", "DELETE 0": the count is the last word.
+        last = status.rsplit(" ", 1)[-1]
+        return int(last) if last.isdigit() else 0
+
+    async def lock_case(self, case_number: str) -> None:
+        await self._conn.execute("SELECT 1 FROM cases WHERE case_number = $1 FOR UPDATE", case_number)
+
+
+class PostgresDatabase:
+    dialect = "postgresql"
+
+    def __init__(self, url: str, *, min_size: int = 1, max_size: int = 10):
+        self.url = url
+        self.min_size = min_size
+        self.max_size = max_size
+        self._pool = None
+
+    async def open(self) -> "PostgresDatabase":
+        import asyncpg
+
+        try:
+            self._pool = await asyncpg.create_pool(
+                self.url, min_size=self.min_size, max_size=self.max_size, command_timeout=30
+            )
+        except (OSError, asyncpg.PostgresError) as exc:
+            raise LedgerUnavailable(f"cannot connect to the ledger database: {exc}") from exc
+        return self
+
+    @contextlib.asynccontextmanager
+    async def transaction(self, *, write: bool = True) -> AsyncIterator[Tx]:
+        import asyncpg
+
+        try:
+            async with self._pool.acquire() as conn:
+                # Reads see one snapshot: a case view whose totals add up.
+                isolation = "read_committed" if write else "repeatable_read"
+                async with conn.transaction(isolation=isolation, readonly=not write):
+                    yield _PgTx(conn)
+        except asyncpg.UniqueViolationError as exc:
+            raise UniqueViolation(str(exc)) from None
+        except (OSError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError) as exc:
+            raise LedgerUnavailable(f"ledger database: {exc}") from exc
+
+    @contextlib.asynccontextmanager
+    async def migration_lock(self) -> AsyncIterator[Tx]:
+        # A session-level advisory lock: gateways starting together apply
+        # each migration once, the others wait and then find nothing to do.
+        async with self._pool.acquire() as conn:
+            await conn.execute("SELECT pg_advisory_lock($1)", _MIGRATION_LOCK_KEY)
+            try:
+                async with conn.transaction():
+                    yield _PgTx(conn)
+            finally:
+                await conn.execute("SELECT pg_advisory_unlock($1)", _MIGRATION_LOCK_KEY)
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
+
+
+async def open_database(url: str, default_sqlite_path: Path) -> Database:
+    """`sqlite:///path`, `postgresql://...`, or empty for the default SQLite file."""
+    if not url:
+        return await SqliteDatabase(default_sqlite_path).open()
+    if url.startswith("sqlite:///"):
+        return await SqliteDatabase(Path(url.removeprefix("sqlite:///") or str(default_sqlite_path))).open()
+    if url.startswith(("postgresql://", "postgres://")):
+        return await PostgresDatabase(url).open()
+    raise ValueError(f"LEDGER_URL={redact(url)!r}: expected sqlite:///path or postgresql://...")
+
+
+def redact(url: str) -> str:
+    """The URL without its password, for logs and errors."""
+    return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", url)
+

@@ -1,0 +1,146 @@
+"""The ledger schema as numbered migrations, in SQL both SQLite and PostgreSQL run.
+
+Portable on purpose: TEXT, INTEGER and BIGINT only (money in fen, times in
+microseconds since the epoch), no serial columns, no dialect functions.
+Serialized agency requests and answers are proto3 JSON in TEXT columns, so
+an operator can read them with psql or sqlite3. A migration, once shipped,
+is never edited: add the next number.
+"""
+
+import logging
+
+from services.gateway.ledger.db import Database
+
+logger = logging.getLogger(__name__)
+
+# (version, name, statements)
+MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
+    (
+        1,
+        "cases, debtors, actions and holds",
+        (
+            """
+            CREATE TABLE cases (
+                case_number TEXT PRIMARY KEY,
+                court_code TEXT NOT NULL,
+                executor_id TEXT NOT NULL,
+                document_number TEXT NOT NULL,
+                amount_owed_fen BIGINT NOT NULL,
+                costs_fen BIGINT NOT NULL,
+                -- sha256 of what makes a registration "the same": court, debtors, amounts
+                content_digest TEXT NOT NULL,
+                registered_at_us BIGINT NOT NULL
+            )
+            """,
+            """
+            CREATE TABLE case_debtors (
+                case_number TEXT NOT NULL REFERENCES cases (case_number),
+                position INTEGER NOT NULL,
+                subject_type INTEGER NOT NULL,
+                id_number TEXT NOT NULL,
+                name TEXT NOT NULL,
+                PRIMARY KEY (case_number, id_number)
+            )
+            """,
+            """
+            CREATE TABLE actions (
+                action_id TEXT PRIMARY KEY,
+                idempotency_key TEXT NOT NULL UNIQUE,
+                -- sha256 of the kind and the caller's request without its key
+                request_digest TEXT NOT NULL,
+                kind INTEGER NOT NULL,
+                case_number TEXT NOT NULL REFERENCES cases (case_number),
+                court_code TEXT NOT NULL,
+                executor_id TEXT NOT NULL,
+                document_number TEXT NOT NULL,
+                agency_id TEXT NOT NULL,
+                -- the freeze or seal acted on ('' for a new one or a direct deduction)
+                hold_id TEXT NOT NULL,
+                amount_fen BIGINT NOT NULL,
+                -- what this action adds to the case's frozen total while it is pending
+                claim_fen BIGINT NOT NULL,
+                asset_id TEXT NOT NULL,
+                subject_type INTEGER NOT NULL,
+                subject_id TEXT NOT NULL,
+                subject_name TEXT NOT NULL,
+                -- the agency RPC and its request (proto3 JSON, with agency_key inside)
+                agency_method TEXT NOT NULL,
+                agency_request TEXT NOT NULL,
+                agency_key TEXT NOT NULL UNIQUE,
+                state INTEGER NOT NULL,
+                -- the agency's answer, proto3 JSON ('' until there is one)
+                result TEXT NOT NULL,
+                error_code TEXT NOT NULL,
+                error_message TEXT NOT NULL,
+                attempts INTEGER NOT NULL,
+                -- while lease_until_us is in the future, lease_owner is driving it
+                lease_until_us BIGINT NOT NULL,
+                lease_owner TEXT NOT NULL,
+                created_at_us BIGINT NOT NULL,
+                updated_at_us BIGINT NOT NULL
+            )
+            """,
+            "CREATE INDEX actions_by_case ON actions (case_number, created_at_us)",
+            "CREATE INDEX actions_pending ON actions (lease_until_us) WHERE state = 1",
+            """
+            CREATE TABLE holds (
+                -- the action ID of the freeze or seal that placed it
+                hold_id TEXT PRIMARY KEY REFERENCES actions (action_id),
+                case_number TEXT NOT NULL REFERENCES cases (case_number),
+                -- 'freeze' or 'seal'
+                hold_kind TEXT NOT NULL,
+                agency_id TEXT NOT NULL,
+                agency_kind TEXT NOT NULL,
+                -- the agency's freeze_id or seal_id
+                agency_hold_id TEXT NOT NULL,
+                asset_id TEXT NOT NULL,
+                subject_type INTEGER NOT NULL,
+                subject_id TEXT NOT NULL,
+                subject_name TEXT NOT NULL,
+                -- as last reported by the agency
+                state INTEGER NOT NULL,
+                requested_fen BIGINT NOT NULL,
+                frozen_fen BIGINT NOT NULL,
+                deducted_fen BIGINT NOT NULL,
+                shortfall_fen BIGINT NOT NULL,
+                expires_at_us BIGINT NOT NULL,
+                -- the agency's AccountFreeze or Seal, proto3 JSON
+                detail TEXT NOT NULL,
+                created_at_us BIGINT NOT NULL,
+                updated_at_us BIGINT NOT NULL
+            )
+            """,
+            "CREATE INDEX holds_by_case ON holds (case_number)",
+        ),
+    ),
+)
+
+
+async def migrate(db: Database, now_us: int) -> list[int]:
+    """Apply every migration not yet applied, under the migration lock; returns the versions applied."""
+    applied_now = []
+    async with db.migration_lock() as tx:
+        await tx.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations ("
+            " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at_us BIGINT NOT NULL)"
+        )
+        done = {row["version"] for row in await tx.fetch("SELECT version FROM schema_migrations")}
+        newest = max((version for version, _, _ in MIGRATIONS), default=0)
+        unknown = sorted(v for v in done if v > newest)
+        if unknown:
+            raise RuntimeError(
+                f"the ledger has schema version {unknown[-1]}, newer than this gateway knows ({newest});"
+                " run a gateway at least as new as the one that migrated it"
+            )
+        for version, name, statements in MIGRATIONS:
+            if version in done:
+                continue
+            for statement in statements:
+                await tx.execute(statement)
+            await tx.execute(
+                "INSERT INTO schema_migrations (version, name, applied_at_us) VALUES ($1, $2, $3)",
+                version, name, now_us,
+            )
+            applied_now.append(version)
+            logger.info("ledger: applied migration %d (%s)", version, name)
+    return applied_now

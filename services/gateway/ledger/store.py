@@ -1,0 +1,523 @@
+"""The gateway's ledger: cases, their debtors, every action and the holds it placed.
+
+All SQL of the ledger lives here, written once for both backends (db.py).
+The control flow that uses it (intent, agency call, outcome) is in
+services/gateway/control.py; this module knows no gRPC and no protobuf.
+
+Concurrency: every write that can change what a case may still freeze
+(`record_intent`, `record_outcome`) runs in one transaction holding the
+case's lock, so rule checks against a case happen one at a time across
+every gateway sharing the ledger. An outcome is recorded at most once: it
+applies only while the action is still PENDING.
+"""
+
+import dataclasses
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from services.gateway.ledger.db import Database, Tx, UniqueViolation, open_database
+from services.gateway.ledger.migrations import migrate
+
+logger = logging.getLogger(__name__)
+
+# ActionState and HoldState numbers, as in the protos (kept here so the
+# ledger needs no generated code).
+PENDING, SUCCEEDED, REFUSED = 1, 2, 3
+HOLD_ACTIVE, HOLD_QUEUED = 1, 2
+HOLD_TRANSFERRED = 6
+KIND_DEDUCT = 4
+
+
+@dataclass(frozen=True)
+class CaseRecord:
+    case_number: str
+    court_code: str
+    executor_id: str
+    document_number: str
+    amount_owed_fen: int
+    costs_fen: int
+    content_digest: str
+    registered_at_us: int
+
+
+@dataclass(frozen=True)
+class DebtorRecord:
+    position: int
+    subject_type: int
+    id_number: str
+    name: str
+
+
+@dataclass(frozen=True)
+class ActionRecord:
+    action_id: str
+    idempotency_key: str
+    request_digest: str
+    kind: int
+    case_number: str
+    court_code: str
+    executor_id: str
+    document_number: str
+    agency_id: str
+    hold_id: str
+    amount_fen: int
+    claim_fen: int
+    asset_id: str
+    subject_type: int
+    subject_id: str
+    subject_name: str
+    agency_method: str
+    agency_request: str
+    agency_key: str
+    state: int
+    result: str
+    error_code: str
+    error_message: str
+    attempts: int
+    lease_until_us: int
+    lease_owner: str
+    created_at_us: int
+    updated_at_us: int
+
+
+@dataclass(frozen=True)
+class HoldRecord:
+    hold_id: str
+    case_number: str
+    hold_kind: str
+    agency_id: str
+    agency_kind: str
+    agency_hold_id: str
+    asset_id: str
+    subject_type: int
+    subject_id: str
+    subject_name: str
+    state: int
+    requested_fen: int
+    frozen_fen: int
+    deducted_fen: int
+    shortfall_fen: int
+    expires_at_us: int
+    detail: str
+    created_at_us: int
+    updated_at_us: int
+
+
+@dataclass(frozen=True)
+class Totals:
+    """What a case holds and has taken, as the ledger knows it."""
+
+    # ACTIVE freezes not yet past their expiry: what they hold now.
+    active_frozen_fen: int
+    # QUEUED freezes: what they asked for (they may take it all when promoted).
+    queued_fen: int
+    # PENDING freezes and direct deductions: what they asked for.
+    pending_fen: int
+    deducted_fen: int
+
+    @property
+    def frozen_fen(self) -> int:
+        return self.active_frozen_fen + self.queued_fen + self.pending_fen
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """What the rule checks of a new action see, under the case's lock."""
+
+    now_us: int
+    case: CaseRecord | None
+    debtors: tuple[DebtorRecord, ...]
+    totals: Totals
+    # The hold named by the action, and the action that placed it (which
+    # may still be pending or have been refused, leaving no hold).
+    hold: HoldRecord | None
+    hold_action: ActionRecord | None
+
+
+@dataclass(frozen=True)
+class Planned:
+    """What the rule checks decided the new action is."""
+
+    agency_id: str
+    amount_fen: int
+    claim_fen: int
+    asset_id: str
+    subject_type: int
+    subject_id: str
+    subject_name: str
+    agency_method: str
+    agency_request: str
+    agency_key: str
+
+
+@dataclass(frozen=True)
+class Draft:
+    """A new action before its rule checks."""
+
+    action_id: str
+    idempotency_key: str
+    request_digest: str
+    kind: int
+    case_number: str
+    court_code: str
+    executor_id: str
+    document_number: str
+    hold_id: str
+
+
+@dataclass(frozen=True)
+class HoldUpdate:
+    """A hold's state as its agency last reported it."""
+
+    hold_id: str
+    state: int
+    requested_fen: int
+    frozen_fen: int
+    deducted_fen: int
+    shortfall_fen: int
+    expires_at_us: int
+    detail: str
+
+
+@dataclass(frozen=True)
+class HoldChange:
+    """How an outcome changes the holds: a new hold, or the last reported
+    state of one, plus the seals a transfer ended."""
+
+    insert: HoldRecord | None = None
+    update: HoldUpdate | None = None
+    # (agency_id, agency seal IDs) a transfer ended: TRANSFERRED.
+    transferred: tuple[str, tuple[str, ...]] | None = None
+
+
+@dataclass(frozen=True)
+class CaseView:
+    case: CaseRecord
+    debtors: tuple[DebtorRecord, ...]
+    totals: Totals
+    holds: tuple[HoldRecord, ...]
+    actions: tuple[ActionRecord, ...]
+
+
+class CaseConflict(Exception):
+    """The case is already registered with different content."""
+
+    def __init__(self, existing: CaseRecord):
+        super().__init__(existing.case_number)
+        self.existing = existing
+
+
+def _action(row) -> ActionRecord:
+    return ActionRecord(**{f.name: row[f.name] for f in dataclasses.fields(ActionRecord)})
+
+
+def _hold(row) -> HoldRecord:
+    return HoldRecord(**{f.name: row[f.name] for f in dataclasses.fields(HoldRecord)})
+
+
+def _case(row) -> CaseRecord:
+    return CaseRecord(**{f.name: row[f.name] for f in dataclasses.fields(CaseRecord)})
+
+
+def _columns(record_type) -> tuple[str, str]:
+    names = [f.name for f in dataclasses.fields(record_type)]
+    return ", ".join(names), ", ".join(f"${i}" for i in range(1, len(names) + 1))
+
+
+_ACTION_COLUMNS, _ACTION_MARKS = _columns(ActionRecord)
+_HOLD_COLUMNS, _HOLD_MARKS = _columns(HoldRecord)
+
+
+class Ledger:
+    """The gateway's ledger over one Database; open with `Ledger.open`."""
+
+    def __init__(self, db: Database, description: str):
+        self.db = db
+        self.description = description
+
+    @classmethod
+    async def open(cls, url: str, default_sqlite_path: Path, now_us: int) -> "Ledger":
+        db = await open_database(url, default_sqlite_path)
+        try:
+            await migrate(db, now_us)
+        except BaseException:
+            await db.close()
+            raise
+        description = f"{db.dialect} {default_sqlite_path}" if not url else db.dialect
+        return cls(db, description)
+
+    async def close(self) -> None:
+        await self.db.close()
+
+    # Cases
+
+    async def register_case(
+        self, case: CaseRecord, debtors: Sequence[DebtorRecord]
+    ) -> tuple[CaseRecord, bool]:
+        """Register the case, or find it registered with the same content;
+        (record, created). CaseConflict when registered with other content."""
+        try:
+            async with self.db.transaction() as tx:
+                existing = await self._case(tx, case.case_number)
+                if existing is None:
+                    names, marks = _columns(CaseRecord)
+                    await tx.execute(
+                        f"INSERT INTO cases ({names}) VALUES ({marks})", *dataclasses.astuple(case)
+                    )
+                    for debtor in debtors:
+                        await tx.execute(
+                            "INSERT INTO case_debtors (case_number, position, subject_type, id_number, name)"
+                            " VALUES ($1, $2, $3, $4, $5)",
+                            case.case_number, debtor.position, debtor.subject_type, debtor.id_number, debtor.name,
+                        )
+                    return case, True
+        except UniqueViolation:
+            # Registered by someone else between our read and our insert.
+            async with self.db.transaction(write=False) as tx:
+                existing = await self._case(tx, case.case_number)
+        if existing.content_digest != case.content_digest:
+            raise CaseConflict(existing)
+        return existing, False
+
+    async def case_view(self, case_number: str, now_us: int) -> CaseView | None:
+        async with self.db.transaction(write=False) as tx:
+            case = await self._case(tx, case_number)
+            if case is None:
+                return None
+            debtors = await self._debtors(tx, case_number)
+            totals = await self._totals(tx, case_number, now_us)
+            holds = tuple(
+                _hold(r)
+                for r in await tx.fetch(
+                    "SELECT * FROM holds WHERE case_number = $1 ORDER BY created_at_us, hold_id", case_number
+                )
+            )
+            actions = tuple(
+                _action(r)
+                for r in await tx.fetch(
+                    "SELECT * FROM actions WHERE case_number = $1 ORDER BY created_at_us, action_id", case_number
+                )
+            )
+        return CaseView(case, debtors, totals, holds, actions)
+
+    async def _case(self, tx: Tx, case_number: str) -> CaseRecord | None:
+        row = await tx.fetchrow("SELECT * FROM cases WHERE case_number = $1", case_number)
+        return None if row is None else _case(row)
+
+    async def _debtors(self, tx: Tx, case_number: str) -> tuple[DebtorRecord, ...]:
+        rows = await tx.fetch(
+            "SELECT position, subject_type, id_number, name FROM case_debtors WHERE case_number = $1"
+            " ORDER BY position",
+            case_number,
+        )
+        return tuple(DebtorRecord(r["position"], r["subject_type"], r["id_number"], r["name"]) for r in rows)
+
+    async def _totals(self, tx: Tx, case_number: str, now_us: int) -> Totals:
+        row = await tx.fetchrow(
+            """
+            SELECT
+              (SELECT COALESCE(SUM(frozen_fen), 0) FROM holds
+                WHERE case_number = $1 AND hold_kind = 'freeze' AND state = $2 AND expires_at_us > $4) AS active,
+              (SELECT COALESCE(SUM(requested_fen), 0) FROM holds
+                WHERE case_number = $1 AND hold_kind = 'freeze' AND state = $3) AS queued,
+              (SELECT COALESCE(SUM(claim_fen), 0) FROM actions
+                WHERE case_number = $1 AND state = $5) AS pending,
+              (SELECT COALESCE(SUM(amount_fen), 0) FROM actions
+                WHERE case_number = $1 AND state = $6 AND kind = $7) AS deducted
+            """,
+            case_number, HOLD_ACTIVE, HOLD_QUEUED, now_us, PENDING, SUCCEEDED, KIND_DEDUCT,
+        )
+        return Totals(int(row["active"]), int(row["queued"]), int(row["pending"]), int(row["deducted"]))
+
+    # Actions
+
+    async def action_by_key(self, idempotency_key: str) -> ActionRecord | None:
+        async with self.db.transaction(write=False) as tx:
+            row = await tx.fetchrow("SELECT * FROM actions WHERE idempotency_key = $1", idempotency_key)
+        return None if row is None else _action(row)
+
+    async def action(self, action_id: str) -> ActionRecord | None:
+        async with self.db.transaction(write=False) as tx:
+            row = await tx.fetchrow("SELECT * FROM actions WHERE action_id = $1", action_id)
+        return None if row is None else _action(row)
+
+    async def record_intent(
+        self,
+        draft: Draft,
+        plan: Callable[[Snapshot], Planned],
+        *,
+        now_us: int,
+        lease_owner: str,
+        lease_until_us: int,
+    ) -> tuple[ActionRecord, bool]:
+        """Check the rules and record the action PENDING, leased to `lease_owner`.
+
+        Returns (action, created). When the key is already recorded, that
+        action is returned with created False and `plan` is not run; the
+        caller compares digests. `plan` raises to refuse: nothing is written.
+        """
+        try:
+            async with self.db.transaction() as tx:
+                await tx.lock_case(draft.case_number)
+                row = await tx.fetchrow("SELECT * FROM actions WHERE idempotency_key = $1", draft.idempotency_key)
+                if row is not None:
+                    return _action(row), False
+                case = await self._case(tx, draft.case_number)
+                debtors = await self._debtors(tx, draft.case_number) if case else ()
+                totals = await self._totals(tx, draft.case_number, now_us)
+                hold = hold_action = None
+                if draft.hold_id:
+                    found = await tx.fetchrow("SELECT * FROM holds WHERE hold_id = $1", draft.hold_id)
+                    hold = None if found is None else _hold(found)
+                    found = await tx.fetchrow("SELECT * FROM actions WHERE action_id = $1", draft.hold_id)
+                    hold_action = None if found is None else _action(found)
+                planned = plan(Snapshot(now_us, case, debtors, totals, hold, hold_action))
+                action = ActionRecord(
+                    **dataclasses.asdict(draft),
+                    **dataclasses.asdict(planned),
+                    state=PENDING,
+                    result="",
+                    error_code="",
+                    error_message="",
+                    attempts=0,
+                    lease_until_us=lease_until_us,
+                    lease_owner=lease_owner,
+                    created_at_us=now_us,
+                    updated_at_us=now_us,
+                )
+                await tx.execute(
+                    f"INSERT INTO actions ({_ACTION_COLUMNS}) VALUES ({_ACTION_MARKS})", *dataclasses.astuple(action)
+                )
+                return action, True
+        except UniqueViolation:
+            # The same key, recorded for another case by a request racing ours.
+            existing = await self.action_by_key(draft.idempotency_key)
+            if existing is None:
+                raise
+            return existing, False
+
+    async def claim(
+        self, action_id: str, *, owner: str, now_us: int, lease_until_us: int, unowned_ok: bool
+    ) -> ActionRecord | None:
+        """Lease a PENDING action to `owner` if no one else's lease is running;
+        `unowned_ok` also takes one waiting for its next retry that no one is
+        driving. None when not claimed."""
+        async with self.db.transaction() as tx:
+            row = await tx.fetchrow(
+                "UPDATE actions SET lease_owner = $2, lease_until_us = $3, updated_at_us = $4"
+                " WHERE action_id = $1 AND state = $5 AND (lease_until_us <= $4 OR ($6 AND lease_owner = ''))"
+                " RETURNING *",
+                action_id, owner, lease_until_us, now_us, PENDING, unowned_ok,
+            )
+        return None if row is None else _action(row)
+
+    async def record_outcome(
+        self,
+        action: ActionRecord,
+        *,
+        state: int,
+        result: str,
+        error_code: str,
+        error_message: str,
+        attempts: int,
+        now_us: int,
+        change: HoldChange | None = None,
+    ) -> ActionRecord | None:
+        """SUCCEEDED or REFUSED, with the holds it changed, once: None when the
+        action was no longer PENDING (another driver recorded it first)."""
+        async with self.db.transaction() as tx:
+            # The totals the rule checks read change here: same lock as they take.
+            await tx.lock_case(action.case_number)
+            row = await tx.fetchrow(
+                "UPDATE actions SET state = $2, result = $3, error_code = $4, error_message = $5,"
+                " attempts = attempts + $6, lease_until_us = 0, lease_owner = '', updated_at_us = $7"
+                " WHERE action_id = $1 AND state = $8 RETURNING *",
+                action.action_id, state, result, error_code, error_message, attempts, now_us, PENDING,
+            )
+            if row is None:
+                return None
+            if change is not None:
+                await self._apply(tx, change, now_us)
+        return _action(row)
+
+    async def _apply(self, tx: Tx, change: HoldChange, now_us: int) -> None:
+        if change.insert is not None:
+            await tx.execute(
+                f"INSERT INTO holds ({_HOLD_COLUMNS}) VALUES ({_HOLD_MARKS})", *dataclasses.astuple(change.insert)
+            )
+        if change.update is not None:
+            h = change.update
+            await tx.execute(
+                "UPDATE holds SET state = $2, requested_fen = $3, frozen_fen = $4, deducted_fen = $5,"
+                " shortfall_fen = $6, expires_at_us = $7, detail = $8, updated_at_us = $9 WHERE hold_id = $1",
+                h.hold_id, h.state, h.requested_fen, h.frozen_fen, h.deducted_fen, h.shortfall_fen,
+                h.expires_at_us, h.detail, now_us,
+            )
+        if change.transferred is not None:
+            agency_id, seal_ids = change.transferred
+            for seal_id in seal_ids:
+                await tx.execute(
+                    "UPDATE holds SET state = $3, updated_at_us = $4 WHERE agency_id = $1 AND agency_hold_id = $2",
+                    agency_id, seal_id, HOLD_TRANSFERRED, now_us,
+                )
+
+    async def record_failure(
+        self,
+        action: ActionRecord,
+        *,
+        owner: str,
+        error_code: str,
+        error_message: str,
+        attempts: int,
+        retry_at_us: int,
+        now_us: int,
+    ) -> None:
+        """The action stays PENDING; the re-driver takes it again at retry_at_us."""
+        async with self.db.transaction() as tx:
+            await tx.execute(
+                "UPDATE actions SET error_code = $2, error_message = $3, attempts = attempts + $4,"
+                " lease_until_us = $5, lease_owner = '', updated_at_us = $6"
+                " WHERE action_id = $1 AND state = $7 AND lease_owner = $8",
+                action.action_id, error_code, error_message, attempts, retry_at_us, now_us, PENDING, owner,
+            )
+
+    async def due_actions(self, now_us: int, limit: int) -> list[ActionRecord]:
+        """PENDING actions whose lease (or retry wait) is over, oldest first."""
+        async with self.db.transaction(write=False) as tx:
+            rows = await tx.fetch(
+                "SELECT * FROM actions WHERE state = $1 AND lease_until_us <= $2"
+                " ORDER BY lease_until_us, action_id LIMIT $3",
+                PENDING, now_us, limit,
+            )
+        return [_action(r) for r in rows]
+
+    async def pending_count(self) -> int:
+        async with self.db.transaction(write=False) as tx:
+            return int(await tx.fetchval("SELECT COUNT(*) FROM actions WHERE state = $1", PENDING))
+
+    async def release_leases(self, owner: str) -> int:
+        """On a clean stop: hand what this gateway was driving to the others at once."""
+        async with self.db.transaction() as tx:
+            return await tx.execute(
+                "UPDATE actions SET lease_until_us = 0, lease_owner = '' WHERE state = $1 AND lease_owner = $2",
+                PENDING, owner,
+            )
+
+
+__all__ = [
+    "ActionRecord",
+    "CaseConflict",
+    "CaseRecord",
+    "CaseView",
+    "DebtorRecord",
+    "Draft",
+    "HoldChange",
+    "HoldRecord",
+    "HoldUpdate",
+    "Ledger",
+    "Planned",
+    "Snapshot",
+    "Totals",
+]
