@@ -31,8 +31,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from protos.bank.v1 import bank_pb2, bank_pb2_grpc  # noqa: E402
 from protos.common.v1 import common_pb2  # noqa: E402
-from protos.gateway.v1 import gateway_pb2, gateway_pb2_grpc  # noqa: E402
+from protos.gateway.v1 import control_pb2, control_pb2_grpc, gateway_pb2, gateway_pb2_grpc  # noqa: E402
 from services import datagen  # noqa: E402
+from services.cli.auth import gateway_channel as gateway_channel_for  # noqa: E402
+from services.security.tokens import TokenSigner, write_signing_key  # noqa: E402
 from tests.harness import ServiceProcess  # noqa: E402
 
 SEED = 7
@@ -54,6 +56,9 @@ class Stack:
         self.n, self.workdir = n, workdir
         self.agencies: list[ServiceProcess] = []
         self.gateway: ServiceProcess | None = None
+        self.token_key = workdir / "token-signing.key"
+        if not self.token_key.is_file():
+            write_signing_key(self.token_key, self.token_key.with_suffix(".pub"))
 
     def start(self) -> None:
         for i in range(self.n):
@@ -69,6 +74,8 @@ class Stack:
                         "SEED": str(SEED),
                         "SUBJECTS": str(SUBJECTS),
                         "LOG_LEVEL": "WARNING",
+                        # Measures fan-out, not TLS: plaintext, deliberately.
+                        "INSECURE_PLAINTEXT": "1",
                     },
                     ready_timeout=120,
                 ).start()
@@ -88,6 +95,13 @@ class Stack:
                 "GATEWAY_GRPC_ADDRESS": "127.0.0.1:0",
                 "GATEWAY_HTTP_ADDRESS": "127.0.0.1:0",
                 "LOG_LEVEL": "WARNING",
+                "INSECURE_PLAINTEXT": "1",
+                "CHAKONG_TOKEN_PUBLIC_KEY": str(self.token_key.with_suffix(".pub")),
+                # The bench asks as fast as it can: no rate limit in its way.
+                "RATE_LIMIT_EXECUTOR_PER_MINUTE": "1000000",
+                "RATE_LIMIT_EXECUTOR_BURST": "1000000",
+                "RATE_LIMIT_COURT_PER_MINUTE": "10000000",
+                "RATE_LIMIT_COURT_BURST": "1000000",
             },
         ).start()
 
@@ -135,10 +149,23 @@ async def measure(stack: Stack, seconds: float, concurrency: int, rounds: int) -
     workload = Workload()
     channels = [grpc.aio.insecure_channel(a.endpoints["grpc"]) for a in stack.agencies]
     bank_stubs = [bank_pb2_grpc.BankStub(c) for c in channels]
-    gateway_channel = grpc.aio.insecure_channel(stack.gateway.endpoints["grpc"])
+    # Queries need a registered case naming the subjects as debtors, asked by an assigned executor.
+    signer = TokenSigner.from_file(stack.token_key)
+    admin = gateway_channel_for(stack.gateway.endpoints["grpc"], signer.issue("ADMIN", CASE.court_code, ("admin",)))
+    async with admin:
+        await control_pb2_grpc.EnforcementControlStub(admin).RegisterCase(
+            control_pb2.RegisterCaseRequest(
+                case=CASE, debtors=workload.subjects, amount_owed_fen=1_000_000, executor_ids=[CASE.executor_id]
+            ),
+            timeout=10,
+        )
+    token = signer.issue(CASE.executor_id, CASE.court_code, ("executor",))
+    gateway_channel = gateway_channel_for(stack.gateway.endpoints["grpc"], token)
     gateway_stub = gateway_pb2_grpc.AssetGatewayStub(gateway_channel)
     http_url = f"http://{stack.gateway.endpoints['http']}/v1/queries"
-    http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency * 2))
+    http = aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=concurrency * 2), headers={"Authorization": f"Bearer {token}"}
+    )
 
     async def gateway_grpc(subject):
         response = await gateway_stub.QueryAssets(gateway_pb2.AssetQueryRequest(case=CASE, subject=subject), timeout=5)

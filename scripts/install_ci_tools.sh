@@ -1,24 +1,28 @@
 #!/usr/bin/env bash
 # Install the tools the tests call that are not Python packages: promtool
-# (from Debian's `prometheus` package). Idempotent and quiet; run as root.
+# (from Debian's `prometheus` package) and nginx (`nginx-light`, the load
+# balancer of the scale-out test). Idempotent and quiet; run as root.
 #
-# The package also ships a Prometheus server and starts it from its
-# post-install script. That server must not be left running: it would
-# listen on 9090, which docker-compose and developers use. So service
+# Both packages also ship a server and start it from their post-install
+# scripts. Those must not be left running: Prometheus would listen on 9090
+# and nginx on 80, which docker-compose and developers use. So service
 # starts are refused while installing (policy-rc.d exiting 101, which
 # invoke-rc.d and deb-systemd-invoke obey), and a server that runs anyway
-# is stopped afterwards.
+# is stopped and disabled afterwards.
 set -euo pipefail
 
 log() { echo "install_ci_tools: $*" >&2; }
 die() { log "error: $*"; exit 1; }
 
-if command -v promtool >/dev/null 2>&1; then
+packages=()
+command -v promtool >/dev/null 2>&1 || packages+=(prometheus)
+command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || packages+=(nginx-light)
+if [ "${#packages[@]}" -eq 0 ]; then
     exit 0
 fi
 
-command -v apt-get >/dev/null 2>&1 || die "promtool is missing and apt-get is not available; install Prometheus's promtool by hand"
-[ "$(id -u)" -eq 0 ] || die "promtool is missing; run this script as root to install Debian's 'prometheus' package"
+command -v apt-get >/dev/null 2>&1 || die "missing ${packages[*]} and apt-get is not available; install promtool and nginx by hand"
+[ "$(id -u)" -eq 0 ] || die "missing ${packages[*]}; run this script as root to install Debian's packages"
 
 POLICY=/usr/sbin/policy-rc.d
 saved_policy=$(mktemp)
@@ -26,20 +30,23 @@ had_policy=""
 apt_log=$(mktemp)
 
 stop_packaged_server() {
+    local unit=$1 binary=$2
     if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then
-        systemctl disable --now prometheus.service >/dev/null 2>&1 || true
+        systemctl disable --now "$unit.service" >/dev/null 2>&1 || true
+    elif command -v update-rc.d >/dev/null 2>&1 && [ -e "/etc/init.d/$unit" ]; then
+        update-rc.d "$unit" disable >/dev/null 2>&1 || true
     fi
     # Processes running the packaged binary: only this install can have
-    # started them, since promtool (same package) was missing.
+    # started them, since the package was missing.
     local exe pid pids=()
     for exe in /proc/[0-9]*/exe; do
-        if [ "$(readlink "$exe" 2>/dev/null)" = /usr/bin/prometheus ]; then
+        if [ "$(readlink "$exe" 2>/dev/null)" = "$binary" ]; then
             pid=${exe#/proc/}
             pids+=("${pid%/exe}")
         fi
     done
     [ "${#pids[@]}" -gt 0 ] || return 0
-    log "stopping the packaged Prometheus server (pid ${pids[*]})"
+    log "stopping the packaged $unit server (pid ${pids[*]})"
     kill "${pids[@]}" 2>/dev/null || true
     for _ in $(seq 50); do
         kill -0 "${pids[@]}" 2>/dev/null || return 0
@@ -55,7 +62,13 @@ cleanup() {
         rm -f "$POLICY"
     fi
     rm -f "$saved_policy" "$apt_log"
-    stop_packaged_server
+    local package
+    for package in "${packages[@]}"; do
+        case $package in
+            prometheus) stop_packaged_server prometheus /usr/bin/prometheus ;;
+            nginx-light) stop_packaged_server nginx /usr/sbin/nginx ;;
+        esac
+    done
 }
 trap cleanup EXIT
 
@@ -69,10 +82,11 @@ chmod 0755 "$POLICY"
 export DEBIAN_FRONTEND=noninteractive
 # dpkg --configure -a finishes an earlier install that was interrupted.
 if ! { dpkg --configure -a && apt-get update -qq \
-        && apt-get install -y -qq --no-install-recommends prometheus; } >"$apt_log" 2>&1; then
+        && apt-get install -y -qq --no-install-recommends "${packages[@]}"; } >"$apt_log" 2>&1; then
     cat "$apt_log" >&2
-    die "apt-get could not install the 'prometheus' package (see the output above)"
+    die "apt-get could not install ${packages[*]} (see the output above)"
 fi
 
 command -v promtool >/dev/null 2>&1 || die "the 'prometheus' package installed but promtool is not on PATH"
-log "installed $(promtool --version 2>&1 | head -n 1)"
+[ -x /usr/sbin/nginx ] || command -v nginx >/dev/null 2>&1 || die "the 'nginx-light' package installed but nginx is missing"
+log "installed ${packages[*]}: $(promtool --version 2>&1 | head -n 1); $(/usr/sbin/nginx -v 2>&1)"

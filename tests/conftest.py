@@ -9,14 +9,73 @@ import pytest
 
 from tests.harness import ServiceProcess
 
+# The executor and court of the tests' cases; tokens default to them.
+EXECUTOR = "E0001"
+COURT = "340100"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def token_keys(tmp_path_factory):
+    """One token signing key for the run; gateways (in-process and child processes) trust it.
+
+    Rate limits are raised out of the way here; the rate-limit tests set their own.
+    """
+    from services.security.tokens import write_signing_key
+
+    directory = tmp_path_factory.mktemp("token-keys")
+    private, public = directory / "token-signing.key", directory / "token-signing.pub"
+    write_signing_key(private, public)
+    saved = {k: os.environ.get(k) for k in TEST_ENV}
+    os.environ.update({**TEST_ENV, "CHAKONG_TOKEN_PUBLIC_KEY": str(public), "CHAKONG_TOKEN_SIGNING_KEY": str(private)})
+    yield private
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+TEST_ENV = {
+    "CHAKONG_TOKEN_PUBLIC_KEY": "",
+    "CHAKONG_TOKEN_SIGNING_KEY": "",
+    "RATE_LIMIT_EXECUTOR_PER_MINUTE": "600000",
+    "RATE_LIMIT_EXECUTOR_BURST": "100000",
+    "RATE_LIMIT_COURT_PER_MINUTE": "600000",
+    "RATE_LIMIT_COURT_BURST": "100000",
+}
+
+
+def issue_token(executor: str = EXECUTOR, court: str = COURT, roles=("executor", "admin"), ttl_s: int = 3600) -> str:
+    """A token signed with the run's key (token_keys); by default the tests' executor, also an admin."""
+    from services.security.tokens import TokenSigner
+
+    return TokenSigner.from_file(os.environ["CHAKONG_TOKEN_SIGNING_KEY"]).issue(executor, court, roles, ttl_s=ttl_s)
+
+
+def auth_headers(token: str | None = None) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token or issue_token()}"}
+
+
+def register_case_body(case: dict, debtors: list[dict], executors=(), owed_fen: int = 100_000_000) -> dict:
+    body = {"case": case, "debtors": debtors, "amount_owed_fen": str(owed_fen)}
+    if executors:
+        body["executor_ids"] = list(executors)
+    return body
+
 
 @pytest.fixture
 def start_service(tmp_path):
-    """Start `python -m module` with env; every process is stopped at teardown."""
+    """Start `python -m module` with env; every process is stopped at teardown.
+
+    Plaintext (INSECURE_PLAINTEXT=1) unless the test hands out TLS_CERT: most
+    tests are about something else than transport security.
+    """
     started: list[ServiceProcess] = []
 
     def start(module: str, **env: str) -> ServiceProcess:
         env.setdefault("DATA_DIR", str(tmp_path))
+        if "TLS_CERT" not in env:
+            env.setdefault("INSECURE_PLAINTEXT", "1")
         service = ServiceProcess(module, env).start()
         started.append(service)
         return service

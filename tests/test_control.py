@@ -30,8 +30,10 @@ from protos.gateway.v1 import control_pb2, control_pb2_grpc
 from protos.vehicle.v1 import vehicle_pb2
 from services import datagen
 from services.bank import ledger as bank_ledger
+from services.cli.auth import gateway_channel
 from services.gateway.config import GatewaySettings
 from services.gateway.server import Gateway
+from tests.conftest import auth_headers, issue_token
 from tests.harness import REPO, ServiceProcess
 from tests.test_gateway import SEED, SUBJECTS, Agency, agency_env, start_all, write_registry
 
@@ -243,7 +245,7 @@ class Stack:
 def gateway_settings(directory: Path, agencies: list[Agency], ledger_url: str, **overrides) -> GatewaySettings:
     return GatewaySettings(
         grpc_address="127.0.0.1:0", http_address="127.0.0.1:0", agency_registry=write_registry(directory, agencies),
-        data_dir=directory, ledger_url=ledger_url, grace_seconds=1.0, **overrides,
+        data_dir=directory, ledger_url=ledger_url, grace_seconds=1.0, insecure_plaintext=True, **overrides,
     )
 
 
@@ -251,7 +253,9 @@ def gateway_settings(directory: Path, agencies: list[Agency], ledger_url: str, *
 async def control_stack(directory: Path, agencies: list[Agency], ledger_url: str, **overrides):
     gateway = await Gateway(gateway_settings(directory, agencies, ledger_url, **overrides)).start()
     try:
-        async with aiohttp.ClientSession(base_url=f"http://{gateway.endpoints['http']}") as session:
+        async with aiohttp.ClientSession(
+            base_url=f"http://{gateway.endpoints['http']}", headers=auth_headers()
+        ) as session:
             yield Stack(gateway, Http(session), {a.id: a for a in agencies}, ledger_url)
     finally:
         await gateway.stop()
@@ -534,7 +538,7 @@ async def test_grpc_answers_actions_and_packs_a_refusal_with_its_action(stack):
     debtor = stack.debtor(8)
     case_number = new_case_number()
     ref = common_pb2.CaseRef(case_number=case_number, court_code=COURT, executor_id="E0001", document_number="文书1")
-    async with grpc.aio.insecure_channel(stack.grpc_address) as channel:
+    async with gateway_channel(stack.grpc_address, issue_token()) as channel:
         stub = control_pb2_grpc.EnforcementControlStub(channel)
         case = await stub.RegisterCase(control_pb2.RegisterCaseRequest(
             case=ref, debtors=[debtor.subject], amount_owed_fen=50_000))

@@ -22,6 +22,7 @@ import pytest
 from prometheus_client import REGISTRY
 
 from services.gateway.config import CRASH_POINTS
+from tests.conftest import auth_headers
 from tests.faultproxy import FaultProxy
 from tests.harness import ServiceProcess
 from tests.test_control import (  # noqa: F401  (agencies is a fixture)
@@ -86,6 +87,7 @@ class GatewayProcess:
             "LEDGER_URL": ledger_url,
             "LOG_FORMAT": "text",
             "GRACE_SECONDS": "1",
+            "INSECURE_PLAINTEXT": "1",
             **FAST_ENV,
         }
         self.process: ServiceProcess | None = None
@@ -99,7 +101,9 @@ class GatewayProcess:
 
     @contextlib.asynccontextmanager
     async def http(self):
-        async with aiohttp.ClientSession(base_url=f"http://{self.process.endpoints['http']}") as session:
+        async with aiohttp.ClientSession(
+            base_url=f"http://{self.process.endpoints['http']}", headers=auth_headers()
+        ) as session:
             yield Http(session)
 
     async def stop(self) -> None:

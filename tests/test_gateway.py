@@ -13,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+import aiohttp
 import grpc
 import pytest
 from google.rpc import error_details_pb2
@@ -25,8 +26,10 @@ from protos.gateway.v1 import gateway_pb2, gateway_pb2_grpc
 from protos.realestate.v1 import realestate_pb2, realestate_pb2_grpc
 from protos.vehicle.v1 import vehicle_pb2, vehicle_pb2_grpc
 from services import datagen
+from services.cli.auth import gateway_channel
 from services.gateway.config import GatewaySettings
 from services.gateway.server import Gateway
+from tests.conftest import auth_headers, issue_token, register_case_body
 from tests.harness import REPO, ServiceProcess
 
 SEED = 7
@@ -67,6 +70,7 @@ def agency_env(agency_id: str, kind: str, profile: str | None = None, **faults: 
         "SEED": str(SEED),
         "SUBJECTS": str(SUBJECTS),
         "LOG_FORMAT": "text",
+        "INSECURE_PLAINTEXT": "1",
         **faults,
     }
     if profile:
@@ -125,9 +129,12 @@ async def running_gateway(directory: Path, agencies: list[Agency], deadline_ms: 
         agency_registry=write_registry(directory, agencies),
         query_deadline_ms=deadline_ms,
         grace_seconds=1.0,
+        data_dir=directory,
+        insecure_plaintext=True,
     )
     gateway = await Gateway(settings).start()
     try:
+        await register_showcase_case(f"http://{gateway.endpoints['http']}")
         yield gateway
     finally:
         await gateway.stop()
@@ -136,7 +143,7 @@ async def running_gateway(directory: Path, agencies: list[Agency], deadline_ms: 
 @contextlib.asynccontextmanager
 async def gateway_stub(directory: Path, agencies: list[Agency], deadline_ms: int = DEADLINE_MS):
     async with running_gateway(directory, agencies, deadline_ms) as gateway:
-        async with grpc.aio.insecure_channel(gateway.endpoints["grpc"]) as channel:
+        async with gateway_channel(gateway.endpoints["grpc"], issue_token()) as channel:
             yield gateway_pb2_grpc.AssetGatewayStub(channel)
 
 
@@ -151,6 +158,17 @@ def debtor() -> common_pb2.Subject:
     icbc_owners = {a.owner_id_number for a in datagen.bank_accounts(SEED, population(), "icbc", "中国工商银行", "bank")}
     record = next(s for s in datagen.showcase(population(), 50) if s.id_number in icbc_owners)
     return common_pb2.Subject(type=record.subject_type, id_number=record.id_number, name=record.name)
+
+
+async def register_showcase_case(base_url: str) -> None:
+    """Register CASE with debtor() as its debtor and the tests' executor assigned: queries need it."""
+    subject = debtor()
+    case = {"case_number": CASE.case_number, "court_code": CASE.court_code, "executor_id": CASE.executor_id,
+            "document_number": CASE.document_number}
+    debtors = [{"type": subject.type, "id_number": subject.id_number, "name": subject.name}]
+    async with aiohttp.ClientSession(headers=auth_headers()) as session:
+        async with session.post(f"{base_url}/v1/cases", json=register_case_body(case, debtors)) as response:
+            assert response.status in (200, 201), await response.text()
 
 
 def asset_request(**fields) -> gateway_pb2.AssetQueryRequest:
@@ -478,7 +496,8 @@ async def test_the_gateway_runs_as_a_process_and_stops_on_sigterm(healthy, tmp_p
     )
     assert gateway.endpoints["service"] == "gateway"
     assert re.fullmatch(r"127\.0\.0\.1:\d+", gateway.endpoints["http"])
-    async with grpc.aio.insecure_channel(gateway.endpoints["grpc"]) as channel:
+    await register_showcase_case(f"http://{gateway.endpoints['http']}")
+    async with gateway_channel(gateway.endpoints["grpc"], issue_token()) as channel:
         response = await gateway_pb2_grpc.AssetGatewayStub(channel).QueryAssets(asset_request(), timeout=5)
     assert response.complete
     started = time.monotonic()

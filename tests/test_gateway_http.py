@@ -13,12 +13,14 @@ from protos.gateway.v1 import gateway_pb2
 from services.gateway.config import GatewaySettings
 from services.gateway.http_api import GatewayState, create_app
 from services.gateway.registry import load_registry
+from tests.conftest import auth_headers
 from tests.test_gateway import (  # noqa: F401  (healthy is a fixture)
     CASE,
     DEADLINE_MS,
     ask_directly,
     debtor,
     healthy,
+    register_showcase_case,
     running_gateway,
     sample,
     start_agencies,
@@ -56,10 +58,14 @@ def query_body(**extra) -> dict:
 
 async def gateway_client(aiohttp_client, tmp_path, agencies, *, grpc_serving=True):
     settings = GatewaySettings(
-        agency_registry=write_registry(tmp_path, agencies), query_deadline_ms=DEADLINE_MS
+        agency_registry=write_registry(tmp_path, agencies), query_deadline_ms=DEADLINE_MS,
+        data_dir=tmp_path, insecure_plaintext=True,
     )
     registry = load_registry(settings.agency_registry)
-    return await aiohttp_client(create_app(settings, registry, GatewayState(grpc_serving=grpc_serving)))
+    app = create_app(settings, registry, GatewayState(grpc_serving=grpc_serving))
+    client = await aiohttp_client(app, headers=auth_headers())
+    await register_showcase_case(str(client.make_url("")).rstrip("/"))
+    return client
 
 
 def parse_sse(text: str) -> list[dict]:
@@ -176,7 +182,10 @@ async def test_agencies_health_and_readiness(aiohttp_client, tmp_path, healthy):
     client = await gateway_client(aiohttp_client, tmp_path, healthy)
     agencies = (await (await client.get("/v1/agencies")).json())["agencies"]
     assert agencies == [
-        {"id": a.id, "kind": a.kind, "name": f"{a.id} 测试", "address": a.address, "timeout_ms": 1500}
+        {
+            "id": a.id, "kind": a.kind, "name": f"{a.id} 测试", "address": a.address, "timeout_ms": 1500,
+            "health": "up", "ejected_until": "",
+        }
         for a in healthy
     ]
     assert (await client.get("/healthz")).status == 200
@@ -191,7 +200,7 @@ async def test_agencies_health_and_readiness(aiohttp_client, tmp_path, healthy):
 async def test_readiness_follows_the_whole_gateway(tmp_path, healthy):
     async with running_gateway(tmp_path, healthy) as gateway:
         base = f"http://{gateway.endpoints['http']}"
-        async with aiohttp.ClientSession() as session:
+        async with aiohttp.ClientSession(headers=auth_headers()) as session:
             async with session.get(f"{base}/readyz") as response:
                 assert response.status == 200
             async with session.post(f"{base}/v1/queries", json=query_body()) as response:
@@ -291,7 +300,7 @@ async def test_a_stream_client_hanging_up_cancels_the_agency_calls(tmp_path, hea
     cut_off = {"agency": "hangup-bank", "method": "QueryAccounts", "outcome": "TIMEOUT"}
     before = sample("chakong_gateway_agency_calls_total", **cut_off)
     async with running_gateway(tmp_path, [slow, healthy[0]], deadline_ms=5000) as gateway:
-        async with aiohttp.ClientSession() as session:
+        async with aiohttp.ClientSession(headers=auth_headers()) as session:
             url = f"http://{gateway.endpoints['http']}/v1/queries/stream"
             async with session.post(url, json=query_body()) as response:
                 first = await response.content.readuntil(b"\n\n")

@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -22,10 +23,16 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def chakong(*args: str) -> subprocess.CompletedProcess:
+def chakong(*args: str, **env: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "services.cli.main", *args], cwd=REPO, capture_output=True, text=True, timeout=30
+        [sys.executable, "-m", "services.cli.main", *args], cwd=REPO, capture_output=True, text=True, timeout=30,
+        env={**os.environ, **env},
     )
+
+
+def signing_key(banner: str) -> str:
+    """The launcher's token signing key, as its Try line names it."""
+    return re.search(r"--signing-key (\S+?)\)", banner).group(1)
 
 
 @pytest.fixture(scope="module")
@@ -89,7 +96,13 @@ def test_launcher_prints_endpoints_and_debtors_with_assets(stack):
 def test_cli_query_prints_every_agency(stack):
     _, banner = stack
     debtor = datagen.showcase(datagen.subjects(42, 400), 1)[0]
-    result = chakong("--gateway", gateway_address(banner), "query", "--subject", debtor.id_number, "--case", CASE)
+    # As the issue's "Done when" says: a token from `chakong token issue`, over the mutual-TLS stack.
+    issued = chakong("token", "issue", "--executor", "E0001", "--court", "340100", "--signing-key", signing_key(banner))
+    assert issued.returncode == 0, issued.stderr
+    result = chakong(
+        "--gateway", gateway_address(banner), "--token", issued.stdout.strip(),
+        "query", "--subject", debtor.id_number, "--case", CASE,
+    )
     assert result.returncode == 0, result.stderr
     for agency_id in ("icbc", "hefei-vmo", "hefei-rer"):
         assert agency_id in result.stdout
@@ -101,7 +114,9 @@ def test_cli_query_json_is_the_aggregate(stack):
     _, banner = stack
     debtor = datagen.showcase(datagen.subjects(42, 400), 1)[0]
     result = chakong(
-        "--gateway", gateway_address(banner), "query", "--subject", debtor.id_number, "--case", CASE, "--json"
+        "--gateway", gateway_address(banner), "query", "--subject", debtor.id_number, "--case", CASE, "--json",
+        # The development fallback: the CLI signs its own short-lived token.
+        CHAKONG_TOKEN_SIGNING_KEY=signing_key(banner),
     )
     assert result.returncode == 0, result.stderr
     answer = json.loads(result.stdout)
@@ -112,7 +127,10 @@ def test_cli_query_json_is_the_aggregate(stack):
 
 def test_cli_rejects_a_bad_id_with_the_field_named(stack):
     _, banner = stack
-    result = chakong("--gateway", gateway_address(banner), "query", "--subject", "340104199003071230", "--case", CASE)
+    result = chakong(
+        "--gateway", gateway_address(banner), "query", "--subject", "340104199003071230", "--case", CASE,
+        CHAKONG_TOKEN_SIGNING_KEY=signing_key(banner),
+    )
     assert result.returncode == 2
     assert "INVALID_ARGUMENT" in result.stderr and "subject.id_number" in result.stderr
 

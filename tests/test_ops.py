@@ -17,6 +17,7 @@ from stdnum.cn import ric, uscc
 from protos.common.v1 import common_pb2
 from protos.gateway.v1 import gateway_pb2, gateway_pb2_grpc
 from services import datagen
+from tests.conftest import auth_headers, issue_token, register_case_body
 from tests.harness import REPO
 
 PROMETHEUS = REPO / "ops" / "prometheus"
@@ -41,6 +42,7 @@ CONTRACT = {
     "chakong_gateway_actions_pending": "gauge",
     "chakong_audit_records_total": "counter",
     "chakong_audit_write_failures_total": "counter",
+    "chakong_rate_limited_total": "counter",
     # Every gRPC server.
     "grpc_server_handled_total": "counter",
     "grpc_server_handling_seconds": "histogram",
@@ -63,6 +65,8 @@ GATEWAY_SERVES = (
     "chakong_gateway_frozen_fen_total",
     "chakong_gateway_deducted_fen_total",
     "chakong_gateway_actions_pending",
+    "chakong_gateway_agency_up",
+    "chakong_gateway_agency_ejections_total",
     "grpc_server_handled_total",
     "grpc_server_handling_seconds",
     "grpc_server_in_flight_requests",
@@ -348,6 +352,7 @@ LABEL_VALUES = {
     "grpc_service": re.compile(r"[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*\.[A-Z][A-Za-z]*"),
     "kind": re.compile(r"[a-z][a-z_]*"),
     "reason": re.compile(r"[a-z][a-z_]*"),
+    "scope": {"executor", "court"},
     "le": re.compile(r"[0-9.]+|\+Inf"),
     # prometheus_client's own process and python_* metrics.
     "generation": re.compile(r"[0-2]"),
@@ -367,7 +372,8 @@ def scrape(address: str) -> str:
 
 def post_json(url: str, body: dict) -> dict:
     request = urllib.request.Request(
-        url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}, method="POST"
+        url, data=json.dumps(body).encode(), method="POST",
+        headers={"Content-Type": "application/json", **auth_headers()},
     )
     with urllib.request.urlopen(request, timeout=10) as response:
         return json.loads(response.read())
@@ -404,6 +410,10 @@ def running_services(start_service, tmp_path):
     )
 
     subject = datagen.showcase(datagen.subjects(int(SEED), int(SUBJECTS)), 1)[0]
+    case = {"case_number": CASE.case_number, "court_code": CASE.court_code, "executor_id": CASE.executor_id,
+            "document_number": CASE.document_number}
+    debtors = [{"type": subject.subject_type, "id_number": subject.id_number, "name": subject.name}]
+    post_json(f"http://{gateway.endpoints['http']}/v1/cases", register_case_body(case, debtors))
     body = post_json(
         f"http://{gateway.endpoints['http']}/v1/queries",
         {
@@ -426,7 +436,10 @@ def running_services(start_service, tmp_path):
             case=CASE,
             subject=common_pb2.Subject(type=subject.subject_type, id_number=subject.id_number, name=subject.name),
         )
-        assert gateway_pb2_grpc.AssetGatewayStub(channel).QueryAssets(request, timeout=10).complete
+        answer = gateway_pb2_grpc.AssetGatewayStub(channel).QueryAssets(
+            request, timeout=10, metadata=[("authorization", f"Bearer {issue_token()}")]
+        )
+        assert answer.complete
 
     outputs = {"gateway": scrape(gateway.endpoints["http"])}
     for (agency_id, _, _), process in zip(AGENCIES, agencies):

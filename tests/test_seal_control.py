@@ -16,7 +16,7 @@ from protos.common.v1 import common_pb2
 from protos.realestate.v1 import realestate_pb2, realestate_pb2_grpc
 from protos.vehicle.v1 import vehicle_pb2, vehicle_pb2_grpc
 from services import datagen
-from services.agency.control import add_years
+from services.common.periods import add_years
 from services.common.logs import mask_id
 
 SEED = 7

@@ -229,11 +229,10 @@ def test_bad_tls_settings_fail_fast(monkeypatch, layout, env, message):
         agency_config.tls_env("icbc")
 
 
-def test_no_tls_settings_means_plaintext_until_the_switch_over(monkeypatch):
+def test_no_tls_settings_refuse_to_start_unless_plaintext_is_asked_for(monkeypatch):
     for name in ("TLS_CERT", "TLS_KEY", "TLS_CA", "INSECURE_PLAINTEXT"):
         monkeypatch.delenv(name, raising=False)
-    assert agency_config.tls_env("icbc") is None
-    monkeypatch.setattr(agency_config, "PLAINTEXT_WITHOUT_TLS_SETTINGS", False)
+    assert agency_config.PLAINTEXT_WITHOUT_TLS_SETTINGS is False
     with pytest.raises(SettingsError, match="INSECURE_PLAINTEXT=1"):
         agency_config.tls_env("icbc")
     monkeypatch.setenv("INSECURE_PLAINTEXT", "1")

@@ -98,6 +98,9 @@ def test_idle_full_buckets_are_dropped_to_bound_memory():
 
 
 def test_limits_from_the_environment(monkeypatch):
+    # conftest raises every limit for the other tests; the defaults are under test here.
+    monkeypatch.delenv("RATE_LIMIT_COURT_PER_MINUTE", raising=False)
+    monkeypatch.delenv("RATE_LIMIT_COURT_BURST", raising=False)
     monkeypatch.setenv("RATE_LIMIT_EXECUTOR_PER_MINUTE", "30")
     monkeypatch.setenv("RATE_LIMIT_EXECUTOR_BURST", "5")
     limits = RateLimits.from_env()

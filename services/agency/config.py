@@ -13,12 +13,10 @@ from services.common.tls import GATEWAY_IDENTITY, ServerTls, agency_identity
 # Agency IDs end up in file names, log lines and metric labels.
 _AGENCY_ID = re.compile(r"[a-z0-9][a-z0-9-]{0,31}")
 
-# Transitional (issue 4): with no TLS_* variable and no INSECURE_PLAINTEXT,
-# an agency still serves plaintext (loudly logged) because the launcher,
-# compose and tests do not hand out certificates yet. Flipping this to False
-# makes mutual TLS the default: an agency then refuses to start without
-# TLS_CERT, TLS_KEY and TLS_CA unless INSECURE_PLAINTEXT=1.
-PLAINTEXT_WITHOUT_TLS_SETTINGS = True
+# Mutual TLS is the default (issue 4): an agency refuses to start without
+# TLS_CERT, TLS_KEY and TLS_CA unless INSECURE_PLAINTEXT=1. True would bring
+# back plaintext when no TLS setting is given; nothing should need that.
+PLAINTEXT_WITHOUT_TLS_SETTINGS = False
 _TLS_FILES = ("TLS_CERT", "TLS_KEY", "TLS_CA")
 
 

@@ -10,8 +10,6 @@ a retry cannot succeed where the first call was refused; malformed requests
 are rejected before the key is looked at and leave nothing behind.
 """
 
-import calendar
-import datetime as dt
 import hashlib
 import logging
 import os
@@ -27,18 +25,12 @@ from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from services.agency.store import transaction
+from services.common.periods import add_years
 from services.common.validation import FieldError, validate_token
 
 logger = logging.getLogger(__name__)
 
 Response = TypeVar("Response", bound=Message)
-
-# Statutory maximum of one freeze or seal period, and of each renewal, in
-# years: 最高人民法院关于人民法院民事执行中查封、扣押、冻结财产的规定 (2020) 第二十九条.
-BANK_FREEZE_YEARS = 1
-VEHICLE_SEAL_YEARS = 2
-REALESTATE_SEAL_YEARS = 3
-
 
 class Clock(Protocol):
     def now_us(self) -> int:
@@ -87,15 +79,6 @@ def clock_from_env() -> Clock:
         logger.warning("test clock: time is shifted by the offset in %s", path)
         return OffsetFileClock(Path(path))
     return SystemClock()
-
-
-def add_years(us: int, years: int) -> int:
-    """The same calendar moment `years` later (29 February becomes 28 February)."""
-    moment = dt.datetime.fromtimestamp(us / 1_000_000, dt.UTC)
-    year = moment.year + years
-    day = min(moment.day, calendar.monthrange(year, moment.month)[1])
-    later = moment.replace(year=year, day=day)
-    return int(later.timestamp()) * 1_000_000 + us % 1_000_000
 
 
 def timestamp_us(ts: Timestamp) -> int:

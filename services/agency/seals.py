@@ -40,7 +40,8 @@ from dataclasses import dataclass
 import grpc
 
 from protos.common.v1 import common_pb2
-from services.agency.control import Refusal, add_years, check_expiry
+from services.agency.control import Refusal, check_expiry
+from services.common.periods import add_years
 from services.agency.store import holder, timestamp, transaction
 from services.common.validation import FieldError
 

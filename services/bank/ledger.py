@@ -48,7 +48,8 @@ import grpc
 
 from protos.bank.v1 import bank_pb2
 from protos.common.v1 import common_pb2
-from services.agency.control import BANK_FREEZE_YEARS, Refusal, add_years, check_expiry
+from services.agency.control import Refusal, check_expiry
+from services.common.periods import BANK_FREEZE_YEARS, add_years
 from services.agency.store import timestamp
 from services.common.validation import FieldError
 

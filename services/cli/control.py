@@ -22,6 +22,7 @@ from protos.bank.v1 import bank_pb2
 from protos.common.v1 import common_pb2
 from protos.gateway.v1 import control_pb2, control_pb2_grpc
 from services.cli import render
+from services.cli.auth import channel_for
 
 EXIT_REFUSED = 2
 EXIT_PENDING = 3
@@ -138,7 +139,7 @@ async def run_action(args: argparse.Namespace) -> int:
     from services.cli.main import to_json
 
     method, request = build(args)
-    async with grpc.aio.insecure_channel(args.gateway) as channel:
+    async with channel_for(args) as channel:
         stub = control_pb2_grpc.EnforcementControlStub(channel)
         try:
             action = await getattr(stub, method)(request, timeout=TIMEOUT_S)
@@ -172,7 +173,9 @@ def _refused_action(exc: grpc.aio.AioRpcError) -> control_pb2.Action | None:
 async def run_case(args: argparse.Namespace) -> int:
     from services.cli.main import to_json
 
-    async with grpc.aio.insecure_channel(args.gateway) as channel:
+    # Registering needs the admin role; the development token has both.
+    roles = ("executor", "admin") if args.case_command == "register" else ("executor",)
+    async with channel_for(args, roles) as channel:
         stub = control_pb2_grpc.EnforcementControlStub(channel)
         if args.case_command == "register":
             debtors = []
@@ -181,7 +184,8 @@ async def run_case(args: argparse.Namespace) -> int:
                 debtors.append(subject(id_number, name))
             case = await stub.RegisterCase(
                 control_pb2.RegisterCaseRequest(
-                    case=case_ref(args), debtors=debtors, amount_owed_fen=args.owed_fen, costs_fen=args.costs_fen
+                    case=case_ref(args), debtors=debtors, amount_owed_fen=args.owed_fen, costs_fen=args.costs_fen,
+                    executor_ids=[e for e in (args.executors or "").split(",") if e],
                 ),
                 timeout=TIMEOUT_S,
             )
@@ -218,6 +222,8 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
                           help="a debtor; repeat for several")
     register.add_argument("--owed-fen", type=int, required=True, help="amount owed under the judgment, in fen")
     register.add_argument("--costs-fen", type=int, default=0, help="enforcement costs, in fen")
+    register.add_argument("--executors", default="",
+                          help="comma-separated executor IDs assigned to the case (default: --executor)")
     register.set_defaults(run=run_case)
     show = case_commands.add_parser("show", help="the case, its holds and every action with its state")
     show.add_argument("--case", required=True)

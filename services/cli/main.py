@@ -12,6 +12,7 @@ from google.protobuf import json_format
 from protos.common.v1 import common_pb2
 from protos.gateway.v1 import gateway_pb2, gateway_pb2_grpc
 from services.cli import control, render, security
+from services.cli.auth import channel_for
 
 
 def subject_type_of(id_number: str) -> int:
@@ -49,7 +50,7 @@ def to_json(message) -> str:
 
 async def run_query(args: argparse.Namespace) -> int:
     request = build_query(args)
-    async with grpc.aio.insecure_channel(args.gateway) as channel:
+    async with channel_for(args) as channel:
         stub = gateway_pb2_grpc.AssetGatewayStub(channel)
         # Generous: the gateway answers by its own deadline; this only guards a hung gateway.
         timeout = (args.deadline_ms or 10_000) / 1000 + 5
@@ -70,7 +71,7 @@ async def run_query(args: argparse.Namespace) -> int:
 
 
 async def run_agencies(args: argparse.Namespace) -> int:
-    async with grpc.aio.insecure_channel(args.gateway) as channel:
+    async with channel_for(args) as channel:
         response = await gateway_pb2_grpc.AssetGatewayStub(channel).ListAgencies(
             gateway_pb2.ListAgenciesRequest(), timeout=10
         )
@@ -92,6 +93,12 @@ def parser() -> argparse.ArgumentParser:
         "--gateway",
         default=os.environ.get("CHAKONG_GATEWAY", "127.0.0.1:50051"),
         help="gateway gRPC address (env CHAKONG_GATEWAY; default %(default)s)",
+    )
+    top.add_argument(
+        "--token",
+        default=os.environ.get("CHAKONG_TOKEN", ""),
+        help="executor token (env CHAKONG_TOKEN; `chakong token issue`). Without one, a 15-minute development"
+        " token for --executor/--court is minted if var/pki/token-signing.key exists",
     )
     commands = top.add_subparsers(dest="command", required=True)
 

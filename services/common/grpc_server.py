@@ -16,11 +16,18 @@ from services.common.tls import ServerTls
 logger = logging.getLogger(__name__)
 
 # Long-lived gateway channels and large aggregates: allow 16 MiB messages.
+# SO_REUSEPORT is off unless asked for (gateway workers sharing a port):
+# otherwise a second server on a taken port would start silently.
 SERVER_OPTIONS = (
     ("grpc.max_receive_message_length", 16 * 1024 * 1024),
     ("grpc.max_send_message_length", 16 * 1024 * 1024),
     ("grpc.so_reuseport", 0),
 )
+
+
+def server_options(*, reuse_port: bool = False) -> tuple[tuple[str, int], ...]:
+    return tuple((name, int(reuse_port)) if name == "grpc.so_reuseport" else (name, value)
+                 for name, value in SERVER_OPTIONS)
 
 
 class GrpcServer:
@@ -40,6 +47,7 @@ class GrpcServer:
         *,
         interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
         tls: ServerTls | None = None,
+        reuse_port: bool = False,
     ) -> "GrpcServer":
         """Plaintext when `tls` is None; otherwise TLS and, when tls.mutual, only tls.allowed_clients may call.
 
@@ -49,7 +57,7 @@ class GrpcServer:
         peer_check = tls.interceptor() if tls is not None else None
         if peer_check is not None:
             interceptors = [peer_check, *interceptors]
-        server = grpc.aio.server(interceptors=list(interceptors), options=SERVER_OPTIONS)
+        server = grpc.aio.server(interceptors=list(interceptors), options=server_options(reuse_port=reuse_port))
         register(server)
         health_servicer = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
@@ -84,7 +92,10 @@ def announce_ready(service: str, **endpoints: str) -> None:
     Tests and the launcher start services on port 0 and read this line to
     learn the real ports.
     """
-    print("READY " + json.dumps({"service": service, **endpoints}, ensure_ascii=False), flush=True)
+    # One write: with unbuffered stdout print() writes the newline apart, and
+    # another process sharing the pipe (gateway workers) could land between.
+    sys.stdout.write("READY " + json.dumps({"service": service, **endpoints}, ensure_ascii=False) + "\n")
+    sys.stdout.flush()
     logger.info("%s ready: %s", service, endpoints)
 
 

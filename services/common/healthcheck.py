@@ -1,10 +1,15 @@
 """Exit 0 when a gRPC server reports SERVING: `python -m services.common.healthcheck HOST:PORT [SERVICE]`.
 
 Used by docker-compose health checks, which must ask the service itself
-rather than only test that a port is open.
+rather than only test that a port is open. Beside an agency serving mutual
+TLS (TLS_CERT, TLS_KEY and TLS_CA set) it dials TLS with that agency's own
+certificate, expecting the server to be AGENCY_ID: health is open to any
+certificate the project CA issued (services.common.tls.OPEN_METHODS).
 """
 
+import os
 import sys
+from pathlib import Path
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -15,7 +20,7 @@ def main(argv: list[str]) -> int:
         print(__doc__, file=sys.stderr)
         return 2
     address, service = argv[0], argv[1] if len(argv) == 2 else ""
-    with grpc.insecure_channel(address) as channel:
+    with _channel(address) as channel:
         try:
             reply = health_pb2_grpc.HealthStub(channel).Check(
                 health_pb2.HealthCheckRequest(service=service), timeout=3
@@ -26,6 +31,16 @@ def main(argv: list[str]) -> int:
     status = health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
     print(f"{address}: {status}")
     return 0 if reply.status == health_pb2.HealthCheckResponse.SERVING else 1
+
+
+def _channel(address: str) -> grpc.Channel:
+    files = [os.environ.get(name, "") for name in ("TLS_CA", "TLS_KEY", "TLS_CERT")]
+    if not all(files):
+        return grpc.insecure_channel(address)
+    ca, key, cert = (Path(f).read_bytes() for f in files)
+    credentials = grpc.ssl_channel_credentials(root_certificates=ca, private_key=key, certificate_chain=cert)
+    options = [("grpc.ssl_target_name_override", os.environ["AGENCY_ID"])] if os.environ.get("AGENCY_ID") else []
+    return grpc.secure_channel(address, credentials, options=options)
 
 
 if __name__ == "__main__":

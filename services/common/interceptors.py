@@ -33,6 +33,7 @@ GRPC_SERVER_IN_FLIGHT = Gauge(
     "grpc_server_in_flight_requests",
     "RPCs being handled now.",
     ["grpc_service", "grpc_method"],
+    multiprocess_mode="livesum",
 )
 
 # Health checks and reflection are not business traffic: no faults injected.

@@ -11,10 +11,14 @@ from protos.bank.v1 import bank_pb2
 from protos.gateway.v1 import gateway_pb2
 from protos.realestate.v1 import realestate_pb2
 from protos.vehicle.v1 import vehicle_pb2
+from services.gateway.agency_tls import open_agency_channel
+from services.gateway.health import AgencyHealth, EjectionPolicy
 from services.gateway.metrics import AgencyCallMetrics
 from services.gateway.registry import AgencyConfig
 
 logger = logging.getLogger(__name__)
+
+DEFAULT_POLICY = EjectionPolicy()
 
 # The agencies are long-lived peers: keep connections up, ping rarely (at the
 # servers' default minimum ping interval, so they never answer too_many_pings),
@@ -102,16 +106,22 @@ ADAPTERS: dict[str, KindAdapter] = {
 class AgencyClient:
     """One agency: its channel, its query method and its metric children."""
 
-    __slots__ = ("config", "id", "kind", "name", "timeout_s", "call", "fill", "metrics", "channel")
+    __slots__ = ("config", "id", "kind", "name", "timeout_s", "call", "fill", "metrics", "channel", "health")
 
-    def __init__(self, config: AgencyConfig):
+    def __init__(
+        self,
+        config: AgencyConfig,
+        policy: EjectionPolicy = DEFAULT_POLICY,
+        credentials: grpc.ChannelCredentials | None = None,
+    ):
         adapter = ADAPTERS[config.kind]
         self.config = config
         self.id = config.id
         self.kind = config.kind_value
         self.name = config.name
         self.timeout_s = config.timeout_ms / 1000
-        self.channel = grpc.aio.insecure_channel(config.address, options=CHANNEL_OPTIONS)
+        # mTLS naming config.id when credentials are given (agency_tls.py); plaintext only without.
+        self.channel = open_agency_channel(config, credentials, CHANNEL_OPTIONS)
         # The request arrives already encoded (see QueryRequest): no serializer.
         self.call = self.channel.unary_unary(
             adapter.method,
@@ -121,6 +131,7 @@ class AgencyClient:
         )
         self.fill = adapter.fill
         self.metrics = AgencyCallMetrics(config.id, adapter.method_name)
+        self.health = AgencyHealth(config.id, self.channel, self.timeout_s, policy)
         # Start connecting now, so the first query does not pay for it.
         self.channel.get_state(try_to_connect=True)
 
@@ -128,13 +139,30 @@ class AgencyClient:
 class AgencyClients:
     """Every agency in registry order; the channels live as long as this object."""
 
-    def __init__(self, configs: Iterable[AgencyConfig]):
+    def __init__(
+        self,
+        configs: Iterable[AgencyConfig],
+        policy: EjectionPolicy = DEFAULT_POLICY,
+        credentials: grpc.ChannelCredentials | None = None,
+    ):
         check_query_requests_share_layout()
-        self.all: tuple[AgencyClient, ...] = tuple(AgencyClient(config) for config in configs)
+        self.policy = policy
+        self.credentials = credentials
+        self.all: tuple[AgencyClient, ...] = tuple(self.open(config) for config in configs)
         self.by_id: dict[str, AgencyClient] = {client.id: client for client in self.all}
         logger.debug("opened channels to %d agencies", len(self.all))
 
+    def open(self, config: AgencyConfig) -> AgencyClient:
+        """A client made the way every client here is made; a registry reload opens new agencies with it."""
+        return AgencyClient(config, self.policy, self.credentials)
+
+    def replace(self, clients: tuple[AgencyClient, ...]) -> None:
+        """Swap in a reloaded set; queries already prepared keep the clients they started with."""
+        self.all = clients
+        self.by_id = {client.id: client for client in clients}
+
     async def close(self) -> None:
         for client in self.all:
+            await client.health.close()
             await client.channel.close()
         logger.debug("closed channels to %d agencies", len(self.all))

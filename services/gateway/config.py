@@ -32,10 +32,33 @@ class GatewaySettings:
     redrive_interval_seconds: float = 5.0
     # Test only: die by SIGKILL at this point of the first action.
     crash_at: str = ""
+    # Mutual TLS to the agencies (files as `chakong pki init` writes them);
+    # insecure_plaintext (INSECURE_PLAINTEXT=1) dials plaintext, development only.
+    agency_tls_ca: Path = Path("var/pki/ca.crt")
+    agency_tls_cert: Path = Path("var/pki/gateway-client.crt")
+    agency_tls_key: Path = Path("var/pki/gateway-client.key")
+    insecure_plaintext: bool = False
+    # The audit trail: $DATA_DIR/audit.db unless AUDIT_URL names one.
+    audit_url: str = ""
+    # Agency health: eject after this many consecutive failures (UNAVAILABLE,
+    # DEADLINE_EXCEEDED, TIMEOUT) for a cool-down that doubles up to the cap.
+    eject_after_failures: int = 3
+    eject_cooldown_seconds: float = 5.0
+    eject_cooldown_max_seconds: float = 60.0
+    # How often the registry file is checked for changes (SIGHUP reloads at once).
+    registry_poll_seconds: float = 2.0
+    # Worker processes sharing the ports (SO_REUSEPORT); see workers.py.
+    # reuse_port is set by the supervisor for its workers, not by hand.
+    workers: int = 1
+    reuse_port: bool = False
 
     @property
     def ledger_path(self) -> Path:
         return self.data_dir / "gateway-ledger.db"
+
+    @property
+    def audit_store_url(self) -> str:
+        return self.audit_url or str(self.data_dir / "audit.db")
 
     @classmethod
     def from_env(cls) -> "GatewaySettings":
@@ -56,6 +79,23 @@ class GatewaySettings:
                 "REDRIVE_INTERVAL_SECONDS", cls.redrive_interval_seconds, minimum=0.05, maximum=3_600.0
             ),
             crash_at=env_str("CHAKONG_CRASH_AT", ""),
+            eject_after_failures=env_int("EJECT_AFTER_FAILURES", cls.eject_after_failures, minimum=1, maximum=1000),
+            eject_cooldown_seconds=env_float(
+                "EJECT_COOLDOWN_SECONDS", cls.eject_cooldown_seconds, minimum=0.05, maximum=3_600.0
+            ),
+            eject_cooldown_max_seconds=env_float(
+                "EJECT_COOLDOWN_MAX_SECONDS", cls.eject_cooldown_max_seconds, minimum=0.05, maximum=86_400.0
+            ),
+            registry_poll_seconds=env_float(
+                "REGISTRY_POLL_SECONDS", cls.registry_poll_seconds, minimum=0.05, maximum=3_600.0
+            ),
+            workers=env_int("GATEWAY_WORKERS", cls.workers, minimum=1, maximum=64),
+            reuse_port=env_int("GATEWAY_REUSE_PORT", 0, minimum=0, maximum=1) == 1,
+            agency_tls_ca=Path(env_str("AGENCY_TLS_CA", str(cls.agency_tls_ca))),
+            agency_tls_cert=Path(env_str("AGENCY_TLS_CERT", str(cls.agency_tls_cert))),
+            agency_tls_key=Path(env_str("AGENCY_TLS_KEY", str(cls.agency_tls_key))),
+            insecure_plaintext=env_int("INSECURE_PLAINTEXT", 0, minimum=0, maximum=1) == 1,
+            audit_url=env_str("AUDIT_URL", cls.audit_url),
         ).checked()
 
     def checked(self) -> "GatewaySettings":

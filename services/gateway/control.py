@@ -33,6 +33,7 @@ import functools
 import hashlib
 import logging
 import os
+import re
 import signal
 import socket
 import time
@@ -53,7 +54,7 @@ from protos.common.v1 import common_pb2
 from protos.gateway.v1 import control_pb2
 from protos.realestate.v1 import realestate_pb2
 from protos.vehicle.v1 import vehicle_pb2
-from services.agency.control import (
+from services.common.periods import (
     BANK_FREEZE_YEARS,
     REALESTATE_SEAL_YEARS,
     VEHICLE_SEAL_YEARS,
@@ -338,7 +339,7 @@ class ControlService:
         # One drive per action in this process; callers of the same action share it.
         self._driving: dict[str, asyncio.Task] = {}
         self._redriver: asyncio.Task | None = None
-        self._calls: dict[tuple[str, str], Callable] = {}
+        self._calls: dict[tuple[str, str], tuple[grpc.aio.Channel, Callable]] = {}
 
     # Life cycle
 
@@ -380,6 +381,7 @@ class ControlService:
         validate_amount_fen(request.amount_owed_fen, "amount_owed_fen")
         if request.costs_fen:
             validate_amount_fen(request.costs_fen, "costs_fen")
+        executor_ids = validate_executor_ids(request.executor_ids, request.case.executor_id)
         case_number = normal_case_number(request.case.case_number)
         debtors = [
             DebtorRecord(i, d.type, d.id_number, d.name) for i, d in enumerate(request.debtors)
@@ -387,6 +389,8 @@ class ControlService:
         content = "\n".join([
             request.case.court_code, str(request.amount_owed_fen), str(request.costs_fen),
             *sorted(f"{d.subject_type}:{d.id_number}:{d.name}" for d in debtors),
+            # Only when named, so cases registered before executor_ids keep their digest.
+            *([f"executors:{','.join(sorted(executor_ids))}"] if request.executor_ids else []),
         ])
         record = CaseRecord(
             case_number=case_number,
@@ -397,6 +401,7 @@ class ControlService:
             costs_fen=request.costs_fen,
             content_digest=hashlib.sha256(content.encode()).hexdigest(),
             registered_at_us=self.now_us(),
+            executor_ids=",".join(executor_ids),
         )
         try:
             _, created = await self.ledger.register_case(record, debtors)
@@ -690,6 +695,9 @@ class ControlService:
             return await self._still_pending(
                 record, 0, "UNAVAILABLE", f"agency {record.agency_id} is not in the agency registry"
             )
+        if client.health.ejected:
+            # PENDING, not REFUSED: the agency has not seen the call; the re-driver makes it later.
+            return await self._still_pending(record, 0, "UNAVAILABLE", client.health.refusal())
         request = json_format.Parse(record.agency_request, method.request_type())
         call = self._call(record.agency_id, method, client.channel)
         call_metrics = metrics.agency_call_metrics(record.agency_id, record.agency_method.split(".")[1])
@@ -724,6 +732,7 @@ class ControlService:
                 call_metrics.in_flight.dec()
                 call_metrics.seconds.observe(time.perf_counter() - start)
                 call_metrics.outcome(outcome).inc()
+                client.health.record(outcome)
 
         retrying = AsyncRetrying(
             stop=stop_after_attempt(MAX_ATTEMPTS) | _StopNearDeadline(deadline),
@@ -767,14 +776,17 @@ class ControlService:
 
     def _call(self, agency_id: str, method: AgencyMethod, channel: grpc.aio.Channel):
         key = (agency_id, method.path)
-        call = self._calls.get(key)
-        if call is None:
-            call = self._calls[key] = channel.unary_unary(
-                method.path,
-                request_serializer=method.request_type.SerializeToString,
-                response_deserializer=method.response_type.FromString,
-                _registered_method=True,
-            )
+        cached = self._calls.get(key)
+        # A registry reload may have given the agency a new channel.
+        if cached is not None and cached[0] is channel:
+            return cached[1]
+        call = channel.unary_unary(
+            method.path,
+            request_serializer=method.request_type.SerializeToString,
+            response_deserializer=method.response_type.FromString,
+            _registered_method=True,
+        )
+        self._calls[key] = (channel, call)
         return call
 
     async def _still_pending(self, record: ActionRecord, attempts: int, code: str, message: str) -> ActionRecord:
@@ -874,6 +886,26 @@ def _debtor(snap: Snapshot, subject: common_pb2.Subject, field: str) -> common_p
             f"{field}.name: is required (the case registers no name for this debtor)",
         )
     return common_pb2.Subject(type=subject.type, id_number=subject.id_number, name=name)
+
+
+_EXECUTOR_ID = re.compile(r"[0-9A-Za-z_.-]{1,32}")
+MAX_EXECUTORS = 32
+
+
+def validate_executor_ids(executor_ids, primary: str) -> list[str]:
+    """The executors assigned to a case: as named, or the CaseRef's executor alone."""
+    if len(executor_ids) > MAX_EXECUTORS:
+        raise FieldError("executor_ids", f"at most {MAX_EXECUTORS} executors")
+    ids = list(executor_ids) or ([primary] if primary else [])
+    for i, executor_id in enumerate(ids):
+        if not _EXECUTOR_ID.fullmatch(executor_id):
+            field = f"executor_ids[{i}]" if executor_ids else "case.executor_id"
+            raise FieldError(field, "must be 1 to 32 letters, digits, '_', '.' or '-'")
+    if len(set(ids)) != len(ids):
+        raise FieldError("executor_ids", "an executor is listed twice")
+    if not ids:
+        raise FieldError("executor_ids", "at least one executor is required (or case.executor_id)")
+    return ids
 
 
 def freezable_fen(case: CaseRecord, totals) -> int:
@@ -1046,4 +1078,5 @@ def case_message(view: CaseView, now_us: int) -> control_pb2.Case:
         holds=[hold_message(h, now_us) for h in view.holds],
         actions=[action_message(a) for a in view.actions],
         registered_at=timestamp(case.registered_at_us),
+        executor_ids=case.assigned_executors,
     )

@@ -289,6 +289,12 @@ class FanOut:
         deadline: float,
     ) -> gateway_pb2.AgencyResult:
         """Fill `result` with one agency's answer or failure; never raises but CancelledError."""
+        if client.health.ejected:
+            # Ejected: answer at once rather than spend the deadline on a peer known to be down.
+            result.status = UNAVAILABLE
+            result.error_message = client.health.refusal()
+            result.latency_ms = (time.monotonic() - started) * 1000
+            return result
         try:
             try:
                 response = await self._attempt(client, result, query, deadline)
@@ -340,6 +346,7 @@ class FanOut:
             metrics.in_flight.dec()
             metrics.seconds.observe(time.perf_counter() - start)
             metrics.outcome(outcome).inc()
+            client.health.record(outcome)
             if logger.isEnabledFor(logging.DEBUG):
                 logger.debug(
                     "query %s: %s attempt %d: %s", query.request_id, client.id, result.attempts, outcome

@@ -9,6 +9,7 @@ from grpc_status import rpc_status
 
 from protos.gateway.v1 import gateway_pb2, gateway_pb2_grpc
 from services.common.validation import FieldError
+from services.gateway import request_ids
 from services.gateway.fanout import FanOut
 from services.gateway.metrics import query_metrics
 
@@ -28,6 +29,7 @@ def invalid_argument_status(error: FieldError) -> grpc.Status:
 
 
 def list_agencies(fanout: FanOut) -> gateway_pb2.ListAgenciesResponse:
+    """Built per call: the registry reloads and agencies are ejected and readmitted."""
     response = gateway_pb2.ListAgenciesResponse()
     for client in fanout.clients.all:
         config = client.config
@@ -37,6 +39,8 @@ def list_agencies(fanout: FanOut) -> gateway_pb2.ListAgenciesResponse:
             display_name=config.name,
             address=config.address,
             timeout_ms=config.timeout_ms,
+            health=client.health.state,
+            ejected_until=client.health.ejected_until,
         )
     return response
 
@@ -44,20 +48,24 @@ def list_agencies(fanout: FanOut) -> gateway_pb2.ListAgenciesResponse:
 class AssetGatewayServicer(gateway_pb2_grpc.AssetGatewayServicer):
     def __init__(self, fanout: FanOut):
         self._fanout = fanout
-        self._agencies = list_agencies(fanout)
         self._unary_metrics = query_metrics("grpc")
         self._stream_metrics = query_metrics("grpc_stream")
 
     async def QueryAssets(self, request, context: grpc.aio.ServicerContext):
+        if not request.request_id:
+            request.request_id = request_ids.from_metadata(context)
         try:
             query = self._fanout.prepare(request, caller_time_remaining=context.time_remaining())
         except FieldError as error:
             self._unary_metrics.rejected.inc()
             await context.abort_with_status(invalid_argument_status(error))
+        await context.send_initial_metadata((("x-request-id", query.request_id),))
         context.set_trailing_metadata((("x-request-id", query.request_id),))
         return await self._fanout.query(query, "grpc")
 
     async def StreamAssets(self, request, context: grpc.aio.ServicerContext):
+        if not request.request_id:
+            request.request_id = request_ids.from_metadata(context)
         try:
             query = self._fanout.prepare(request, caller_time_remaining=context.time_remaining())
         except FieldError as error:
@@ -69,4 +77,4 @@ class AssetGatewayServicer(gateway_pb2_grpc.AssetGatewayServicer):
                 yield event
 
     async def ListAgencies(self, request, context):
-        return self._agencies
+        return list_agencies(self._fanout)

@@ -12,18 +12,22 @@ from aiohttp import web
 from google.protobuf import json_format
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
-from prometheus_client import REGISTRY
 from prometheus_client.exposition import choose_encoder
 
 from protos.gateway.v1 import gateway_pb2
 from services.common.validation import FieldError
 from services.gateway.agencies import AgencyClients
+from services.gateway.agency_tls import agency_credentials
 from services.gateway.config import GatewaySettings
+from services.gateway import request_ids
 from services.gateway.fanout import FanOut, PreparedQuery
+from services.gateway.health import ejection_policy
+from services.gateway.lifecycle import DRAIN, Drain, ledger_unready, refuse_when_stopping
 from services.gateway.jsonmap import message_to_dict
 from services.gateway.metrics import QueryMetrics, query_metrics
 from services.gateway.openapi import HTTP_ERROR_CODES, openapi_document
 from services.gateway.registry import AgencyConfig
+from services.gateway.workers import scrape_registry
 
 logger = logging.getLogger(__name__)
 
@@ -77,17 +81,30 @@ def create_app(
     settings: GatewaySettings, registry: tuple[AgencyConfig, ...], state: GatewayState | None = None
 ) -> web.Application:
     """The HTTP API over the agencies in `registry`; `state` is shared with server.py for /readyz."""
-    app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[json_errors])
+    # Here, not at the top: auth builds on this module's helpers.
+    from services.gateway.auth import guard_middleware, security_guard
+
+    # request_ids outermost, so error answers carry X-Request-Id too.
+    app = web.Application(
+        client_max_size=MAX_BODY_BYTES, middlewares=[request_ids.request_ids, refuse_when_stopping, json_errors, guard_middleware]
+    )
     app[SETTINGS] = settings
     app[REGISTRY_ENTRIES] = registry
     app[STATE] = state or GatewayState()
+    app[DRAIN] = Drain()
     app[OPENAPI] = openapi_document(settings.query_deadline_ms)
     app.cleanup_ctx.append(agency_channels)
+    from services.gateway.reload import registry_reloader
+
+    # Right after the channels: a reload edits the set they are in.
+    app.cleanup_ctx.append(registry_reloader)
     # Here, not at the top: control_http builds on this module's helpers.
     from services.gateway.control_http import add_control_routes, control_ledger
 
     # After the channels: it uses them, and is cleaned up before they close.
     app.cleanup_ctx.append(control_ledger)
+    # After the ledger: authorization reads cases from it; opens the audit store.
+    app.cleanup_ctx.append(security_guard)
     add_control_routes(app)
     app.router.add_post("/v1/queries", post_query)
     app.router.add_post("/v1/queries/stream", post_query_stream)
@@ -101,7 +118,9 @@ def create_app(
 
 async def agency_channels(app: web.Application) -> AsyncIterator[None]:
     """One channel per agency for the app's lifetime; the gRPC API shares them through app[FANOUT]."""
-    clients = AgencyClients(app[REGISTRY_ENTRIES])
+    clients = AgencyClients(
+        app[REGISTRY_ENTRIES], ejection_policy(app[SETTINGS]), credentials=agency_credentials(app[SETTINGS])
+    )
     fanout = FanOut(clients, app[SETTINGS].query_deadline_ms)
     app[FANOUT] = fanout
     try:
@@ -154,6 +173,8 @@ async def post_query_stream(request: web.Request) -> web.StreamResponse:
 async def _prepare(request: web.Request, metrics: QueryMetrics) -> PreparedQuery:
     try:
         message = parse_query_request(await request.read())
+        if not message.request_id:
+            message.request_id = request[request_ids.REQUEST_ID]
         return request.app[FANOUT].prepare(message)
     except (FieldError, web.HTTPRequestEntityTooLarge):
         metrics.rejected.inc()
@@ -223,15 +244,18 @@ def _parse_error_field(text: str, descriptor: Descriptor) -> FieldError:
 
 
 async def get_agencies(request: web.Request) -> web.Response:
+    # From the live clients, not the registry read at start: it reloads.
     agencies = [
         {
-            "id": agency.id,
-            "kind": agency.kind,
-            "name": agency.name,
-            "address": agency.address,
-            "timeout_ms": agency.timeout_ms,
+            "id": client.config.id,
+            "kind": client.config.kind,
+            "name": client.config.name,
+            "address": client.config.address,
+            "timeout_ms": client.config.timeout_ms,
+            "health": client.health.state,
+            "ejected_until": client.health.ejected_until,
         }
-        for agency in request.app[REGISTRY_ENTRIES]
+        for client in request.app[FANOUT].clients.all
     ]
     return web.json_response({"agencies": agencies}, dumps=_dumps)
 
@@ -246,6 +270,9 @@ async def get_readyz(request: web.Request) -> web.Response:
         reasons.append("agency registry not loaded")
     if not request.app[STATE].grpc_serving:
         reasons.append("gRPC server not started")
+    ledger = await ledger_unready(request.app)
+    if ledger:
+        reasons.append(ledger)
     if reasons:
         return web.json_response({"status": "not ready", "reasons": reasons}, status=503)
     return web.json_response({"status": "ready"})
@@ -253,7 +280,7 @@ async def get_readyz(request: web.Request) -> web.Response:
 
 async def get_metrics(request: web.Request) -> web.Response:
     encoder, content_type = choose_encoder(request.headers.get("Accept", ""))
-    return web.Response(body=encoder(REGISTRY), headers={"Content-Type": content_type})
+    return web.Response(body=encoder(scrape_registry()), headers={"Content-Type": content_type})
 
 
 async def get_openapi(request: web.Request) -> web.Response:

@@ -22,6 +22,7 @@ AGENCY_CALLS_IN_FLIGHT = Gauge(
     "chakong_gateway_agency_calls_in_flight",
     "Calls to an agency waiting for an answer now.",
     ["agency"],
+    multiprocess_mode="livesum",
 )
 QUERY_SECONDS = Histogram(
     "chakong_gateway_query_duration_seconds",
@@ -33,6 +34,18 @@ QUERIES = Counter(
     "chakong_gateway_queries_total",
     "Asset queries by result: complete (every agency OK), partial, or rejected (invalid request).",
     ["api", "result"],
+)
+AGENCY_UP = Gauge(
+    "chakong_gateway_agency_up",
+    "1 while the gateway admits calls to the agency, 0 while it is ejected after repeated failures.",
+    ["agency"],
+    # With GATEWAY_WORKERS > 1: 0 as soon as any worker has ejected it.
+    multiprocess_mode="livemin",
+)
+AGENCY_EJECTIONS = Counter(
+    "chakong_gateway_agency_ejections_total",
+    "Times the gateway ejected the agency (after consecutive failures or a failed probe).",
+    ["agency"],
 )
 
 APIS = ("grpc", "grpc_stream", "http", "http_stream")
@@ -115,6 +128,8 @@ DEDUCTED_FEN = Counter(
 ACTIONS_PENDING = Gauge(
     "chakong_gateway_actions_pending",
     "Actions in the ledger still PENDING (awaiting an agency's answer or re-driving), as of the last sweep.",
+    # Every worker sweeps the one ledger: the latest sweep is the answer.
+    multiprocess_mode="livemostrecent",
 )
 
 _CALL_METRICS: dict[tuple[str, str], AgencyCallMetrics] = {}

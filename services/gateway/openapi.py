@@ -22,12 +22,14 @@ _INT32_TYPES = {
 # gRPC code names where one fits.
 HTTP_ERROR_CODES = {
     400: "INVALID_ARGUMENT",
+    401: "UNAUTHENTICATED",
     403: "PERMISSION_DENIED",
     404: "NOT_FOUND",
     405: "METHOD_NOT_ALLOWED",
     # Control answers 409 for ALREADY_EXISTS and FAILED_PRECONDITION, and names which in `code`.
     409: "ALREADY_EXISTS",
     413: "PAYLOAD_TOO_LARGE",
+    429: "RESOURCE_EXHAUSTED",
     500: "INTERNAL",
     503: "UNAVAILABLE",
 }

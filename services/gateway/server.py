@@ -1,5 +1,6 @@
 """Run the gateway: the gRPC and HTTP APIs (queries and control) over one set of agency channels and one ledger."""
 
+import asyncio
 import logging
 
 import grpc
@@ -9,12 +10,14 @@ from prometheus_client import disable_created_metrics
 from protos.gateway.v1 import control_pb2_grpc, gateway_pb2_grpc
 from services.common.grpc_server import GrpcServer, announce_ready, bound_address, wait_for_shutdown_signal
 from services.common.interceptors import FaultSettings, server_interceptors
+from services.gateway.auth import grpc_interceptors
 from services.gateway.config import GatewaySettings
 from services.gateway.control_grpc import SERVICE_NAME as CONTROL_SERVICE_NAME
 from services.gateway.control_grpc import EnforcementControlServicer
 from services.gateway.control_http import CONTROL
 from services.gateway.grpc_api import SERVICE_NAME, AssetGatewayServicer
 from services.gateway.http_api import FANOUT, GatewayState, create_app
+from services.gateway.lifecycle import drain_http
 from services.gateway.registry import load_registry
 
 logger = logging.getLogger(__name__)
@@ -46,7 +49,7 @@ class Gateway:
             # setup() enters cleanup_ctx: the agency channels open here.
             await self._runner.setup()
             host, _, port = self.settings.http_address.rpartition(":")
-            site = web.TCPSite(self._runner, host, int(port))
+            site = web.TCPSite(self._runner, host, int(port), reuse_port=self.settings.reuse_port or None)
             await site.start()
             http_port = self._runner.addresses[0][1]
             servicer = AssetGatewayServicer(app[FANOUT])
@@ -60,7 +63,9 @@ class Gateway:
                 self.settings.grpc_address,
                 register,
                 [SERVICE_NAME, CONTROL_SERVICE_NAME],
-                interceptors=server_interceptors(FaultSettings()),
+                # Executor tokens, authorization and audit first (auth.py).
+                interceptors=[*grpc_interceptors(app), *server_interceptors(FaultSettings())],
+                reuse_port=self.settings.reuse_port,
             )
         except BaseException:
             await self.stop()
@@ -74,11 +79,17 @@ class Gateway:
         return self
 
     async def stop(self) -> None:
-        """Refuse new work, let queries in flight finish within the grace period, close the channels."""
+        """Refuse new work on both APIs at once, let calls in flight finish within one grace period, close the channels."""
         self.state.grpc_serving = False
+        drains = []
         if self._grpc is not None:
-            await self._grpc.stop(self.settings.grace_seconds)
+            # NOT_SERVING on gRPC health first, then no new RPCs.
+            drains.append(self._grpc.stop(self.settings.grace_seconds))
             self._grpc = None
+        if self._runner is not None:
+            drains.append(drain_http(self._runner, self.settings.grace_seconds))
+        # Together: neither API takes new work while the other drains.
+        await asyncio.gather(*drains)
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None

@@ -13,21 +13,63 @@ import os
 import signal
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 import grpc
 
 from protos.common.v1 import common_pb2
-from protos.gateway.v1 import gateway_pb2, gateway_pb2_grpc
+from protos.gateway.v1 import control_pb2, control_pb2_grpc, gateway_pb2, gateway_pb2_grpc
 from services import datagen
 from services.common.grpc_server import wait_for_shutdown_signal
 from services.common.settings import env_address, env_int, env_str
+from services.cli.auth import gateway_channel
 from services.gateway.registry import AgencyConfig, load_registry
+from services.security import pki
+from services.security.tokens import TokenSigner, write_signing_key
 
 logger = logging.getLogger(__name__)
 
 SERVICE_MODULES = {"bank": "services.bank", "vehicle": "services.vehicle", "realestate": "services.realestate"}
 DEMO_CASE = "(2026)皖01执1024号"
 DEMO_COURT = "340100"
+DEMO_EXECUTOR = "E0001"
+DEMO_ADMIN = "A0001"
+
+
+def insecure_plaintext() -> bool:
+    return os.environ.get("INSECURE_PLAINTEXT", "").strip() == "1"
+
+
+def prepare_pki(data_dir: str, agencies: list[AgencyConfig]) -> pki.PkiLayout:
+    """The CA, the gateway's and every agency's certificate, and the token signing key, under DATA_DIR/pki.
+
+    Idempotent (init_pki keeps what is valid), so restarts keep identities;
+    the token key pair is what `chakong token issue` and the CLI's
+    development fallback sign with, and what the gateway verifies with.
+    """
+    layout = pki.PkiLayout(Path(data_dir) / "pki")
+    for action in pki.init_pki(layout.directory, [a.id for a in agencies]):
+        logger.info("pki %s", action)
+    key = layout.directory / "token-signing.key"
+    if not key.is_file():
+        write_signing_key(key, layout.directory / "token-signing.pub")
+    return layout
+
+
+def tls_env_for_agency(layout: pki.PkiLayout, agency_id: str) -> dict[str, str]:
+    if insecure_plaintext():
+        return {"INSECURE_PLAINTEXT": "1"}
+    files = layout.agency(agency_id)
+    return {"TLS_CERT": str(files.cert), "TLS_KEY": str(files.key), "TLS_CA": str(layout.ca.cert)}
+
+
+def tls_env_for_gateway(layout: pki.PkiLayout) -> dict[str, str]:
+    env = {"CHAKONG_TOKEN_PUBLIC_KEY": str(layout.directory / "token-signing.pub")}
+    if insecure_plaintext():
+        return {**env, "INSECURE_PLAINTEXT": "1"}
+    files = layout.gateway_client
+    return {**env, "AGENCY_TLS_CA": str(layout.ca.cert), "AGENCY_TLS_CERT": str(files.cert),
+            "AGENCY_TLS_KEY": str(files.key)}
 
 
 @dataclass(frozen=True)
@@ -116,8 +158,11 @@ def _die_with_parent() -> None:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)
 
 
-def agency_child(agency: AgencyConfig, settings: LauncherSettings, metrics_port: int) -> Child:
+def agency_child(
+    agency: AgencyConfig, settings: LauncherSettings, metrics_port: int, layout: pki.PkiLayout
+) -> Child:
     env = {
+        **tls_env_for_agency(layout, agency.id),
         "AGENCY_ID": agency.id,
         "AGENCY_NAME": agency.name,
         "GRPC_ADDRESS": agency.address,
@@ -131,13 +176,36 @@ def agency_child(agency: AgencyConfig, settings: LauncherSettings, metrics_port:
     return Child(agency.id, SERVICE_MODULES[agency.kind], env)
 
 
-async def showcase_debtors(settings: LauncherSettings, gateway: str, count: int = 5) -> list[str]:
-    """Seeded debtors with assets, confirmed by a real query through the gateway."""
+async def register_demo_case(gateway: str, signer: TokenSigner, subjects) -> None:
+    """As the court's admin: the demo case, its debtors the showcase subjects, DEMO_EXECUTOR assigned."""
+    admin_token = signer.issue(DEMO_ADMIN, DEMO_COURT, ("admin",), ttl_s=300)
+    async with gateway_channel(gateway, admin_token) as channel:
+        await control_pb2_grpc.EnforcementControlStub(channel).RegisterCase(
+            control_pb2.RegisterCaseRequest(
+                case=common_pb2.CaseRef(
+                    case_number=DEMO_CASE, court_code=DEMO_COURT, executor_id=DEMO_EXECUTOR, document_number=DEMO_CASE
+                ),
+                debtors=[
+                    common_pb2.Subject(type=s.subject_type, id_number=s.id_number, name=s.name) for s in subjects
+                ],
+                amount_owed_fen=50_000_000,
+                executor_ids=[DEMO_EXECUTOR],
+            ),
+            timeout=10,
+        )
+
+
+async def showcase_debtors(
+    settings: LauncherSettings, gateway: str, signer: TokenSigner, count: int = 5
+) -> list[str]:
+    """Seeded debtors with assets, registered as the demo case's debtors and confirmed by a real query."""
     population = datagen.subjects(settings.seed, settings.subjects)
+    subjects = datagen.showcase(population, count)
+    await register_demo_case(gateway, signer, subjects)
     lines = []
-    async with grpc.aio.insecure_channel(gateway) as channel:
+    async with gateway_channel(gateway, signer.issue(DEMO_EXECUTOR, DEMO_COURT, ttl_s=300)) as channel:
         stub = gateway_pb2_grpc.AssetGatewayStub(channel)
-        for subject in datagen.showcase(population, count):
+        for subject in subjects:
             response = await stub.QueryAssets(
                 gateway_pb2.AssetQueryRequest(
                     case=common_pb2.CaseRef(
@@ -157,9 +225,11 @@ async def showcase_debtors(settings: LauncherSettings, gateway: str, count: int 
 
 async def launch(settings: LauncherSettings) -> None:
     agencies = load_registry(settings.registry_path)
+    layout = prepare_pki(settings.data_dir, agencies)
+    signer = TokenSigner.from_file(layout.directory / "token-signing.key")
     # FIRST_METRICS_PORT=0 lets every agency pick a free metrics port.
     children = [
-        agency_child(a, settings, settings.first_metrics_port and settings.first_metrics_port + i)
+        agency_child(a, settings, settings.first_metrics_port and settings.first_metrics_port + i, layout)
         for i, a in enumerate(agencies)
     ]
     gateway = Child(
@@ -169,6 +239,7 @@ async def launch(settings: LauncherSettings) -> None:
             "AGENCY_REGISTRY": settings.registry_path,
             "GATEWAY_GRPC_ADDRESS": settings.gateway_grpc_address,
             "GATEWAY_HTTP_ADDRESS": settings.gateway_http_address,
+            **tls_env_for_gateway(layout),
         },
     )
     started: list[Child] = []
@@ -185,11 +256,25 @@ async def launch(settings: LauncherSettings) -> None:
         gateway_endpoints = await asyncio.wait_for(gateway.ready, settings.ready_timeout_s)
         print(banner(agencies, endpoints, gateway_endpoints), flush=True)
         try:
-            debtors = await showcase_debtors(settings, gateway_endpoints["grpc"])
-            print("Seeded debtors with assets to try:\n" + "\n".join(debtors), flush=True)
+            debtors = await showcase_debtors(settings, gateway_endpoints["grpc"], signer)
+            print(
+                f"Demo case {DEMO_CASE} (court {DEMO_COURT}, executor {DEMO_EXECUTOR}) registered; its debtors,"
+                " seeded with assets:\n" + "\n".join(debtors),
+                flush=True,
+            )
             if debtors:
                 first = debtors[0].split()[0]
-                print(f"\nTry:\n  .venv/bin/chakong query --subject {first} --case '{DEMO_CASE}'\n", flush=True)
+                key = layout.directory / "token-signing.key"
+                print(
+                    "\nTry (the CLI signs a 15-minute development token with the key in"
+                    f" {layout.directory}):\n"
+                    f"  .venv/bin/chakong query --subject {first} --case '{DEMO_CASE}'\n"
+                    "or with an explicit token:\n"
+                    f"  export CHAKONG_TOKEN=$(.venv/bin/chakong token issue --executor {DEMO_EXECUTOR}"
+                    f" --court {DEMO_COURT} --signing-key {key})\n"
+                    f"  .venv/bin/chakong query --subject {first} --case '{DEMO_CASE}'\n",
+                    flush=True,
+                )
         except grpc.aio.AioRpcError as exc:
             logger.warning("could not query showcase debtors: %s", exc.details())
         print("Press Ctrl-C to stop everything.", flush=True)

@@ -10,7 +10,8 @@ from protos.common.v1 import common_pb2
 from protos.realestate.v1 import realestate_pb2
 from services import datagen
 from services.agency import seals
-from services.agency.control import REALESTATE_SEAL_YEARS, Refusal
+from services.agency.control import Refusal
+from services.common.periods import REALESTATE_SEAL_YEARS
 from services.agency.holds import pending_seals
 from services.agency.store import SEALS_SCHEMA, insert_holders
 from services.common.identifiers import InvalidIdentifier

@@ -120,18 +120,22 @@ class ListAgenciesRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class Agency(_message.Message):
-    __slots__ = ("agency_id", "kind", "display_name", "address", "timeout_ms")
+    __slots__ = ("agency_id", "kind", "display_name", "address", "timeout_ms", "health", "ejected_until")
     AGENCY_ID_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     DISPLAY_NAME_FIELD_NUMBER: _ClassVar[int]
     ADDRESS_FIELD_NUMBER: _ClassVar[int]
     TIMEOUT_MS_FIELD_NUMBER: _ClassVar[int]
+    HEALTH_FIELD_NUMBER: _ClassVar[int]
+    EJECTED_UNTIL_FIELD_NUMBER: _ClassVar[int]
     agency_id: str
     kind: AgencyKind
     display_name: str
     address: str
     timeout_ms: int
-    def __init__(self, agency_id: _Optional[str] = ..., kind: _Optional[_Union[AgencyKind, str]] = ..., display_name: _Optional[str] = ..., address: _Optional[str] = ..., timeout_ms: _Optional[int] = ...) -> None: ...
+    health: str
+    ejected_until: str
+    def __init__(self, agency_id: _Optional[str] = ..., kind: _Optional[_Union[AgencyKind, str]] = ..., display_name: _Optional[str] = ..., address: _Optional[str] = ..., timeout_ms: _Optional[int] = ..., health: _Optional[str] = ..., ejected_until: _Optional[str] = ...) -> None: ...
 
 class ListAgenciesResponse(_message.Message):
     __slots__ = ("agencies",)

@@ -113,6 +113,15 @@ MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
             "CREATE INDEX holds_by_case ON holds (case_number)",
         ),
     ),
+    (
+        2,
+        "the executors assigned to each case",
+        (
+            # Comma-separated executor IDs (an ID has no comma); '' on cases
+            # registered before, which then count their CaseRef executor only.
+            "ALTER TABLE cases ADD COLUMN executor_ids TEXT NOT NULL DEFAULT ''",
+        ),
+    ),
 )
 
 

@@ -40,6 +40,12 @@ class CaseRecord:
     costs_fen: int
     content_digest: str
     registered_at_us: int
+    # Comma-separated; see migration 2.
+    executor_ids: str = ""
+
+    @property
+    def assigned_executors(self) -> tuple[str, ...]:
+        return tuple(e for e in self.executor_ids.split(",") if e) or (self.executor_id,)
 
 
 @dataclass(frozen=True)
@@ -251,6 +257,11 @@ class Ledger:
     async def close(self) -> None:
         await self.db.close()
 
+    async def ping(self) -> None:
+        """The cheapest round trip to the database; /readyz asks it on every call."""
+        async with self.db.transaction(write=False) as tx:
+            await tx.fetchval("SELECT 1")
+
     # Cases
 
     async def register_case(
@@ -301,6 +312,14 @@ class Ledger:
                 )
             )
         return CaseView(case, debtors, totals, holds, actions)
+
+    async def case_parties(self, case_number: str) -> tuple[CaseRecord, tuple[DebtorRecord, ...]] | None:
+        """The case and its debtors, without holds or actions: what authorization needs."""
+        async with self.db.transaction(write=False) as tx:
+            case = await self._case(tx, case_number)
+            if case is None:
+                return None
+            return case, await self._debtors(tx, case_number)
 
     async def _case(self, tx: Tx, case_number: str) -> CaseRecord | None:
         row = await tx.fetchrow("SELECT * FROM cases WHERE case_number = $1", case_number)

@@ -1,0 +1,101 @@
+"""Who may do what with which case: the one allow/deny decision for the query and control paths.
+
+DOMAIN.md, "Who may ask": only officers of the case's court, only executors
+assigned to the case, only about its debtors. Registering cases and
+managing agencies needs the admin role (of the court concerned). A freeze
+or seal can only be renewed, released, deducted from or transferred under
+the case that placed it (control.py `_hold_of`), so requiring the caller's
+court to be the case's court here is what keeps those to the placing court.
+"""
+
+from dataclasses import dataclass
+
+import grpc
+
+from services.common.logs import mask_id
+from services.security.tokens import Principal
+
+ADMIN = "admin"
+QUERY = "query"
+GET_CASE = "get_case"
+REGISTER_CASE = "register_case"
+LIST_AGENCIES = "agencies.list"
+# Any other gateway method (agency management, registry reload, what is added later).
+ADMINISTER = "admin"
+
+
+@dataclass(frozen=True)
+class CaseParties:
+    """What authorization needs to know about a registered case."""
+
+    case_number: str
+    court_code: str
+    executor_ids: tuple[str, ...]
+    debtor_ids: frozenset[str]
+
+
+@dataclass(frozen=True)
+class Decision:
+    allowed: bool
+    code: grpc.StatusCode = grpc.StatusCode.OK
+    reason: str = ""
+
+
+ALLOW = Decision(True)
+
+
+def _deny(reason: str, code: grpc.StatusCode = grpc.StatusCode.PERMISSION_DENIED) -> Decision:
+    return Decision(False, code, reason)
+
+
+def decide(
+    principal: Principal,
+    action: str,
+    *,
+    case_number: str = "",
+    court_code: str = "",
+    executor_id: str = "",
+    case: CaseParties | None = None,
+    subject_id: str = "",
+) -> Decision:
+    """Allow or deny `action` by `principal`; `court_code`, `executor_id` and `subject_id` are what the
+    request names, `case` what the ledger has registered under `case_number` (None: not registered)."""
+    court = principal.court_code
+    if action == LIST_AGENCIES:
+        return ALLOW
+    if action == ADMINISTER:
+        if not principal.has_role(ADMIN):
+            return _deny("managing the gateway needs the admin role")
+        return ALLOW
+    if action == REGISTER_CASE:
+        if not principal.has_role(ADMIN):
+            return _deny("registering a case needs the admin role")
+        if court_code != court:
+            return _deny(f"case.court_code: an admin of court {court} may register cases of that court only")
+        return ALLOW
+    if case is None:
+        return _deny(
+            f"case.case_number: case {case_number} is not registered; an admin of the court registers it"
+            " with its debtors and assigned executors first (POST /v1/cases, `chakong case register`)",
+            grpc.StatusCode.NOT_FOUND,
+        )
+    if case.court_code != court:
+        return _deny(f"case {case.case_number} is handled by court {case.court_code}; your token is for court {court}")
+    if action == GET_CASE:
+        if principal.executor_id in case.executor_ids or principal.has_role(ADMIN):
+            return ALLOW
+        return _deny(f"executor {principal.executor_id} is not assigned to case {case.case_number}")
+    if court_code and court_code != court:
+        return _deny(f"case.court_code: the request names court {court_code}; your token is for court {court}")
+    if executor_id and executor_id != principal.executor_id:
+        return _deny(
+            f"case.executor_id: the request names executor {executor_id}; your token is for {principal.executor_id}"
+        )
+    if principal.executor_id not in case.executor_ids:
+        return _deny(f"executor {principal.executor_id} is not assigned to case {case.case_number}")
+    if subject_id and subject_id not in case.debtor_ids:
+        return _deny(
+            f"subject.id_number: {mask_id(subject_id)} is not a debtor of case {case.case_number};"
+            " only a case's debtors may be asked about or acted on"
+        )
+    return ALLOW

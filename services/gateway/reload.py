@@ -1,0 +1,149 @@
+"""Reload the agency registry without a restart: on SIGHUP and when the file changes.
+
+A registry that fails to load or validate is rejected whole and the one in
+use stays. Otherwise new agencies get channels, unchanged ones keep theirs
+(and their health), changed ones get new ones, and the channels of removed
+or changed agencies close once every call that could still use them is over.
+Queries prepared before a reload hold their own tuple of clients, so they
+finish against the set they started with.
+"""
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from aiohttp import web
+
+from services.gateway.agencies import AgencyClient, AgencyClients
+from services.gateway.registry import RegistryError, load_registry
+
+logger = logging.getLogger(__name__)
+
+
+def _signature(path: Path) -> tuple[int, int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_mtime_ns, st.st_size, st.st_ino)
+
+
+class RegistryReloader:
+    def __init__(self, path: Path, clients: AgencyClients, *, poll_s: float, drain_s: float):
+        self.path = path
+        self.clients = clients
+        self.poll_s = poll_s
+        # Longer than any query or control drive that started before a reload.
+        self.drain_s = drain_s
+        self._seen = _signature(path)
+        self._lock = asyncio.Lock()
+        self._tasks: set[asyncio.Task] = set()
+        self._retiring: set[AgencyClient] = set()
+
+    def start(self) -> None:
+        self._spawn(self._watch(), "registry watch")
+        loop = asyncio.get_running_loop()
+        # Only the main thread of a process may own signals; in-process tests skip it.
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(signal.SIGHUP, self.request, "SIGHUP")
+
+    def request(self, reason: str) -> None:
+        self._spawn(self.reload(reason), "registry reload")
+
+    def _spawn(self, coro, name: str) -> asyncio.Task:
+        task = asyncio.get_running_loop().create_task(coro, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    async def _watch(self) -> None:
+        while True:
+            await asyncio.sleep(self.poll_s)
+            seen = _signature(self.path)
+            if seen != self._seen:
+                await self.reload("file changed")
+
+    async def reload(self, reason: str) -> bool:
+        """Load, validate and apply the registry file; False (and the old set kept) when it is broken."""
+        async with self._lock:
+            self._seen = _signature(self.path)
+            try:
+                configs = load_registry(self.path)
+            except RegistryError as exc:
+                logger.error(
+                    "agency registry reload (%s) rejected, still asking the %d agencies loaded before: %s",
+                    reason, len(self.clients.all), exc,
+                )
+                return False
+            current = self.clients.by_id
+            wanted = {config.id for config in configs}
+            clients: list[AgencyClient] = []
+            added: list[str] = []
+            changed: list[str] = []
+            retired: list[tuple[AgencyClient, bool]] = []
+            for config in configs:
+                old = current.get(config.id)
+                if old is not None and old.config == config:
+                    clients.append(old)
+                    continue
+                clients.append(self.clients.open(config))
+                if old is None:
+                    added.append(config.id)
+                else:
+                    changed.append(config.id)
+                    retired.append((old, False))
+            removed = [agency_id for agency_id in current if agency_id not in wanted]
+            retired.extend((current[agency_id], True) for agency_id in removed)
+            self.clients.replace(tuple(clients))
+            for client, gone in retired:
+                await client.health.close(forget=gone)
+                self._retiring.add(client)
+                self._spawn(self._retire(client), f"retire {client.id}")
+            if added or changed or removed:
+                logger.info(
+                    "agency registry reloaded (%s): %d agencies; added %s, changed %s, removed %s",
+                    reason, len(clients), added or "none", changed or "none", removed or "none",
+                    extra={"added": added, "changed": changed, "removed": removed},
+                )
+            else:
+                logger.info("agency registry reloaded (%s): no change", reason)
+            return True
+
+    async def _retire(self, client: AgencyClient) -> None:
+        try:
+            await asyncio.sleep(self.drain_s)
+        finally:
+            self._retiring.discard(client)
+            await client.channel.close()
+
+    async def close(self) -> None:
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            asyncio.get_running_loop().remove_signal_handler(signal.SIGHUP)
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        # Cancelled retirements close their channels in `finally`.
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def registry_reloader(app: web.Application) -> AsyncIterator[None]:
+    """cleanup_ctx: watch the registry while the app runs (after agency_channels, which it edits)."""
+    # Here, not at the top: http_api adds this context and defines the keys.
+    from services.gateway.http_api import FANOUT, SETTINGS
+
+    settings = app[SETTINGS]
+    reloader = RegistryReloader(
+        settings.agency_registry,
+        app[FANOUT].clients,
+        poll_s=settings.registry_poll_seconds,
+        drain_s=max(settings.query_deadline_ms, settings.control_deadline_ms) / 1000 + 1.0,
+    )
+    reloader.start()
+    try:
+        yield
+    finally:
+        await reloader.close()

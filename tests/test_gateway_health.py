@@ -1,0 +1,146 @@
+"""Agency health in the gateway: a killed agency is ejected and readmitted; the registry reloads without a restart."""
+
+import asyncio
+import re
+import signal
+import time
+
+import aiohttp
+from google.protobuf import json_format
+
+from tests.conftest import auth_headers
+from tests.test_gateway import Agency, agency_env, asset_request, register_showcase_case, write_registry
+
+DEADLINE_MS = 1000
+
+
+def start_gateway(tmp_path, start_service, agencies, **env):
+    registry = write_registry(tmp_path, agencies)
+    defaults = {
+        "GATEWAY_GRPC_ADDRESS": "127.0.0.1:0",
+        "GATEWAY_HTTP_ADDRESS": "127.0.0.1:0",
+        "AGENCY_REGISTRY": str(registry),
+        "QUERY_DEADLINE_MS": str(DEADLINE_MS),
+        "GRACE_SECONDS": "2",
+        "INSECURE_PLAINTEXT": "1",
+        "EJECT_AFTER_FAILURES": "3",
+        "EJECT_COOLDOWN_SECONDS": "1",
+    }
+    gateway = start_service("services.gateway", **{**defaults, **env})
+    return gateway, registry, f"http://{gateway.endpoints['http']}"
+
+
+def query_body() -> dict:
+    return json_format.MessageToDict(asset_request(), preserving_proto_field_name=True)
+
+
+async def query(session, base) -> dict[str, dict]:
+    async with session.post(f"{base}/v1/queries", json=query_body()) as response:
+        assert response.status == 200, await response.text()
+        return {result["agency_id"]: result for result in (await response.json())["results"]}
+
+
+async def agency_up(session, base, agency_id) -> float | None:
+    async with session.get(f"{base}/metrics") as response:
+        text = await response.text()
+    found = re.search(rf'^chakong_gateway_agency_up\{{agency="{agency_id}"\}} (\S+)$', text, re.M)
+    return float(found.group(1)) if found else None
+
+
+async def agencies(session, base) -> dict[str, dict]:
+    async with session.get(f"{base}/v1/agencies") as response:
+        return {a["id"]: a for a in (await response.json())["agencies"]}
+
+
+async def test_a_killed_agency_is_ejected_then_readmitted_after_restart(tmp_path, start_service):
+    victim = start_service("services.bank", **agency_env("icbc", "bank", "bank"))
+    other = start_service("services.vehicle", **agency_env("hefei-vmo", "vehicle"))
+    address = victim.endpoints["grpc"]
+    _, _, base = start_gateway(
+        tmp_path, start_service, [Agency("icbc", "bank", address), Agency("hefei-vmo", "vehicle", other.endpoints["grpc"])]
+    )
+    await register_showcase_case(base)
+    async with aiohttp.ClientSession(headers=auth_headers()) as session:
+        assert (await query(session, base))["icbc"]["status"] == "AGENCY_STATUS_OK"
+        assert await agency_up(session, base, "icbc") == 1
+
+        victim.kill()
+        killed = time.monotonic()
+        while await agency_up(session, base, "icbc") != 0:
+            assert time.monotonic() - killed < 10, "not ejected within 10 s"
+            await query(session, base)
+        ejected_after = time.monotonic() - killed
+        listed = await agencies(session, base)
+        assert listed["icbc"]["health"] == "ejected" and listed["icbc"]["ejected_until"]
+        assert listed["hefei-vmo"]["health"] == "up"
+
+        started = time.monotonic()
+        results = await query(session, base)
+        answered_in = time.monotonic() - started
+        icbc = results["icbc"]
+        assert icbc["status"] == "AGENCY_STATUS_UNAVAILABLE"
+        assert icbc["attempts"] == 0 and "ejected until" in icbc["error_message"]
+        assert results["hefei-vmo"]["status"] == "AGENCY_STATUS_OK"
+        assert answered_in < DEADLINE_MS / 1000 / 4
+
+        start_service("services.bank", **agency_env("icbc", "bank", "bank", GRPC_ADDRESS=address))
+        restarted = time.monotonic()
+        while await agency_up(session, base, "icbc") != 1:
+            assert time.monotonic() - restarted < 15, "not readmitted within 15 s"
+            await asyncio.sleep(0.05)
+        readmitted_after = time.monotonic() - restarted
+        assert (await agencies(session, base))["icbc"]["health"] == "up"
+        assert (await query(session, base))["icbc"]["status"] == "AGENCY_STATUS_OK"
+    print(
+        f"\nejected {ejected_after:.2f} s after SIGKILL; UNAVAILABLE answered in {answered_in * 1000:.1f} ms "
+        f"(deadline {DEADLINE_MS} ms); readmitted {readmitted_after:.2f} s after restart"
+    )
+
+
+async def wait_for_agencies(session, base, wanted: set[str], within: float = 5.0) -> None:
+    started = time.monotonic()
+    while set(await agencies(session, base)) != wanted:
+        assert time.monotonic() - started < within, f"registry is not {wanted} after {within} s"
+        await asyncio.sleep(0.05)
+
+
+async def test_sighup_reloads_the_registry_and_a_broken_one_is_rejected(tmp_path, start_service):
+    bank = Agency("icbc", "bank", start_service("services.bank", **agency_env("icbc", "bank", "bank")).endpoints["grpc"])
+    vmo = Agency("hefei-vmo", "vehicle", start_service("services.vehicle", **agency_env("hefei-vmo", "vehicle")).endpoints["grpc"])
+    rer = Agency(
+        "hefei-rer", "realestate", start_service("services.realestate", **agency_env("hefei-rer", "realestate")).endpoints["grpc"]
+    )
+    # No polling in this test: only SIGHUP may reload.
+    gateway, registry, base = start_gateway(tmp_path, start_service, [bank, vmo], REGISTRY_POLL_SECONDS="3600")
+    await register_showcase_case(base)
+    async with aiohttp.ClientSession(headers=auth_headers()) as session:
+        assert set(await query(session, base)) == {"icbc", "hefei-vmo"}
+
+        write_registry(tmp_path, [bank, rer])
+        gateway.signal(signal.SIGHUP)
+        await wait_for_agencies(session, base, {"icbc", "hefei-rer"})
+        results = await query(session, base)
+        assert set(results) == {"icbc", "hefei-rer"}
+        assert all(r["status"] == "AGENCY_STATUS_OK" for r in results.values())
+        assert await agency_up(session, base, "hefei-vmo") is None
+
+        registry.write_text('[[agency]]\nid = "x"\nkind = "ship"\nname = "n"\naddress = "h:1"\ntimeout_ms = 5\n')
+        gateway.signal(signal.SIGHUP)
+        started = time.monotonic()
+        while "rejected" not in "".join(gateway.output):
+            assert time.monotonic() - started < 5
+            await asyncio.sleep(0.05)
+        assert set(await agencies(session, base)) == {"icbc", "hefei-rer"}
+        assert set(await query(session, base)) == {"icbc", "hefei-rer"}
+    log = "".join(gateway.output)
+    assert "added ['hefei-rer']" in log and "removed ['hefei-vmo']" in log
+    assert re.search(r"ERROR.*kind: 'ship' is not one of", log)
+
+
+async def test_a_changed_registry_file_is_picked_up_without_a_signal(tmp_path, start_service):
+    bank = Agency("icbc", "bank", start_service("services.bank", **agency_env("icbc", "bank", "bank")).endpoints["grpc"])
+    vmo = Agency("hefei-vmo", "vehicle", start_service("services.vehicle", **agency_env("hefei-vmo", "vehicle")).endpoints["grpc"])
+    _, _, base = start_gateway(tmp_path, start_service, [bank], REGISTRY_POLL_SECONDS="0.2")
+    async with aiohttp.ClientSession(headers=auth_headers()) as session:
+        write_registry(tmp_path, [bank, vmo])
+        await wait_for_agencies(session, base, {"icbc", "hefei-vmo"})
