@@ -14,9 +14,11 @@ Exempt: gRPC health and reflection; HTTP /healthz, /readyz, /metrics,
 /openapi.json. Any gateway method not listed here needs the admin role.
 """
 
+import asyncio
 import contextvars
 import inspect
 import logging
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
@@ -150,6 +152,9 @@ def describe_list_agencies(_request=None) -> Call:
     return Call(authz.LIST_AGENCIES)
 
 
+CASE_CACHE_SIZE = 10_000
+
+
 class Guard:
     """Everything the door needs; one per gateway process."""
 
@@ -158,6 +163,10 @@ class Guard:
         self.limiter = limiter
         self.audit = audit
         self.ledger = ledger
+        # A registered case never changes (re-registering with other content
+        # is refused), so what was found stays true: cache found answers
+        # only, keyed by case and subject, most recent last.
+        self._parties: OrderedDict[tuple[str, str], authz.CaseParties] = OrderedDict()
 
     def authenticate(self, read_token: Callable[[], str | None]) -> Principal:
         try:
@@ -165,8 +174,22 @@ class Guard:
         except TokenError as exc:
             raise Denied(grpc.StatusCode.UNAUTHENTICATED, str(exc)) from None
 
-    async def admit(self, read_token: Callable[[], str | None], describe: Callable[[], Call], action: str) -> Principal:
-        """The shared door; raises Denied, or FieldError after recording it (the handler then answers 400)."""
+    async def admit(
+        self,
+        read_token: Callable[[], str | None],
+        describe: Callable[[], Call],
+        action: str,
+        *,
+        pending_record: list | None = None,
+    ) -> Principal:
+        """The shared door; raises Denied, or FieldError after recording it (the handler then answers 400).
+
+        With `pending_record` (unary queries only), an allowed query's audit
+        record is written while the handler runs: the task is appended there
+        and the caller must await `settle_record` before sending the reply.
+        A query changes nothing, so overlapping its record with the agency
+        calls keeps the rule (recorded before any reply) at no latency cost.
+        """
         try:
             principal = self.authenticate(read_token)
         except Denied as denied:
@@ -194,6 +217,9 @@ class Guard:
             case=await self._case(call),
             subject_id=call.subject.id_number if call.subject is not None else "",
         )
+        if decision.allowed and pending_record is not None and call.action == authz.QUERY:
+            pending_record.append(asyncio.ensure_future(self.record(principal, call, "")))
+            return principal
         await self.record(principal, call, "" if decision.allowed else decision.reason)
         if not decision.allowed:
             raise Denied(decision.code, decision.reason)
@@ -202,17 +228,27 @@ class Guard:
     async def _case(self, call: Call) -> authz.CaseParties | None:
         if not call.case_number or call.action == authz.REGISTER_CASE:
             return None
+        subject_id = call.subject.id_number if call.subject is not None else ""
+        key = (call.case_number, subject_id)
+        cached = self._parties.get(key)
+        if cached is not None:
+            self._parties.move_to_end(key)
+            return cached
         try:
-            found = await self.ledger.case_parties(call.case_number)
+            found = await self.ledger.case_parties(call.case_number, subject_id)
         except LedgerUnavailable as exc:
             logger.error("ledger unavailable for authorization: %s", exc)
             raise Denied(grpc.StatusCode.UNAVAILABLE, "the gateway's ledger is unavailable; retry later") from None
         if found is None:
             return None
-        case, debtors = found
-        return authz.CaseParties(
-            case.case_number, case.court_code, case.assigned_executors, frozenset(d.id_number for d in debtors)
+        case, is_debtor = found
+        parties = authz.CaseParties(
+            case.case_number, case.court_code, case.assigned_executors, frozenset({subject_id} if is_debtor else ())
         )
+        self._parties[key] = parties
+        if len(self._parties) > CASE_CACHE_SIZE:
+            self._parties.popitem(last=False)
+        return parties
 
     async def record(self, principal: Principal | None, call: Call, denial: str) -> None:
         """Append the audit record; fail closed."""
@@ -238,6 +274,12 @@ class Guard:
             raise Denied(
                 grpc.StatusCode.UNAVAILABLE, "the audit trail is unavailable; the request was refused (retry later)"
             ) from None
+
+
+async def settle_record(pending_record: list) -> None:
+    """Wait for a deferred audit record; raises Denied (UNAVAILABLE) if it failed."""
+    for task in pending_record:
+        await asyncio.shield(task)
 
 
 GUARD = web.AppKey("guard", Guard)
@@ -302,11 +344,12 @@ class GuardInterceptor(grpc.aio.ServerInterceptor):
         action, describe = GRPC_POLICIES.get(method, (authz.ADMINISTER, describe_admin))
         metadata = handler_call_details.invocation_metadata
 
-        async def admit(request, context) -> bool:
+        async def admit(request, context, pending_record=None) -> bool:
             """True when the handler may run (allowed, or invalid: the handler answers that)."""
             try:
                 principal = await self._guard().admit(
-                    lambda: token_from_metadata(metadata), lambda: describe(request), action
+                    lambda: token_from_metadata(metadata), lambda: describe(request), action,
+                    pending_record=pending_record,
                 )
             except FieldError:
                 return True
@@ -325,8 +368,15 @@ class GuardInterceptor(grpc.aio.ServerInterceptor):
             inner_uu = handler.unary_unary
 
             async def unary_unary(request, context):
-                await admit(request, context)
-                return await inner_uu(request, context)
+                pending_record: list = []
+                await admit(request, context, pending_record)
+                try:
+                    return await inner_uu(request, context)
+                finally:
+                    try:
+                        await settle_record(pending_record)
+                    except Denied as denied:
+                        await context.abort(denied.code, denied.reason)
 
             return grpc.unary_unary_rpc_method_handler(unary_unary, **kwargs)
         if handler.unary_stream:
@@ -424,9 +474,13 @@ async def guard_middleware(request: web.Request, handler) -> web.StreamResponse:
         return await handler(request)
     action, describe = _http_policy(request)
     body = await request.read() if request.body_exists else b""
+    # A streamed answer is sent by the handler itself: its record must be
+    # written before the handler starts.
+    pending_record: list | None = None if request.path.endswith("/stream") else []
     try:
         principal = await request.app[GUARD].admit(
-            lambda: bearer_token(request.headers.get("Authorization")), lambda: describe(body), action
+            lambda: bearer_token(request.headers.get("Authorization")), lambda: describe(body), action,
+            pending_record=pending_record,
         )
     except FieldError:
         return await handler(request)
@@ -434,4 +488,12 @@ async def guard_middleware(request: web.Request, handler) -> web.StreamResponse:
         return denied_response(denied)
     request[PRINCIPAL] = principal
     principal_var.set(principal)
-    return await handler(request)
+    try:
+        response = await handler(request)
+    finally:
+        if pending_record:
+            try:
+                await settle_record(pending_record)
+            except Denied as denied:
+                return denied_response(denied)
+    return response

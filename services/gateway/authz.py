@@ -31,6 +31,7 @@ class CaseParties:
     case_number: str
     court_code: str
     executor_ids: tuple[str, ...]
+    # The debtors among the subjects the request names (not every debtor).
     debtor_ids: frozenset[str]
 
 

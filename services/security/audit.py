@@ -370,6 +370,8 @@ class SqliteAuditStore:
         self._clock = clock
         self._lock = threading.Lock()
         self._conn: sqlite3.Connection | None = None
+        self._waiting: list[tuple[AuditEntry, asyncio.Future]] = []
+        self._committer: asyncio.Task | None = None
 
     async def open(self, *, create: bool = True) -> "SqliteAuditStore":
         """Connect and, with create, make the file and tables; without, the store must exist."""
@@ -410,13 +412,37 @@ class SqliteAuditStore:
         await self.close()
 
     async def append(self, entry: AuditEntry) -> AuditRecord:
+        """Returns once the record is on disk.
+
+        Group commit: appends that arrive while a commit is under way wait
+        and go to disk together in the next transaction, one fsync for
+        all, so the trail keeps up with concurrent requests.
+        """
+        done = asyncio.get_running_loop().create_future()
+        self._waiting.append((entry, done))
+        if self._committer is None or self._committer.done():
+            self._committer = asyncio.create_task(self._commit_waiting())
         try:
-            record = await asyncio.to_thread(self._append, entry)
+            record = await done
         except Exception as exc:
             raise _write_failed(entry, exc) from exc
         return _counted(record)
 
-    def _append(self, entry: AuditEntry) -> AuditRecord:
+    async def _commit_waiting(self) -> None:
+        while self._waiting:
+            batch, self._waiting = self._waiting, []
+            try:
+                records = await asyncio.to_thread(self._append_batch, [entry for entry, _ in batch])
+            except Exception as exc:  # every waiting request fails closed
+                for _, done in batch:
+                    if not done.done():
+                        done.set_exception(exc)
+            else:
+                for (_, done), record in zip(batch, records):
+                    if not done.done():
+                        done.set_result(record)
+
+    def _append_batch(self, entries: list[AuditEntry]) -> list[AuditRecord]:
         with self._lock:
             conn = self._conn
             if conn is None:
@@ -424,18 +450,22 @@ class SqliteAuditStore:
             conn.execute("BEGIN IMMEDIATE")
             try:
                 head_seq, head_hash = conn.execute("SELECT seq, hash FROM audit_head WHERE id = 1").fetchone()
-                record = build_record(entry, head_seq + 1, head_hash, _timestamp(self._clock()))
-                conn.execute(
-                    f"INSERT INTO audit_record ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})",
-                    _record_row(record),
-                )
-                conn.execute("UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1", (record.seq, record.hash))
+                records = []
+                for entry in entries:
+                    record = build_record(entry, head_seq + 1, head_hash, _timestamp(self._clock()))
+                    conn.execute(
+                        f"INSERT INTO audit_record ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})",
+                        _record_row(record),
+                    )
+                    head_seq, head_hash = record.seq, record.hash
+                    records.append(record)
+                conn.execute("UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1", (head_seq, head_hash))
                 conn.execute("COMMIT")
             except BaseException:
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
                 raise
-            return record
+            return records
 
     async def verify(self) -> VerifyResult:
         try:

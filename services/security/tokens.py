@@ -21,6 +21,7 @@ import re
 import tempfile
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -41,6 +42,8 @@ DEFAULT_TTL_S = 8 * 3600
 MAX_TTL_S = 24 * 3600
 LEEWAY_S = 30
 MAX_TOKEN_CHARS = 4096
+# Verified tokens remembered: about one per executor on duty.
+VERIFIED_CACHE_SIZE = 4096
 AUTHORIZATION_METADATA_KEY = "authorization"
 
 # The same rules as CaseRef's fields (services.common.validation), so a
@@ -276,6 +279,7 @@ class TokenVerifier:
         self.leeway_s = leeway_s
         self.max_lifetime_s = max_lifetime_s
         self._clock = clock
+        self._verified: OrderedDict[str, dict] = OrderedDict()
 
     @classmethod
     def from_files(cls, paths: Iterable[Path | str], **kwargs) -> "TokenVerifier":
@@ -302,6 +306,21 @@ class TokenVerifier:
         return self._principal(claims)
 
     def _verified_claims(self, token: str) -> dict:
+        """The claims of a token whose signature verifies, remembered by token:
+        an executor sends the same token on every call, and checking an
+        Ed25519 signature costs more than the rest of the gateway's door.
+        Times, audience and issuer are still checked on every call."""
+        claims = self._verified.get(token)
+        if claims is not None:
+            self._verified.move_to_end(token)
+            return claims
+        claims = self._verify_signature(token)
+        self._verified[token] = claims
+        if len(self._verified) > VERIFIED_CACHE_SIZE:
+            self._verified.popitem(last=False)
+        return claims
+
+    def _verify_signature(self, token: str) -> dict:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:

@@ -313,13 +313,20 @@ class Ledger:
             )
         return CaseView(case, debtors, totals, holds, actions)
 
-    async def case_parties(self, case_number: str) -> tuple[CaseRecord, tuple[DebtorRecord, ...]] | None:
-        """The case and its debtors, without holds or actions: what authorization needs."""
+    async def case_parties(self, case_number: str, subject_id: str) -> tuple[CaseRecord, bool] | None:
+        """The case, and whether `subject_id` is one of its debtors: what authorization needs.
+
+        One indexed lookup, not the debtor list: a case may have hundreds of
+        debtors and this runs on every request.
+        """
         async with self.db.transaction(write=False) as tx:
             case = await self._case(tx, case_number)
             if case is None:
                 return None
-            return case, await self._debtors(tx, case_number)
+            is_debtor = subject_id != "" and await tx.fetchval(
+                "SELECT 1 FROM case_debtors WHERE case_number = $1 AND id_number = $2", case_number, subject_id
+            ) is not None
+            return case, is_debtor
 
     async def _case(self, tx: Tx, case_number: str) -> CaseRecord | None:
         row = await tx.fetchrow("SELECT * FROM cases WHERE case_number = $1", case_number)
