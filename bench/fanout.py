@@ -93,6 +93,8 @@ class Stack:
             "services.gateway",
             {
                 "AGENCY_REGISTRY": str(registry),
+                # Ledger and audit trail in the bench's own directory, never var/.
+                "DATA_DIR": str(self.workdir),
                 "GATEWAY_GRPC_ADDRESS": "127.0.0.1:0",
                 "GATEWAY_HTTP_ADDRESS": "127.0.0.1:0",
                 "LOG_LEVEL": "WARNING",
