@@ -7,7 +7,7 @@ WORKDIR /app
 COPY pyproject.toml ./
 COPY protos ./protos
 COPY services ./services
-RUN pip install . && useradd --system --uid 10001 chakong && mkdir -p /data && chown chakong /data
+RUN pip install . && useradd --system --uid 10001 chakong && mkdir -p /data /pki && chown chakong /data /pki
 COPY config ./config
 
 USER chakong

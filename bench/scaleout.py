@@ -10,7 +10,9 @@ Queries are gRPC QueryAssets over --channels connections (the kernel
 spreads connections, not calls, over workers). Latency (p50/p99) is taken
 with --latency-concurrency queries in flight, throughput with
 --concurrency; scenarios alternate over --rounds rounds so drift on a
-noisy machine hits all alike. Checked: w1_slow p99 <= deadline + 20 ms,
+noisy machine hits all alike. Every gateway checks executor tokens (EdDSA,
+a key pair made for the run) and the registered case, and audits each
+query, as in production; only transport is plaintext. Checked: w1_slow p99 <= deadline + 20 ms,
 and w1_slow throughput at most 10% below w1_fast. The last line printed
 is one JSON object with every figure.
 
@@ -32,11 +34,19 @@ import grpc
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.fanout import CASE, SEED, SUBJECTS, Workload, percentile  # noqa: E402
-from protos.gateway.v1 import gateway_pb2, gateway_pb2_grpc  # noqa: E402
+from protos.gateway.v1 import control_pb2, control_pb2_grpc, gateway_pb2, gateway_pb2_grpc  # noqa: E402
+from services.cli.auth import gateway_channel as gateway_channel_for  # noqa: E402
+from services.security.tokens import TokenSigner, write_signing_key  # noqa: E402
 from tests.harness import ServiceProcess  # noqa: E402
 
-# Transport security and tokens are not what is measured here.
+# Transport security is not what is measured here: plaintext, deliberately.
+# Executor tokens and the case check stay on, as in production.
 PLAINTEXT = {"INSECURE_PLAINTEXT": "1"}
+# The bench asks as fast as it can: no rate limit in its way.
+NO_RATE_LIMIT = {
+    "RATE_LIMIT_EXECUTOR_PER_MINUTE": "1000000", "RATE_LIMIT_EXECUTOR_BURST": "1000000",
+    "RATE_LIMIT_COURT_PER_MINUTE": "10000000", "RATE_LIMIT_COURT_BURST": "1000000",
+}
 SCENARIOS = ("w1_fast", "w2_fast", "w1_slow")
 
 
@@ -53,7 +63,7 @@ def start_bank(agency_id: str, workdir: Path, **faults: str) -> ServiceProcess:
 
 
 def start_gateway(name: str, banks: list[tuple[str, ServiceProcess]], workdir: Path, workers: int,
-                  deadline_ms: int) -> ServiceProcess:
+                  deadline_ms: int, token_public_key: Path) -> ServiceProcess:
     registry = workdir / f"agencies-{name}.toml"
     registry.write_text("".join(
         f'[[agency]]\nid = "{agency_id}"\nkind = "bank"\nname = "Bench {agency_id}"\n'
@@ -66,7 +76,8 @@ def start_gateway(name: str, banks: list[tuple[str, ServiceProcess]], workdir: P
             "AGENCY_REGISTRY": str(registry), "GATEWAY_GRPC_ADDRESS": "127.0.0.1:0",
             "GATEWAY_HTTP_ADDRESS": "127.0.0.1:0", "GATEWAY_WORKERS": str(workers),
             "QUERY_DEADLINE_MS": str(deadline_ms), "LEDGER_URL": f"sqlite:///{workdir}/ledger-{name}.db",
-            "LOG_LEVEL": "WARNING", **PLAINTEXT,
+            "LOG_LEVEL": "WARNING", "CHAKONG_TOKEN_PUBLIC_KEY": str(token_public_key), **PLAINTEXT,
+            **NO_RATE_LIMIT,
         },
         ready_timeout=60,
     ).start()
@@ -75,7 +86,10 @@ def start_gateway(name: str, banks: list[tuple[str, ServiceProcess]], workdir: P
 class Client:
     """--channels separate connections to one gateway (no shared subchannels), used in turn."""
 
-    def __init__(self, address: str, channels: int):
+    def __init__(self, address: str, channels: int, token: str):
+        # Metadata on each call, not a client interceptor: grpc.aio's
+        # interceptors cost the client more than the gateway's overhead.
+        self.metadata = (("authorization", f"Bearer {token}"),)
         self.channels = [
             grpc.aio.insecure_channel(address, options=[("grpc.use_local_subchannel_pool", 1)])
             for _ in range(channels)
@@ -87,7 +101,7 @@ class Client:
     async def query(self, subject) -> None:
         self.turn = (self.turn + 1) % len(self.stubs)
         response = await self.stubs[self.turn].QueryAssets(
-            gateway_pb2.AssetQueryRequest(case=CASE, subject=subject), timeout=10
+            gateway_pb2.AssetQueryRequest(case=CASE, subject=subject), timeout=10, metadata=self.metadata
         )
         self.partial += not response.complete
 
@@ -110,9 +124,24 @@ async def run_phase(client: Client, workload: Workload, seconds: float, concurre
     return latencies
 
 
-async def measure(gateways: dict[str, ServiceProcess], args) -> dict:
+async def register_case(gateway: ServiceProcess, signer: TokenSigner, workload: Workload) -> None:
+    """Queries need a registered case naming the subjects as debtors, asked by an assigned executor."""
+    admin = gateway_channel_for(gateway.endpoints["grpc"], signer.issue("ADMIN", CASE.court_code, ("admin",)))
+    async with admin:
+        await control_pb2_grpc.EnforcementControlStub(admin).RegisterCase(
+            control_pb2.RegisterCaseRequest(
+                case=CASE, debtors=workload.subjects, amount_owed_fen=1_000_000, executor_ids=[CASE.executor_id]
+            ),
+            timeout=10,
+        )
+
+
+async def measure(gateways: dict[str, ServiceProcess], signer: TokenSigner, args) -> dict:
     workload = Workload()
-    clients = {name: Client(g.endpoints["grpc"], args.channels) for name, g in gateways.items()}
+    for gateway in gateways.values():  # each gateway has its own ledger
+        await register_case(gateway, signer, workload)
+    token = signer.issue(CASE.executor_id, CASE.court_code, ("executor",))
+    clients = {name: Client(g.endpoints["grpc"], args.channels, token) for name, g in gateways.items()}
     latency = {name: [] for name in gateways}
     completed = {name: 0 for name in gateways}
     elapsed = {name: 0.0 for name in gateways}
@@ -168,18 +197,21 @@ async def main() -> None:
     started: list[ServiceProcess] = []
     with tempfile.TemporaryDirectory(prefix="chakong-bench-") as workdir:
         work = Path(workdir)
+        token_key = work / "token-signing.key"
+        write_signing_key(token_key, token_key.with_suffix(".pub"))
+        signer = TokenSigner.from_file(token_key)
         try:
             fast = [(f"bank{i:02d}", start_bank(f"bank{i:02d}", work)) for i in range(args.agencies)]
             slow = ("slowbank", start_bank("slowbank", work, FAULT_LATENCY_P50_MS=str(args.slow_p50_ms),
                                            FAULT_LATENCY_P99_MS=str(args.slow_p99_ms)))
             started += [p for _, p in fast] + [slow[1]]
-            gateways = {
-                "w1_fast": start_gateway("w1_fast", fast, work, 1, args.deadline_ms),
-                "w2_fast": start_gateway("w2_fast", fast, work, 2, args.deadline_ms),
-                "w1_slow": start_gateway("w1_slow", [*fast[:-1], slow], work, 1, args.deadline_ms),
-            }
-            started += gateways.values()
-            figures = await measure(gateways, args)
+            public_key = token_key.with_suffix(".pub")
+            gateways = {}
+            for name, banks, workers in (("w1_fast", fast, 1), ("w2_fast", fast, 2),
+                                         ("w1_slow", [*fast[:-1], slow], 1)):
+                gateways[name] = start_gateway(name, banks, work, workers, args.deadline_ms, public_key)
+                started.append(gateways[name])
+            figures = await measure(gateways, signer, args)
         finally:
             for process in reversed(started):
                 process.stop()
