@@ -330,6 +330,41 @@ def _grpc_policies() -> dict[str, tuple[str, Callable[[Message], Call]]]:
 GRPC_POLICIES = _grpc_policies()
 
 
+class Undecodable:
+    """Request bytes that do not parse as the method's message.
+
+    grpc would answer UNKNOWN for a deserializer error; the guard answers
+    INVALID_ARGUMENT (and audits it) instead.
+    """
+
+    __slots__ = ("error",)
+
+    def __init__(self, error: Exception):
+        self.error = error
+
+
+def _tolerant(deserialize: Callable[[bytes], Message] | None):
+    if deserialize is None:
+        return None
+
+    def parse(data: bytes):
+        try:
+            return deserialize(data)
+        except Exception as exc:  # protobuf's DecodeError and its relatives
+            return Undecodable(exc)
+
+    return parse
+
+
+def _describe_decoded(describe: Callable[[Message], Call]) -> Callable[[object], Call]:
+    def describe_request(request) -> Call:
+        if isinstance(request, Undecodable):
+            raise FieldError("request", "not a valid protobuf message for this method")
+        return describe(request)
+
+    return describe_request
+
+
 class GuardInterceptor(grpc.aio.ServerInterceptor):
     """Guard.admit before every gateway RPC; `guard()` is read per call (the app builds it at start-up)."""
 
@@ -342,6 +377,7 @@ class GuardInterceptor(grpc.aio.ServerInterceptor):
         if handler is None or method.startswith(EXEMPT_GRPC_PREFIXES):
             return handler
         action, describe = GRPC_POLICIES.get(method, (authz.ADMINISTER, describe_admin))
+        describe = _describe_decoded(describe)
         metadata = handler_call_details.invocation_metadata
 
         async def admit(request, context, pending_record=None) -> bool:
@@ -361,15 +397,20 @@ class GuardInterceptor(grpc.aio.ServerInterceptor):
             return True
 
         kwargs = {
-            "request_deserializer": handler.request_deserializer,
+            "request_deserializer": _tolerant(handler.request_deserializer),
             "response_serializer": handler.response_serializer,
         }
+
+        async def refuse_undecodable(request, context) -> None:
+            if isinstance(request, Undecodable):
+                await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "request: not a valid protobuf message")
         if handler.unary_unary:
             inner_uu = handler.unary_unary
 
             async def unary_unary(request, context):
                 pending_record: list = []
                 await admit(request, context, pending_record)
+                await refuse_undecodable(request, context)
                 try:
                     return await inner_uu(request, context)
                 finally:
@@ -384,6 +425,7 @@ class GuardInterceptor(grpc.aio.ServerInterceptor):
 
             async def unary_stream(request, context):
                 await admit(request, context)
+                await refuse_undecodable(request, context)
                 # Inner handlers may yield or write (other interceptors wrap them as coroutines).
                 result = inner_us(request, context)
                 if inspect.isasyncgen(result):

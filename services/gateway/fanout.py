@@ -18,6 +18,8 @@ from services.common.validation import FieldError, validate_case, validate_subje
 from services.gateway.agencies import AgencyClient, AgencyClients, QueryRequest
 from services.gateway.metrics import TIMEOUT as TIMEOUT_OUTCOME
 from services.gateway.metrics import query_metrics
+from services.gateway.responses import problem as check_response
+from services.gateway.responses import reject as reject_response
 
 logger = logging.getLogger(__name__)
 
@@ -315,7 +317,13 @@ class FanOut:
             result.error_message = f"INTERNAL: gateway error: {type(exc).__name__}"
         else:
             client.fill(response, result)
-            result.status = OK
+            # What the agency said is checked before it is shown or summed.
+            found = check_response(result)
+            if found is None:
+                result.status = OK
+            else:
+                logger.warning("query %s: agency %s answered invalidly: %s", query.request_id, client.id, found)
+                reject_response(result, found)
         result.latency_ms = (time.monotonic() - started) * 1000
         return result
 
