@@ -39,6 +39,7 @@ from urllib.parse import unquote, urlsplit
 from prometheus_client import Counter
 
 from services.common.logs import mask_id
+from services.common.sqlite import enable_wal
 
 logger = logging.getLogger(__name__)
 
@@ -390,7 +391,7 @@ class SqliteAuditStore:
         try:
             conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout_ms)}")
             if create:
-                conn.execute("PRAGMA journal_mode = WAL")
+                enable_wal(conn)
                 conn.executescript("BEGIN IMMEDIATE;" + _SQLITE_SCHEMA + "COMMIT;")
             # An append is reported only once it is on disk.
             conn.execute("PRAGMA synchronous = FULL")

@@ -25,6 +25,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Protocol
 
+from services.common.sqlite import enable_wal
+
 logger = logging.getLogger(__name__)
 
 Row = Mapping[str, Any]
@@ -106,7 +108,7 @@ class SqliteDatabase:
             # isolation_level=None: transactions are ours (BEGIN/COMMIT), not the module's.
             conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
             conn.row_factory = sqlite3.Row
-            conn.execute("PRAGMA journal_mode=WAL")
+            enable_wal(conn)
             # FULL: a committed intent survives a power cut, not just a crash.
             conn.execute("PRAGMA synchronous=FULL")
             conn.execute("PRAGMA foreign_keys=ON")
