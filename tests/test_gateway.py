@@ -327,11 +327,13 @@ async def test_deadlines_slow_agency_overall_per_request_and_per_agency(healthy,
             assert slow_result.status == TIMEOUT, label
             assert slow_result.error_message.startswith("DEADLINE_EXCEEDED: "), label
             assert not response.complete and response.summary.agencies_ok == 1, label
-            assert elapsed == pytest.approx(slow_result.latency_ms / 1000, abs=0.1), label
+            # Generous: CI machines are loaded; the slow agency needs 1.5 s, so any
+            # answer well before that shows the call was cut off.
+            assert elapsed == pytest.approx(slow_result.latency_ms / 1000, abs=0.3), label
 
     print("\n" + ", ".join(f"{label}: {t * 1000:.0f} ms" for label, t in timings.items()))
-    assert DEADLINE_MS / 1000 - 0.01 <= timings["default"] < DEADLINE_MS / 1000 + 0.3
-    assert DEADLINE_MS / 1000 - 0.01 <= timings["above default, lowered"] < DEADLINE_MS / 1000 + 0.3
+    assert DEADLINE_MS / 1000 - 0.01 <= timings["default"] < DEADLINE_MS / 1000 + 0.45
+    assert DEADLINE_MS / 1000 - 0.01 <= timings["above default, lowered"] < DEADLINE_MS / 1000 + 0.45
     assert 0.29 <= timings["shorter, honoured"] < 0.6
     assert 0.19 <= timings["agency timeout_ms 200"] < 0.5
 
