@@ -208,18 +208,14 @@ class RequestIdInterceptor(grpc.aio.ServerInterceptor):
     """Put the caller's x-request-id into the logging context of the RPC."""
 
     async def intercept_service(self, continuation, handler_call_details):
-        handler = await continuation(handler_call_details)
+        # grpc.aio runs interceptors in the RPC's own task, before its
+        # handler: a context variable set here is what the handler sees, so
+        # no per-call handler wrapping is needed.
         request_id = next(
             (v for k, v in handler_call_details.invocation_metadata or () if k == REQUEST_ID_METADATA_KEY), ""
         )
-        if not request_id:
-            return handler
-
-        async def around(call, context):
-            request_id_var.set(request_id[:128])
-            return await call()
-
-        return _wrap(handler, around)
+        request_id_var.set(request_id[:128])
+        return await continuation(handler_call_details)
 
 
 def server_interceptors(faults: FaultSettings) -> list[grpc.aio.ServerInterceptor]:
