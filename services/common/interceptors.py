@@ -60,23 +60,27 @@ def _wrap_unary(handler: grpc.RpcMethodHandler, around) -> grpc.RpcMethodHandler
     )
 
 
+async def drain_server_stream(handler, request, context: grpc.aio.ServicerContext) -> None:
+    """Run a server-streaming handler to the end, sending what it produces.
+
+    Handlers either yield responses (ours) or write them with context.write
+    and return (grpc's health Watch, and handlers already wrapped here).
+    """
+    result = handler(request, context)
+    if inspect.isasyncgen(result):
+        async for item in result:
+            await context.write(item)
+    else:
+        await result
+
+
 def _wrap_server_stream(handler: grpc.RpcMethodHandler, around) -> grpc.RpcMethodHandler:
     inner = handler.unary_stream
 
     async def behaviour(request, context):
         # Collecting the stream would defeat streaming: run `around` over
         # the act of draining the generator into the wire instead.
-        # Handlers either yield responses (ours) or write them with
-        # context.write and return (grpc's health Watch): support both.
-        async def drain():
-            result = inner(request, context)
-            if inspect.isasyncgen(result):
-                async for item in result:
-                    await context.write(item)
-            else:
-                await result
-
-        await around(drain, context)
+        await around(lambda: drain_server_stream(inner, request, context), context)
 
     return grpc.unary_stream_rpc_method_handler(
         behaviour,

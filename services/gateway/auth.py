@@ -16,7 +16,6 @@ Exempt: gRPC health and reflection; HTTP /healthz, /readyz, /metrics,
 
 import asyncio
 import contextvars
-import inspect
 import logging
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
@@ -29,6 +28,7 @@ from google.protobuf.message import Message
 from protos.common.v1 import common_pb2
 from protos.gateway.v1 import control_pb2, gateway_pb2
 from services.common import identifiers
+from services.common.interceptors import drain_server_stream
 from services.common.validation import FieldError, check_identifier, validate_case, validate_subject
 from services.gateway import authz
 from services.gateway import control as ctl
@@ -426,13 +426,7 @@ class GuardInterceptor(grpc.aio.ServerInterceptor):
             async def unary_stream(request, context):
                 await admit(request, context)
                 await refuse_undecodable(request, context)
-                # Inner handlers may yield or write (other interceptors wrap them as coroutines).
-                result = inner_us(request, context)
-                if inspect.isasyncgen(result):
-                    async for item in result:
-                        await context.write(item)
-                else:
-                    await result
+                await drain_server_stream(inner_us, request, context)
 
             return grpc.unary_stream_rpc_method_handler(unary_stream, **kwargs)
         # No streaming-request methods on the gateway: refuse rather than pass unchecked.

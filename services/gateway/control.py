@@ -45,8 +45,7 @@ import grpc
 from google.protobuf import json_format
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
-from tenacity.stop import stop_base
+from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt
 from tenacity.wait import wait_random_exponential
 
 from protos.bank.v1 import bank_pb2
@@ -93,6 +92,7 @@ from services.gateway.ledger import (
     Planned,
     Snapshot,
 )
+from services.gateway.retry import NoTimeLeft, StopNearDeadline
 
 logger = logging.getLogger(__name__)
 
@@ -271,18 +271,6 @@ class CrashPoint:
             for handler in logging.getLogger().handlers:
                 handler.flush()
             os.kill(os.getpid(), signal.SIGKILL)
-
-
-class _StopNearDeadline(stop_base):
-    def __init__(self, deadline: float):
-        self.deadline = deadline
-
-    def __call__(self, retry_state: RetryCallState) -> bool:
-        return time.monotonic() + retry_state.upcoming_sleep + MIN_ATTEMPT_SECONDS > self.deadline
-
-
-class _NoTimeLeft(Exception):
-    pass
 
 
 def _retryable(exc: BaseException) -> bool:
@@ -708,7 +696,7 @@ class ControlService:
             nonlocal attempts
             timeout = min(self.attempt_timeout_s, deadline - time.monotonic())
             if timeout < MIN_ATTEMPT_SECONDS:
-                raise _NoTimeLeft
+                raise NoTimeLeft
             attempts += 1
             outcome = "UNKNOWN"
             call_metrics.in_flight.inc()
@@ -735,7 +723,7 @@ class ControlService:
                 client.health.record(outcome)
 
         retrying = AsyncRetrying(
-            stop=stop_after_attempt(MAX_ATTEMPTS) | _StopNearDeadline(deadline),
+            stop=stop_after_attempt(MAX_ATTEMPTS) | StopNearDeadline(deadline, MIN_ATTEMPT_SECONDS),
             wait=RETRY_BACKOFF,
             retry=retry_if_exception(_retryable),
             reraise=True,
@@ -755,7 +743,7 @@ class ControlService:
                 metrics.ACTIONS.labels(label, "refused").inc()
                 logger.info("action %s (%s) REFUSED by %s: %s %s", record.action_id, label, record.agency_id,
                             code.name, exc.details(), extra={"action_id": record.action_id})
-        except _NoTimeLeft:
+        except NoTimeLeft:
             return await self._still_pending(
                 record, attempts, "DEADLINE_EXCEEDED", f"no answer within the control deadline of {self.deadline_s:g} s"
             )

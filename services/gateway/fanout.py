@@ -8,8 +8,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import grpc
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
-from tenacity.stop import stop_base
+from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt
 from tenacity.wait import wait_random_exponential
 
 from protos.gateway.v1 import gateway_pb2
@@ -20,6 +19,7 @@ from services.gateway.metrics import TIMEOUT as TIMEOUT_OUTCOME
 from services.gateway.metrics import query_metrics
 from services.gateway.responses import problem as check_response
 from services.gateway.responses import reject as reject_response
+from services.gateway.retry import NoTimeLeft, StopNearDeadline
 
 logger = logging.getLogger(__name__)
 
@@ -48,20 +48,6 @@ def _is_unavailable(exc: BaseException) -> bool:
 
 
 RETRY_ON = retry_if_exception(_is_unavailable)
-
-
-class _StopNearDeadline(stop_base):
-    """Stop retrying when the backoff would leave too little time for another call."""
-
-    def __init__(self, deadline: float):
-        self.deadline = deadline
-
-    def __call__(self, retry_state: RetryCallState) -> bool:
-        return time.monotonic() + retry_state.upcoming_sleep + MIN_ATTEMPT_SECONDS > self.deadline
-
-
-class _NoTimeLeft(Exception):
-    """The query deadline passed before a call could be made."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -308,7 +294,7 @@ class FanOut:
             code = exc.code()
             result.status = _STATUS_BY_CODE.get(code, ERROR)
             result.error_message = f"{code.name}: {exc.details() or ''}"
-        except _NoTimeLeft:
+        except NoTimeLeft:
             result.status = TIMEOUT
             result.error_message = f"DEADLINE_EXCEEDED: no answer within the query deadline of {query.deadline_ms} ms"
         except Exception as exc:  # a bug here must cost one agency's result, not the query
@@ -331,7 +317,7 @@ class FanOut:
         """One call, under min(agency timeout, time left), counted and timed."""
         timeout = deadline - time.monotonic()
         if timeout <= 0:
-            raise _NoTimeLeft
+            raise NoTimeLeft
         if client.timeout_s < timeout:
             timeout = client.timeout_s
         result.attempts += 1
@@ -372,7 +358,7 @@ class FanOut:
             return await self._attempt(client, result, query, deadline)
 
         retrying = AsyncRetrying(
-            stop=stop_after_attempt(MAX_ATTEMPTS) | _StopNearDeadline(deadline),
+            stop=stop_after_attempt(MAX_ATTEMPTS) | StopNearDeadline(deadline, MIN_ATTEMPT_SECONDS),
             wait=RETRY_BACKOFF,
             retry=RETRY_ON,
             reraise=True,
