@@ -249,15 +249,29 @@ def print_table(n: int, figures: dict) -> None:
               f" p50 overhead {figures[f'overhead_p50_ms_{api}']:+.2f} ms")
 
 
-async def main() -> None:
+def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--agencies", type=int, action="append", help="agency count (repeatable; default 5 and 20)")
     parser.add_argument("--seconds", type=float, default=4.0, help="measuring time per mode and round")
     parser.add_argument("--concurrency", type=int, default=8, help="queries in flight in the throughput phase")
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument(
+        "--client-loop",
+        choices=("asyncio", "uvloop"),
+        default="asyncio",
+        help="this process's event loop, so the direct fan-out's baseline (the services always run uvloop)",
+    )
     args = parser.parse_args()
-    counts = args.agencies or [5, 20]
+    if args.client_loop == "uvloop":
+        import uvloop
 
+        uvloop.run(run(args))
+    else:
+        asyncio.run(run(args))
+
+
+async def run(args: argparse.Namespace) -> None:
+    counts = args.agencies or [5, 20]
     results = {}
     with tempfile.TemporaryDirectory(prefix="chakong-bench-") as workdir:
         for n in counts:
@@ -278,10 +292,11 @@ async def main() -> None:
         "seconds": args.seconds,
         "concurrency": args.concurrency,
         "rounds": args.rounds,
+        "client_loop": args.client_loop,
         "results": results,
     }
     print(json.dumps(summary))
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    main()

@@ -8,6 +8,7 @@ import sys
 from collections.abc import Awaitable, Callable, Sequence
 
 import grpc
+import uvloop
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
@@ -118,9 +119,9 @@ async def wait_for_shutdown_signal() -> None:
 
 
 def run(main: Callable[[], Awaitable[None]]) -> None:
-    """Entry point of a service's __main__: run until signalled, exit cleanly."""
+    """Entry point of a service's __main__: run until signalled, exit cleanly, on uvloop."""
     try:
-        asyncio.run(main())
+        uvloop.run(main())
     except KeyboardInterrupt:
         pass
     except Exception as exc:  # report start-up failures as one readable line

@@ -30,7 +30,7 @@ import re
 import sqlite3
 import threading
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Protocol
@@ -151,8 +151,8 @@ class AuditRecord:
         return mask_id(self.subject_id)
 
     def hashed_fields(self) -> dict:
-        fields = asdict(self)
-        del fields["hash"]
+        # Field by field rather than asdict(), which deep-copies: this runs on every append.
+        fields = {name: getattr(self, name) for name in COLUMNS if name != "hash"}
         fields["agency_ids"] = list(self.agency_ids)
         fields["v"] = FORMAT_VERSION
         return fields
@@ -192,7 +192,7 @@ def build_record(entry: AuditEntry, seq: int, prev_hash: str, recorded_at: str) 
         prev_hash=prev_hash,
         hash="",
     )
-    return AuditRecord(**{**asdict(unsigned), "agency_ids": entry.agency_ids, "hash": unsigned.computed_hash()})
+    return replace(unsigned, hash=unsigned.computed_hash())
 
 
 # Column order of the record table, shared by both backends.
@@ -219,9 +219,10 @@ def _row_to_record(row) -> AuditRecord:
 
 
 def _record_row(record: AuditRecord) -> tuple:
-    values = asdict(record)
-    values["agency_ids"] = json.dumps(list(record.agency_ids), ensure_ascii=False)
-    return tuple(values[c] for c in COLUMNS)
+    return tuple(
+        json.dumps(list(record.agency_ids), ensure_ascii=False) if name == "agency_ids" else getattr(record, name)
+        for name in COLUMNS
+    )
 
 
 @dataclass(frozen=True)
