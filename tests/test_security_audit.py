@@ -325,6 +325,21 @@ async def test_append_to_a_closed_store_fails_closed(tmp_path):
         await store.append(entry(1))
 
 
+async def test_appends_racing_a_close_are_all_answered(tmp_path):
+    store = await audit.open_audit_store(str(tmp_path / "audit.db"))
+    appends = [asyncio.ensure_future(store.append(entry(n))) for n in range(50)]
+    await asyncio.sleep(0)  # queued, some perhaps written
+    await store.close()
+    outcomes = await asyncio.wait_for(asyncio.gather(*appends, return_exceptions=True), timeout=5)
+    written = [o for o in outcomes if isinstance(o, audit.AuditRecord)]
+    assert all(isinstance(o, audit.AuditRecord | audit.AuditWriteError) for o in outcomes)
+    assert [r.seq for r in written] == list(range(1, len(written) + 1))
+    reopened = await audit.open_audit_store(str(tmp_path / "audit.db"))
+    result = await reopened.verify()
+    await reopened.close()
+    assert result.ok and result.checked == len(written)
+
+
 async def test_an_unreachable_postgres_is_unavailable():
     with pytest.raises(audit.AuditUnavailable, match="cannot open"):
         await audit.open_audit_store("postgresql://postgres:secret@127.0.0.1:1/none", connect_timeout_s=2)
