@@ -6,6 +6,7 @@ import signal
 import time
 
 import aiohttp
+import pytest
 from google.protobuf import json_format
 
 from tests.conftest import auth_headers
@@ -95,6 +96,41 @@ async def test_a_killed_agency_is_ejected_then_readmitted_after_restart(tmp_path
         f"\nejected {ejected_after:.2f} s after SIGKILL; UNAVAILABLE answered in {answered_in * 1000:.1f} ms "
         f"(deadline {DEADLINE_MS} ms); readmitted {readmitted_after:.2f} s after restart"
     )
+
+
+async def test_an_agency_that_dies_while_idle_is_ejected_without_any_query(tmp_path, start_service):
+    victim = start_service("services.bank", **agency_env("icbc", "bank", "bank"))
+    address = victim.endpoints["grpc"]
+    _, _, base = start_gateway(
+        tmp_path, start_service, [Agency("icbc", "bank", address)], AGENCY_IDLE_PROBE_SECONDS="0.3"
+    )
+    async with aiohttp.ClientSession(headers=auth_headers()) as session:
+        await asyncio.sleep(1)  # several idle probes of a live agency: it stays up
+        assert await agency_up(session, base, "icbc") == 1
+
+        victim.kill()
+        killed = time.monotonic()
+        while await agency_up(session, base, "icbc") != 0:
+            assert time.monotonic() - killed < 5, "an idle dead agency was not ejected within 5 s"
+            await asyncio.sleep(0.05)
+        ejected_after = time.monotonic() - killed
+        assert (await agencies(session, base))["icbc"]["health"] == "ejected"
+
+        start_service("services.bank", **agency_env("icbc", "bank", "bank", GRPC_ADDRESS=address))
+        restarted = time.monotonic()
+        while await agency_up(session, base, "icbc") != 1:
+            assert time.monotonic() - restarted < 15, "not readmitted within 15 s"
+            await asyncio.sleep(0.05)
+    print(f"\nidle agency ejected {ejected_after:.2f} s after SIGKILL (idle probe every 0.3 s), no query sent")
+
+
+def test_an_idle_probe_interval_below_100_ms_is_refused(tmp_path):
+    from services.common.settings import SettingsError
+    from services.gateway.config import GatewaySettings
+
+    with pytest.raises(SettingsError, match="AGENCY_IDLE_PROBE_SECONDS"):
+        GatewaySettings(idle_probe_seconds=0.01).checked()
+    assert GatewaySettings(idle_probe_seconds=0).checked().idle_probe_seconds == 0
 
 
 async def wait_for_agencies(session, base, wanted: set[str], within: float = 5.0) -> None:

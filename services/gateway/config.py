@@ -45,6 +45,9 @@ class GatewaySettings:
     eject_after_failures: int = 3
     eject_cooldown_seconds: float = 5.0
     eject_cooldown_max_seconds: float = 60.0
+    # Health-check an agency no query has reached for this long (0: never),
+    # so one that died while idle shows as down without waiting for traffic.
+    idle_probe_seconds: float = 10.0
     # How often the registry file is checked for changes (SIGHUP reloads at once).
     registry_poll_seconds: float = 2.0
     # Worker processes sharing the ports (SO_REUSEPORT); see workers.py.
@@ -86,6 +89,9 @@ class GatewaySettings:
             eject_cooldown_max_seconds=env_float(
                 "EJECT_COOLDOWN_MAX_SECONDS", cls.eject_cooldown_max_seconds, minimum=0.05, maximum=86_400.0
             ),
+            idle_probe_seconds=env_float(
+                "AGENCY_IDLE_PROBE_SECONDS", cls.idle_probe_seconds, minimum=0.0, maximum=86_400.0
+            ),
             registry_poll_seconds=env_float(
                 "REGISTRY_POLL_SECONDS", cls.registry_poll_seconds, minimum=0.05, maximum=3_600.0
             ),
@@ -99,6 +105,10 @@ class GatewaySettings:
         ).checked()
 
     def checked(self) -> "GatewaySettings":
+        if 0 < self.idle_probe_seconds < 0.1:
+            raise SettingsError(
+                f"AGENCY_IDLE_PROBE_SECONDS={self.idle_probe_seconds}: 0 (no idle probe) or at least 0.1"
+            )
         if self.ledger_url and not self.ledger_url.startswith(("sqlite:///", "postgresql://", "postgres://")):
             raise SettingsError("LEDGER_URL: expected sqlite:///path or postgresql://user@host:port/database")
         if self.crash_at and self.crash_at not in CRASH_POINTS:

@@ -1,8 +1,12 @@
 """Agency health as the gateway sees it: eject after consecutive failures, probe after a cool-down, readmit.
 
 closed (admitted) --N consecutive UNAVAILABLE/DEADLINE_EXCEEDED/TIMEOUT--> ejected
+closed (admitted) --no call for the idle interval, then a failed health Check--> ejected
 ejected --cool-down over--> probe (gRPC health Check on the agency's channel)
 probe SERVING --> admitted; probe failed --> ejected again, cool-down doubled up to the cap.
+
+The idle probe is what makes an agency that dies at night show as down
+(chakong_gateway_agency_up, the alert on it) before the next query finds out.
 
 While ejected the fan-out answers UNAVAILABLE for the agency at once instead
 of spending the query deadline on it, and control actions stay PENDING for
@@ -33,6 +37,8 @@ class EjectionPolicy:
     failures: int = 3
     cooldown_s: float = 5.0
     max_cooldown_s: float = 60.0
+    # Health-check an admitted agency no call has reached for this long; 0: never.
+    idle_probe_s: float = 10.0
 
 
 def ejection_policy(settings) -> EjectionPolicy:
@@ -41,6 +47,7 @@ def ejection_policy(settings) -> EjectionPolicy:
         failures=settings.eject_after_failures,
         cooldown_s=settings.eject_cooldown_seconds,
         max_cooldown_s=max(settings.eject_cooldown_seconds, settings.eject_cooldown_max_seconds),
+        idle_probe_s=settings.idle_probe_seconds,
     )
 
 
@@ -63,6 +70,12 @@ class AgencyHealth:
         self._up = AGENCY_UP.labels(agency_id)
         self._ejections = AGENCY_EJECTIONS.labels(agency_id)
         self._up.set(1)
+        self._last_heard = time.monotonic()
+        self._idle_watch: asyncio.Task | None = None
+        if policy.idle_probe_s > 0:
+            self._idle_watch = asyncio.get_running_loop().create_task(
+                self._watch_idle(), name=f"idle probe {agency_id}"
+            )
 
     @property
     def ejected(self) -> bool:
@@ -87,6 +100,7 @@ class AgencyHealth:
         """Count one call's outcome (a gRPC code name, OK, or TIMEOUT)."""
         if self._closed:
             return
+        self._last_heard = time.monotonic()
         if outcome not in FAILURE_OUTCOMES:
             self._failures = 0
             return
@@ -118,6 +132,19 @@ class AgencyHealth:
         self._up.set(1)
         logger.info("agency %s readmitted: health check SERVING", self.agency_id, extra={"agency": self.agency_id})
 
+    async def _check(self, stub: health_pb2_grpc.HealthStub, *, wait_for_ready: bool) -> tuple[bool, str]:
+        """(serving, what the health check said); raises grpc.aio.UsageError once the channel is closed."""
+        try:
+            answer = await stub.Check(
+                health_pb2.HealthCheckRequest(service=""),
+                timeout=max(self._probe_timeout_s, 0.5),
+                wait_for_ready=wait_for_ready,
+            )
+        except grpc.aio.AioRpcError as exc:
+            return False, f"health check {exc.code().name}"
+        status = health_pb2.HealthCheckResponse.ServingStatus.Name(answer.status)
+        return answer.status == health_pb2.HealthCheckResponse.SERVING, f"health check {status}"
+
     async def _probe_loop(self) -> None:
         stub = health_pb2_grpc.HealthStub(self._channel)
         while self.ejected:
@@ -125,15 +152,7 @@ class AgencyHealth:
             try:
                 # wait_for_ready: a channel in reconnect backoff connects for the probe
                 # instead of failing it at once.
-                answer = await stub.Check(
-                    health_pb2.HealthCheckRequest(service=""),
-                    timeout=max(self._probe_timeout_s, 0.5),
-                    wait_for_ready=True,
-                )
-                serving = answer.status == health_pb2.HealthCheckResponse.SERVING
-                why = f"health check {health_pb2.HealthCheckResponse.ServingStatus.Name(answer.status)}"
-            except grpc.aio.AioRpcError as exc:
-                serving, why = False, f"health check {exc.code().name}"
+                serving, why = await self._check(stub, wait_for_ready=True)
             except grpc.aio.UsageError:  # the channel was closed: the agency left the registry
                 return
             if serving:
@@ -142,13 +161,35 @@ class AgencyHealth:
                 self._ejected_until = 0.0
                 self._eject(f"probe failed: {why}")
 
+    async def _watch_idle(self) -> None:
+        """Health-check an admitted agency that no call has reached for the idle interval."""
+        stub = health_pb2_grpc.HealthStub(self._channel)
+        interval = self.policy.idle_probe_s
+        while True:
+            # Calls speak for the agency while they come; the prober while it is ejected.
+            quiet_until = self._last_heard + interval
+            await asyncio.sleep(interval if self.ejected else max(0.0, quiet_until - time.monotonic()))
+            if self._closed:
+                return
+            if self.ejected or time.monotonic() < self._last_heard + interval:
+                continue
+            try:
+                # No wait_for_ready: a channel that cannot connect is the answer.
+                serving, why = await self._check(stub, wait_for_ready=False)
+            except grpc.aio.UsageError:
+                return
+            self._last_heard = time.monotonic()
+            if not serving and not self.ejected and not self._closed:
+                self._eject(f"idle probe failed: {why}")
+
     async def close(self, *, forget: bool = False) -> None:
         """Stop probing; `forget`: the agency left the registry, so drop its series too."""
         self._closed = True
-        if self._prober is not None:
-            self._prober.cancel()
-            await asyncio.gather(self._prober, return_exceptions=True)
-            self._prober = None
+        for task in (self._prober, self._idle_watch):
+            if task is not None:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+        self._prober = self._idle_watch = None
         if forget:
             for metric in (AGENCY_UP, AGENCY_EJECTIONS):
                 try:
