@@ -53,6 +53,16 @@ async def agencies(session, base) -> dict[str, dict]:
         return {a["id"]: a for a in (await response.json())["agencies"]}
 
 
+async def restart_and_wait_for_readmission(session, base, start_service, address) -> float:
+    """Start icbc again on its old address; seconds until the gateway readmits it."""
+    start_service("services.bank", **agency_env("icbc", "bank", "bank", GRPC_ADDRESS=address))
+    restarted = time.monotonic()
+    while await agency_up(session, base, "icbc") != 1:
+        assert time.monotonic() - restarted < 15, "not readmitted within 15 s"
+        await asyncio.sleep(0.05)
+    return time.monotonic() - restarted
+
+
 async def test_a_killed_agency_is_ejected_then_readmitted_after_restart(tmp_path, start_service):
     victim = start_service("services.bank", **agency_env("icbc", "bank", "bank"))
     other = start_service("services.vehicle", **agency_env("hefei-vmo", "vehicle"))
@@ -84,12 +94,7 @@ async def test_a_killed_agency_is_ejected_then_readmitted_after_restart(tmp_path
         assert results["hefei-vmo"]["status"] == "AGENCY_STATUS_OK"
         assert answered_in < DEADLINE_MS / 1000 / 4
 
-        start_service("services.bank", **agency_env("icbc", "bank", "bank", GRPC_ADDRESS=address))
-        restarted = time.monotonic()
-        while await agency_up(session, base, "icbc") != 1:
-            assert time.monotonic() - restarted < 15, "not readmitted within 15 s"
-            await asyncio.sleep(0.05)
-        readmitted_after = time.monotonic() - restarted
+        readmitted_after = await restart_and_wait_for_readmission(session, base, start_service, address)
         assert (await agencies(session, base))["icbc"]["health"] == "up"
         assert (await query(session, base))["icbc"]["status"] == "AGENCY_STATUS_OK"
     print(
@@ -116,11 +121,7 @@ async def test_an_agency_that_dies_while_idle_is_ejected_without_any_query(tmp_p
         ejected_after = time.monotonic() - killed
         assert (await agencies(session, base))["icbc"]["health"] == "ejected"
 
-        start_service("services.bank", **agency_env("icbc", "bank", "bank", GRPC_ADDRESS=address))
-        restarted = time.monotonic()
-        while await agency_up(session, base, "icbc") != 1:
-            assert time.monotonic() - restarted < 15, "not readmitted within 15 s"
-            await asyncio.sleep(0.05)
+        await restart_and_wait_for_readmission(session, base, start_service, address)
     print(f"\nidle agency ejected {ejected_after:.2f} s after SIGKILL (idle probe every 0.3 s), no query sent")
 
 
