@@ -13,6 +13,7 @@ The last line printed is one JSON object with every figure.
 
     .venv/bin/python bench/fanout.py                 # N = 5 and 20
     .venv/bin/python bench/fanout.py --agencies 20 --seconds 5
+    .venv/bin/python bench/fanout.py --client-loop uvloop   # baseline on the services' loop
 """
 
 import argparse
