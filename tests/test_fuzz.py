@@ -11,6 +11,7 @@ import grpc
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from stdnum.cn import ric
 
 from protos.common.v1 import common_pb2
 from services.common import identifiers, validation
@@ -81,8 +82,6 @@ def resident_id_like(draw):
 def test_resident_id_check_agrees_with_the_full_stdnum_validation(value):
     # check_resident_id remembers region lookups for speed; the answer must
     # stay what stdnum's full check (format, date, region in that year, check) says.
-    from stdnum.cn import ric
-
     try:
         identifiers.check_resident_id(value)
         accepted = True

@@ -1,6 +1,5 @@
 """Checks and check characters for the identifiers courts and agencies use."""
 
-import datetime
 import functools
 import re
 
@@ -21,8 +20,8 @@ def check_resident_id(value: str) -> str:
     if value[17] != ric.calc_check_digit(value):
         raise InvalidIdentifier("check character does not match (ISO 7064 MOD 11-2)")
     try:
-        datetime.date(int(value[6:10]), int(value[10:12]), int(value[12:14]))
-    except ValueError:
+        ric.get_birth_date(value)
+    except stdnum_errors.InvalidComponent:
         raise InvalidIdentifier("birth date or region code is not valid") from None
     if not _region_valid_in(value[:10]):
         raise InvalidIdentifier("birth date or region code is not valid")

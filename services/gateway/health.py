@@ -167,11 +167,10 @@ class AgencyHealth:
         interval = self.policy.idle_probe_s
         while True:
             # Calls speak for the agency while they come; the prober while it is ejected.
-            quiet_until = self._last_heard + interval
-            await asyncio.sleep(interval if self.ejected else max(0.0, quiet_until - time.monotonic()))
+            await asyncio.sleep(interval if self.ejected else max(0.0, self._last_heard + interval - time.monotonic()))
             if self._closed:
                 return
-            if self.ejected or time.monotonic() < self._last_heard + interval:
+            if self.ejected or time.monotonic() - self._last_heard < interval:
                 continue
             try:
                 # No wait_for_ready: a channel that cannot connect is the answer.

@@ -530,20 +530,3 @@ class Ledger:
                 "UPDATE actions SET lease_until_us = 0, lease_owner = '' WHERE state = $1 AND lease_owner = $2",
                 PENDING, owner,
             )
-
-
-__all__ = [
-    "ActionRecord",
-    "CaseConflict",
-    "CaseRecord",
-    "CaseView",
-    "DebtorRecord",
-    "Draft",
-    "HoldChange",
-    "HoldRecord",
-    "HoldUpdate",
-    "Ledger",
-    "Planned",
-    "Snapshot",
-    "Totals",
-]
