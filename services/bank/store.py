@@ -2,21 +2,13 @@
 
 import sqlite3
 from collections import defaultdict
-from typing import TYPE_CHECKING
 
 from protos.bank.v1 import bank_pb2
 from protos.common.v1 import common_pb2
 from services import datagen
 from services.agency.holds import PENDING_STATES, queue_positions
 from services.agency.store import insert_holders, timestamp
-
-if TYPE_CHECKING:
-    from services.bank.config import Settings
-
-# Bump when the bank's tables change; it is part of the seed fingerprint
-# (Settings.data_parameters), so a DB built by older code is rebuilt.
-# 3: freezes.period_us, the freezes_due index, freezes_by_account with state.
-SCHEMA_VERSION = "3"
+from services.bank.config import Settings
 
 # Money is integer fen throughout. `opening_balance_fen` is the seeded
 # balance, kept for the conservation check: opening = balance + deductions.
@@ -84,7 +76,7 @@ CREATE INDEX deductions_by_freeze ON deductions (freeze_id);
 """
 
 
-def populate(conn: sqlite3.Connection, settings: "Settings") -> int:
+def populate(conn: sqlite3.Connection, settings: Settings) -> int:
     """Store the generator's accounts for this institution and their holders."""
     population = datagen.subjects(settings.seed, settings.subjects)
     people = {s.id_number: s for s in population}

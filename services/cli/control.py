@@ -22,6 +22,7 @@ from protos.bank.v1 import bank_pb2
 from protos.common.v1 import common_pb2
 from protos.gateway.v1 import control_pb2, control_pb2_grpc
 from services.cli import render
+from services.cli.render import subject_type_of, to_json
 from services.cli.auth import channel_for
 
 EXIT_REFUSED = 2
@@ -30,8 +31,6 @@ TIMEOUT_S = 60
 
 
 def subject(id_number: str, name: str = "") -> common_pb2.Subject:
-    from services.cli.main import subject_type_of
-
     id_number = id_number.strip().upper()
     return common_pb2.Subject(type=subject_type_of(id_number), id_number=id_number, name=name.strip())
 
@@ -136,8 +135,6 @@ def build(args: argparse.Namespace) -> tuple[str, object]:
 
 
 async def run_action(args: argparse.Namespace) -> int:
-    from services.cli.main import to_json
-
     method, request = build(args)
     async with channel_for(args) as channel:
         stub = control_pb2_grpc.EnforcementControlStub(channel)
@@ -171,8 +168,6 @@ def _refused_action(exc: grpc.aio.AioRpcError) -> control_pb2.Action | None:
 
 
 async def run_case(args: argparse.Namespace) -> int:
-    from services.cli.main import to_json
-
     # Registering needs the admin role; the development token has both.
     roles = ("executor", "admin") if args.case_command == "register" else ("executor",)
     async with channel_for(args, roles) as channel:

@@ -2,27 +2,16 @@
 
 import argparse
 import asyncio
-import json
 import os
 import sys
 
 import grpc
-from google.protobuf import json_format
 
 from protos.common.v1 import common_pb2
 from protos.gateway.v1 import gateway_pb2, gateway_pb2_grpc
 from services.cli import control, render, security
+from services.cli.render import subject_type_of, to_json
 from services.cli.auth import channel_for
-
-
-def subject_type_of(id_number: str) -> int:
-    """Infer the document type: 18 digits (last may be X) is a resident ID,
-    18 characters with letters a credit code, anything else a passport."""
-    if len(id_number) == 18 and id_number[:17].isdigit() and (id_number[17].isdigit() or id_number[17] == "X"):
-        return common_pb2.SUBJECT_TYPE_RESIDENT_ID
-    if len(id_number) == 18:
-        return common_pb2.SUBJECT_TYPE_CREDIT_CODE
-    return common_pb2.SUBJECT_TYPE_PASSPORT
 
 
 def build_query(args: argparse.Namespace) -> gateway_pb2.AssetQueryRequest:
@@ -39,12 +28,6 @@ def build_query(args: argparse.Namespace) -> gateway_pb2.AssetQueryRequest:
         agency_ids=[a for a in (args.agencies or "").split(",") if a],
         deadline_ms=args.deadline_ms,
         request_id=args.request_id,
-    )
-
-
-def to_json(message) -> str:
-    return json.dumps(
-        json_format.MessageToDict(message, preserving_proto_field_name=True), ensure_ascii=False, indent=2
     )
 
 

@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 from services.common.settings import SettingsError
+from services.gateway.agencies.registry import load_registry
 from services.security import audit, pki, tokens
 
 DEFAULT_PKI_DIR = "var/pki"
@@ -20,8 +21,6 @@ def _error(message: str, code: int = 2) -> int:
 
 
 async def run_pki_init(args: argparse.Namespace) -> int:
-    from services.gateway.registry import load_registry
-
     try:
         agency_ids = [a.id for a in load_registry(args.agencies)] if args.agencies else []
         actions = pki.init_pki(args.dir, agency_ids, ca_days=args.ca_days, leaf_days=args.days)

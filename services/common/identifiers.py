@@ -96,6 +96,11 @@ def check_plate(value: str) -> str:
 _CASE_NUMBER = re.compile(r"[(（](\d{4})[)）][\u4e00-\u9fff]\d{2,4}执[恢保异复]?(\d{1,6})号")
 
 
+def normal_case_number(value: str) -> str:
+    """Courts write case numbers with ASCII or full-width brackets: one case."""
+    return value.strip().replace("（", "(").replace("）", ")")
+
+
 def check_case_number(value: str) -> str:
     if not _CASE_NUMBER.fullmatch(value):
         raise InvalidIdentifier("must look like (2024)皖01执123号")

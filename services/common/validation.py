@@ -90,3 +90,14 @@ def validate_amount_fen(value: int, field: str, *, maximum: int = 10**15) -> Non
         raise FieldError(field, "must be a positive number of fen")
     if value > maximum:
         raise FieldError(field, f"must be at most {maximum} fen")
+
+
+def usable_request_id(value: str | None) -> str:
+    """A client's request ID if it is a valid token; a malformed one is ignored, not an error."""
+    if not value:
+        return ""
+    try:
+        validate_token(value, "request_id", required=False)
+    except FieldError:
+        return ""
+    return value

@@ -1,6 +1,7 @@
-"""Run the gateway: the gRPC and HTTP APIs (queries and control) over one set of agency channels and one ledger."""
+"""Run the gateway: the gRPC and HTTP adapters over one GatewayCore (root.py)."""
 
 import asyncio
+import contextlib
 import logging
 
 import grpc
@@ -10,15 +11,14 @@ from prometheus_client import disable_created_metrics
 from protos.gateway.v1 import control_pb2_grpc, gateway_pb2_grpc
 from services.common.grpc_server import GrpcServer, announce_ready, bound_address, wait_for_shutdown_signal
 from services.common.interceptors import FaultSettings, server_interceptors
-from services.gateway.auth import grpc_interceptors
 from services.gateway.config import GatewaySettings
-from services.gateway.control_grpc import SERVICE_NAME as CONTROL_SERVICE_NAME
-from services.gateway.control_grpc import EnforcementControlServicer
-from services.gateway.control_http import CONTROL
-from services.gateway.grpc_api import SERVICE_NAME, AssetGatewayServicer
-from services.gateway.http_api import FANOUT, GatewayState, create_app
-from services.gateway.lifecycle import drain_http
-from services.gateway.registry import load_registry
+from services.gateway.grpc_api.control import SERVICE_NAME as CONTROL_SERVICE_NAME
+from services.gateway.grpc_api.control import EnforcementControlServicer
+from services.gateway.grpc_api.door import DoorInterceptor
+from services.gateway.grpc_api.query import SERVICE_NAME, AssetGatewayServicer
+from services.gateway.http_api.app import create_app
+from services.gateway.http_api.lifecycle import drain_http
+from services.gateway.root import GatewayCore, open_gateway
 
 logger = logging.getLogger(__name__)
 
@@ -28,14 +28,16 @@ class Gateway:
 
     def __init__(self, settings: GatewaySettings):
         self.settings = settings
-        self.state = GatewayState()
+        self.core: GatewayCore | None = None
         self.endpoints: dict[str, str] = {}
+        self._resources = contextlib.AsyncExitStack()
         self._runner: web.AppRunner | None = None
         self._grpc: GrpcServer | None = None
 
     async def start(self) -> "Gateway":
-        registry = load_registry(self.settings.agency_registry)
-        app = create_app(self.settings, registry, self.state)
+        # Opened first: a registry, ledger or audit store that cannot open stops the start here.
+        core = self.core = await self._resources.enter_async_context(open_gateway(self.settings))
+        app = create_app(core)
         # Graceful stop is ours (wait_for_shutdown_signal), not aiohttp's. A
         # client that hangs up cancels its handler, and so its agency calls.
         self._runner = web.AppRunner(
@@ -46,14 +48,13 @@ class Gateway:
             handler_cancellation=True,
         )
         try:
-            # setup() enters cleanup_ctx: the agency channels open here.
             await self._runner.setup()
             host, _, port = self.settings.http_address.rpartition(":")
             site = web.TCPSite(self._runner, host, int(port), reuse_port=self.settings.reuse_port or None)
             await site.start()
             http_port = self._runner.addresses[0][1]
-            servicer = AssetGatewayServicer(app[FANOUT])
-            control = EnforcementControlServicer(app[CONTROL])
+            servicer = AssetGatewayServicer(core.fanout)
+            control = EnforcementControlServicer(core.control)
 
             def register(server: grpc.aio.Server) -> None:
                 gateway_pb2_grpc.add_AssetGatewayServicer_to_server(servicer, server)
@@ -63,24 +64,25 @@ class Gateway:
                 self.settings.grpc_address,
                 register,
                 [SERVICE_NAME, CONTROL_SERVICE_NAME],
-                # Executor tokens, authorization and audit first (auth.py).
-                interceptors=[*grpc_interceptors(app), *server_interceptors(FaultSettings())],
+                # Executor tokens, authorization and audit first (access/door.py).
+                interceptors=[DoorInterceptor(core.door), *server_interceptors(FaultSettings())],
                 reuse_port=self.settings.reuse_port,
             )
         except BaseException:
             await self.stop()
             raise
-        self.state.grpc_serving = True
+        core.readiness.grpc_serving = True
         self.endpoints = {
             "grpc": bound_address(self.settings.grpc_address, self._grpc.port),
             "http": bound_address(self.settings.http_address, http_port),
         }
-        logger.info("gateway asks %d agencies from %s", len(registry), self.settings.agency_registry)
+        logger.info("gateway asks %d agencies from %s", len(core.clients.all), self.settings.agency_registry)
         return self
 
     async def stop(self) -> None:
-        """Refuse new work on both APIs at once, let calls in flight finish within one grace period, close the channels."""
-        self.state.grpc_serving = False
+        """Refuse new work on both APIs at once, let calls in flight finish within one grace period, close the core."""
+        if self.core is not None:
+            self.core.readiness.grpc_serving = False
         drains = []
         if self._grpc is not None:
             # NOT_SERVING on gRPC health first, then no new RPCs.
@@ -93,6 +95,8 @@ class Gateway:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+        # Then the channels, the ledger and the audit store, in reverse of their opening.
+        await self._resources.aclose()
 
 
 async def serve(settings: GatewaySettings) -> None:

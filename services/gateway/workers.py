@@ -34,26 +34,17 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from prometheus_client import REGISTRY, CollectorRegistry, multiprocess
+from prometheus_client import multiprocess
 
 from services.common.grpc_server import announce_ready, bound_address, install_shutdown_signals
+from services.common.metrics_http import MULTIPROC_ENV
 from services.gateway.config import GatewaySettings
 
 logger = logging.getLogger(__name__)
 
-MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 # A worker that dies sooner than this after starting is crash-looping: back off.
 STABLE_SECONDS = 10.0
 MAX_BACKOFF_SECONDS = 30.0
-
-
-def scrape_registry() -> CollectorRegistry:
-    """What /metrics exports: this process's registry, or every worker's samples in multiprocess mode."""
-    if not os.environ.get(MULTIPROC_ENV):
-        return REGISTRY
-    registry = CollectorRegistry()
-    multiprocess.MultiProcessCollector(registry)
-    return registry
 
 
 def free_port(host: str) -> int:

@@ -23,7 +23,7 @@ from services import datagen
 from services.common.grpc_server import wait_for_shutdown_signal
 from services.common.settings import env_address, env_int, env_str
 from services.cli.auth import gateway_channel
-from services.gateway.registry import AgencyConfig, load_registry
+from services.gateway.agencies.registry import AgencyConfig, load_registry
 from services.security import pki
 from services.security.tokens import TokenSigner, write_signing_key
 

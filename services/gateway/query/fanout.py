@@ -8,27 +8,28 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import grpc
-from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt
 from tenacity.wait import wait_random_exponential
 
 from protos.gateway.v1 import gateway_pb2
 from services.common.logs import mask_id, request_id_var
 from services.common.validation import FieldError, validate_case, validate_subject, validate_token
-from services.gateway.agencies import AgencyClient, AgencyClients, QueryRequest
-from services.gateway.metrics import TIMEOUT as TIMEOUT_OUTCOME
-from services.gateway.metrics import query_metrics
-from services.gateway.responses import problem as check_response
-from services.gateway.responses import reject as reject_response
-from services.gateway.retry import NoTimeLeft, StopNearDeadline
+from services.gateway.agencies.calls import NoTimeLeft, RetryPolicy
+from services.gateway.agencies.clients import AgencyClient, AgencyClients, QueryRequest
+from services.gateway.query.answers import problem as check_response
+from services.gateway.query.answers import reject as reject_response
+from services.gateway.query.metrics import query_metrics
 
 logger = logging.getLogger(__name__)
 
-MAX_ATTEMPTS = 3
-# A retry has to leave room for a round trip to be worth making.
-MIN_ATTEMPT_SECONDS = 0.02
+# UNAVAILABLE is the one code proving the agency did not act on the call.
 # Full jitter over 0-20 ms, then 0-40 ms: spreads retries from many queries
 # without spending a noticeable part of the deadline.
-RETRY_BACKOFF = wait_random_exponential(multiplier=0.02, max=0.2)
+QUERY_RETRIES = RetryPolicy(
+    max_attempts=3,
+    min_attempt_s=0.02,
+    backoff=wait_random_exponential(multiplier=0.02, max=0.2),
+    codes=frozenset({grpc.StatusCode.UNAVAILABLE}),
+)
 # Leave the gRPC caller this much of its own deadline to receive the answer.
 CALLER_DEADLINE_MARGIN_S = 0.025
 
@@ -40,14 +41,6 @@ _STATUS_BY_CODE = {
     grpc.StatusCode.DEADLINE_EXCEEDED: TIMEOUT,
     grpc.StatusCode.UNAVAILABLE: UNAVAILABLE,
 }
-
-
-def _is_unavailable(exc: BaseException) -> bool:
-    # UNAVAILABLE is the one code proving the agency did not act on the call.
-    return isinstance(exc, grpc.aio.AioRpcError) and exc.code() is grpc.StatusCode.UNAVAILABLE
-
-
-RETRY_ON = retry_if_exception(_is_unavailable)
 
 
 @dataclass(frozen=True, slots=True)
@@ -289,7 +282,9 @@ class FanOut:
             except grpc.aio.AioRpcError as exc:
                 if exc.code() is not grpc.StatusCode.UNAVAILABLE:
                     raise
-                response = await self._retry(client, result, query, deadline, exc)
+                response = await QUERY_RETRIES.run(
+                    lambda: self._attempt(client, result, query, deadline), deadline, first_error=exc
+                )
         except grpc.aio.AioRpcError as exc:
             code = exc.code()
             result.status = _STATUS_BY_CODE.get(code, ERROR)
@@ -314,56 +309,16 @@ class FanOut:
         return result
 
     async def _attempt(self, client: AgencyClient, result, query: PreparedQuery, deadline: float):
-        """One call, under min(agency timeout, time left), counted and timed."""
+        """One call, under min(agency timeout, time left)."""
         timeout = deadline - time.monotonic()
         if timeout <= 0:
             raise NoTimeLeft
         if client.timeout_s < timeout:
             timeout = client.timeout_s
         result.attempts += 1
-        metrics = client.metrics
-        outcome = "UNKNOWN"
-        metrics.in_flight.inc()
-        start = time.perf_counter()
-        try:
-            response = await client.call(query.payload, timeout=timeout)
-            outcome = "OK"
-            return response
-        except grpc.aio.AioRpcError as exc:
-            outcome = exc.code().name
-            raise
-        except asyncio.CancelledError:
-            # Cut off by the query deadline (or the caller went away).
-            outcome = TIMEOUT_OUTCOME
-            raise
-        finally:
-            metrics.in_flight.dec()
-            metrics.seconds.observe(time.perf_counter() - start)
-            metrics.outcome(outcome).inc()
-            client.health.record(outcome)
-            if logger.isEnabledFor(logging.DEBUG):
-                logger.debug(
-                    "query %s: %s attempt %d: %s", query.request_id, client.id, result.attempts, outcome
-                )
-
-    async def _retry(self, client: AgencyClient, result, query: PreparedQuery, deadline: float, first_error):
-        """The slow path: tenacity takes over after a first UNAVAILABLE."""
-        # The first attempt was already made; handing tenacity its error keeps
-        # its attempt count and backoff schedule right.
-        already_failed = [first_error]
-
-        async def attempt():
-            if already_failed:
-                raise already_failed.pop()
-            return await self._attempt(client, result, query, deadline)
-
-        retrying = AsyncRetrying(
-            stop=stop_after_attempt(MAX_ATTEMPTS) | StopNearDeadline(deadline, MIN_ATTEMPT_SECONDS),
-            wait=RETRY_BACKOFF,
-            retry=RETRY_ON,
-            reraise=True,
-        )
-        return await retrying(attempt)
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug("query %s: %s attempt %d", query.request_id, client.id, result.attempts)
+        return await client.query(query.payload, timeout=timeout)
 
     async def aclose(self) -> None:
         """Wait for calls cut off at a deadline to finish cancelling."""

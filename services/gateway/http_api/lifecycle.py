@@ -1,4 +1,4 @@
-"""The gateway's life cycle: readiness (registry loaded, ledger reachable) and draining the HTTP side on stop."""
+"""Draining the HTTP side on stop: refuse new work with 503 while requests in flight finish."""
 
 import asyncio
 import logging
@@ -6,25 +6,6 @@ import logging
 from aiohttp import web
 
 logger = logging.getLogger(__name__)
-
-# /readyz must answer quickly even when the ledger hangs.
-LEDGER_PING_TIMEOUT_S = 2.0
-
-
-async def ledger_unready(app: web.Application) -> str | None:
-    """Why the ledger makes the gateway not ready, or None when a cheap query succeeds now."""
-    # Here, not at the top: control_http imports http_api, which imports this module.
-    from services.gateway.control_http import CONTROL
-
-    control = app.get(CONTROL)
-    if control is None:
-        return "ledger not opened"
-    try:
-        await asyncio.wait_for(control.ledger.ping(), LEDGER_PING_TIMEOUT_S)
-    except Exception as exc:  # whatever the driver raises, the answer is "not reachable"
-        logger.warning("readiness: ledger unreachable: %s", exc or type(exc).__name__)
-        return f"ledger unreachable: {type(exc).__name__}"
-    return None
 
 
 class Drain:

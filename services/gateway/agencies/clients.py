@@ -2,7 +2,6 @@
 
 import logging
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 
 import grpc
 from google.protobuf.message import Message
@@ -11,10 +10,11 @@ from protos.bank.v1 import bank_pb2
 from protos.gateway.v1 import gateway_pb2
 from protos.realestate.v1 import realestate_pb2
 from protos.vehicle.v1 import vehicle_pb2
-from services.gateway.agency_tls import open_agency_channel
-from services.gateway.health import AgencyHealth, EjectionPolicy
-from services.gateway.metrics import AgencyCallMetrics
-from services.gateway.registry import AgencyConfig
+from services.gateway.agencies.calls import AgencyCall
+from services.gateway.agencies.health import AgencyHealth, EjectionPolicy
+from services.gateway.agencies.methods import QUERY, AgencyMethod
+from services.gateway.agencies.registry import AgencyConfig
+from services.gateway.agencies.tls import open_agency_channel
 
 logger = logging.getLogger(__name__)
 
@@ -40,11 +40,7 @@ CHANNEL_OPTIONS = (
 # one wire layout (1 request_id, 2 case, 3 subject), so a query is encoded
 # once and the same bytes go to every agency whatever its kind.
 QueryRequest = bank_pb2.QueryAccountsRequest
-_QUERY_REQUEST_TYPES = (
-    bank_pb2.QueryAccountsRequest,
-    vehicle_pb2.QueryVehiclesRequest,
-    realestate_pb2.QueryPropertiesRequest,
-)
+_QUERY_REQUEST_TYPES = tuple(method.request_type for method in QUERY.values())
 
 
 def check_query_requests_share_layout() -> None:
@@ -77,36 +73,18 @@ def _fill_properties(response: realestate_pb2.QueryPropertiesResponse, result: g
     result.properties.extend(response.properties)
 
 
-@dataclass(frozen=True, slots=True)
-class KindAdapter:
-    """How to ask one kind of agency for a subject's assets."""
-
-    method: str
-    response_type: type[Message]
-    fill: Callable[[Message, gateway_pb2.AgencyResult], None]
-
-    @property
-    def method_name(self) -> str:
-        return self.method.rpartition("/")[2]
-
-
-ADAPTERS: dict[str, KindAdapter] = {
-    "bank": KindAdapter("/chakong.bank.v1.Bank/QueryAccounts", bank_pb2.QueryAccountsResponse, _fill_accounts),
-    "vehicle": KindAdapter(
-        "/chakong.vehicle.v1.VehicleRegistry/QueryVehicles", vehicle_pb2.QueryVehiclesResponse, _fill_vehicles
-    ),
-    "realestate": KindAdapter(
-        "/chakong.realestate.v1.RealEstateRegistry/QueryProperties",
-        realestate_pb2.QueryPropertiesResponse,
-        _fill_properties,
-    ),
+# How each kind's query answer fills an AgencyResult.
+FILL: dict[str, Callable[[Message, gateway_pb2.AgencyResult], None]] = {
+    "bank": _fill_accounts,
+    "vehicle": _fill_vehicles,
+    "realestate": _fill_properties,
 }
 
 
 class AgencyClient:
     """One agency: its channel, its query method and its metric children."""
 
-    __slots__ = ("config", "id", "kind", "name", "timeout_s", "call", "fill", "metrics", "channel", "health")
+    __slots__ = ("config", "id", "kind", "name", "timeout_s", "query", "fill", "channel", "health", "_calls")
 
     def __init__(
         self,
@@ -114,26 +92,27 @@ class AgencyClient:
         policy: EjectionPolicy = DEFAULT_POLICY,
         credentials: grpc.ChannelCredentials | None = None,
     ):
-        adapter = ADAPTERS[config.kind]
         self.config = config
         self.id = config.id
         self.kind = config.kind_value
         self.name = config.name
         self.timeout_s = config.timeout_ms / 1000
-        # mTLS naming config.id when credentials are given (agency_tls.py); plaintext only without.
+        # mTLS naming config.id when credentials are given (tls.py); plaintext only without.
         self.channel = open_agency_channel(config, credentials, CHANNEL_OPTIONS)
-        # The request arrives already encoded (see QueryRequest): no serializer.
-        self.call = self.channel.unary_unary(
-            adapter.method,
-            request_serializer=None,
-            response_deserializer=adapter.response_type.FromString,
-            _registered_method=True,
-        )
-        self.fill = adapter.fill
-        self.metrics = AgencyCallMetrics(config.id, adapter.method_name)
         self.health = AgencyHealth(config.id, self.channel, self.timeout_s, policy)
+        # The request arrives already encoded (see QueryRequest): no serializer.
+        self.query = AgencyCall(config.id, self.channel, self.health, QUERY[config.kind], encoded=True)
+        self.fill = FILL[config.kind]
+        self._calls: dict[str, AgencyCall] = {}
         # Start connecting now, so the first query does not pay for it.
         self.channel.get_state(try_to_connect=True)
+
+    def call(self, method: AgencyMethod) -> AgencyCall:
+        """The control `method` on this agency's channel, made once."""
+        call = self._calls.get(method.name)
+        if call is None:
+            call = self._calls[method.name] = AgencyCall(self.id, self.channel, self.health, method, encoded=False)
+        return call
 
 
 class AgencyClients:

@@ -1,31 +1,24 @@
-"""The AssetGateway gRPC service."""
+"""The AssetGateway gRPC service: queries (unary and streamed) and the agency list."""
 
 import contextlib
 
 import grpc
-from google.protobuf import any_pb2
-from google.rpc import code_pb2, error_details_pb2, status_pb2
-from grpc_status import rpc_status
 
 from protos.gateway.v1 import gateway_pb2, gateway_pb2_grpc
-from services.common.validation import FieldError
-from services.gateway import request_ids
-from services.gateway.fanout import FanOut
-from services.gateway.metrics import query_metrics
+from services.common.logs import REQUEST_ID_METADATA_KEY
+from services.common.validation import FieldError, usable_request_id
+from services.gateway.grpc_api.status import invalid_argument_status
+from services.gateway.query.fanout import FanOut
+from services.gateway.query.metrics import query_metrics
 
 SERVICE_NAME = gateway_pb2.DESCRIPTOR.services_by_name["AssetGateway"].full_name
 
 
-def invalid_argument_status(error: FieldError) -> grpc.Status:
-    """INVALID_ARGUMENT with a google.rpc.BadRequest naming the field, for rpc_status.from_call."""
-    violation = error_details_pb2.BadRequest(
-        field_violations=[error_details_pb2.BadRequest.FieldViolation(field=error.field, description=error.rule)]
-    )
-    detail = any_pb2.Any()
-    detail.Pack(violation)
-    return rpc_status.to_status(
-        status_pb2.Status(code=code_pb2.INVALID_ARGUMENT, message=str(error), details=[detail])
-    )
+def _request_id(context: grpc.aio.ServicerContext) -> str:
+    for key, value in context.invocation_metadata() or ():
+        if key == REQUEST_ID_METADATA_KEY:
+            return usable_request_id(value)
+    return ""
 
 
 def list_agencies(fanout: FanOut) -> gateway_pb2.ListAgenciesResponse:
@@ -53,7 +46,7 @@ class AssetGatewayServicer(gateway_pb2_grpc.AssetGatewayServicer):
 
     async def QueryAssets(self, request, context: grpc.aio.ServicerContext):
         if not request.request_id:
-            request.request_id = request_ids.from_metadata(context)
+            request.request_id = _request_id(context)
         try:
             query = self._fanout.prepare(request, caller_time_remaining=context.time_remaining())
         except FieldError as error:
@@ -66,7 +59,7 @@ class AssetGatewayServicer(gateway_pb2_grpc.AssetGatewayServicer):
 
     async def StreamAssets(self, request, context: grpc.aio.ServicerContext):
         if not request.request_id:
-            request.request_id = request_ids.from_metadata(context)
+            request.request_id = _request_id(context)
         try:
             query = self._fanout.prepare(request, caller_time_remaining=context.time_remaining())
         except FieldError as error:

@@ -13,13 +13,10 @@ import contextlib
 import logging
 import os
 import signal
-from collections.abc import AsyncIterator
 from pathlib import Path
 
-from aiohttp import web
-
-from services.gateway.agencies import AgencyClient, AgencyClients
-from services.gateway.registry import RegistryError, load_registry
+from services.gateway.agencies.clients import AgencyClient, AgencyClients
+from services.gateway.agencies.registry import RegistryError, load_registry
 
 logger = logging.getLogger(__name__)
 
@@ -128,22 +125,3 @@ class RegistryReloader:
             task.cancel()
         # Cancelled retirements close their channels in `finally`.
         await asyncio.gather(*tasks, return_exceptions=True)
-
-
-async def registry_reloader(app: web.Application) -> AsyncIterator[None]:
-    """cleanup_ctx: watch the registry while the app runs (after agency_channels, which it edits)."""
-    # Here, not at the top: http_api adds this context and defines the keys.
-    from services.gateway.http_api import FANOUT, SETTINGS
-
-    settings = app[SETTINGS]
-    reloader = RegistryReloader(
-        settings.agency_registry,
-        app[FANOUT].clients,
-        poll_s=settings.registry_poll_seconds,
-        drain_s=max(settings.query_deadline_ms, settings.control_deadline_ms) / 1000 + 1.0,
-    )
-    reloader.start()
-    try:
-        yield
-    finally:
-        await reloader.close()

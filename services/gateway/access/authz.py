@@ -4,7 +4,7 @@ DOMAIN.md, "Who may ask": only officers of the case's court, only executors
 assigned to the case, only about its debtors. Registering cases and
 managing agencies needs the admin role (of the court concerned). A freeze
 or seal can only be renewed, released, deducted from or transferred under
-the case that placed it (control.py `_hold_of`), so requiring the caller's
+the case that placed it (control/rules.py `hold_of`), so requiring the caller's
 court to be the case's court here is what keeps those to the placing court.
 """
 

@@ -3,6 +3,8 @@
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 
 from protos.gateway.v1 import control_pb2, gateway_pb2
+from services.gateway.control.kinds import KINDS
+from services.gateway.errors import HTTP_ERROR_CODES
 
 _INT64_TYPES = {
     FieldDescriptor.TYPE_INT64,
@@ -18,22 +20,6 @@ _INT32_TYPES = {
     FieldDescriptor.TYPE_FIXED32,
     FieldDescriptor.TYPE_SFIXED32,
 }
-# The `code` of the error body for each HTTP status the API answers with;
-# gRPC code names where one fits.
-HTTP_ERROR_CODES = {
-    400: "INVALID_ARGUMENT",
-    401: "UNAUTHENTICATED",
-    403: "PERMISSION_DENIED",
-    404: "NOT_FOUND",
-    405: "METHOD_NOT_ALLOWED",
-    # Control answers 409 for ALREADY_EXISTS and FAILED_PRECONDITION, and names which in `code`.
-    409: "ALREADY_EXISTS",
-    413: "PAYLOAD_TOO_LARGE",
-    429: "RESOURCE_EXHAUSTED",
-    500: "INTERNAL",
-    503: "UNAVAILABLE",
-}
-
 _WELL_KNOWN = {
     "google.protobuf.Timestamp": {"type": "string", "format": "date-time", "description": "RFC 3339, UTC."},
 }
@@ -293,30 +279,6 @@ def openapi_document(default_deadline_ms: int) -> dict:
     return document
 
 
-# (path, method, operationId, summary, request message, path parameter)
-_CONTROL_ACTIONS = (
-    ("/v1/freezes", "freeze", "Freeze an amount on a debtor's account (冻结).",
-     control_pb2.FreezeFundsRequest, None),
-    ("/v1/freezes/{hold_id}/renew", "renewFreeze", "Renew a freeze before it expires (续冻).",
-     control_pb2.RenewHoldRequest, "hold_id"),
-    ("/v1/freezes/{hold_id}/release", "releaseFreeze",
-     "Release a freeze, whole (amount_fen 0 or absent) or in part (解冻).", control_pb2.ReleaseFreezeRequest, "hold_id"),
-    ("/v1/freezes/{hold_id}/deduct", "deductFromFreeze",
-     "Deduct from this freeze to the court's account (扣划); the rest stays frozen.",
-     control_pb2.DeductFundsRequest, "hold_id"),
-    ("/v1/deductions", "deduct",
-     "Deduct directly from an account's available balance (set `account`), or from a freeze (set `hold_id`).",
-     control_pb2.DeductFundsRequest, None),
-    ("/v1/seals", "seal", "Seal a vehicle or a property (查封).", control_pb2.SealAssetRequest, None),
-    ("/v1/seals/{hold_id}/renew", "renewSeal", "Renew a seal before it expires (续封).",
-     control_pb2.RenewHoldRequest, "hold_id"),
-    ("/v1/seals/{hold_id}/release", "releaseSeal", "Release a seal (解封).", control_pb2.ReleaseSealRequest, "hold_id"),
-    ("/v1/transfers", "transfer",
-     "Transfer a property sealed by this case to the buyer at a court sale (过户); ends every seal on it.",
-     control_pb2.TransferPropertyRequest, None),
-)
-
-
 def _control_paths(schemas: dict) -> dict:
     action = _message_schema(control_pb2.Action.DESCRIPTOR, schemas)
     case = _message_schema(control_pb2.Case.DESCRIPTOR, schemas)
@@ -347,12 +309,14 @@ def _control_paths(schemas: dict) -> dict:
     }
     action_error = lambda text: _json(_ref("ActionError"), text, key_header)  # noqa: E731
     paths: dict = {}
-    for path, operation, summary, message, path_parameter in _CONTROL_ACTIONS:
-        request = _message_schema(message.DESCRIPTOR, schemas)
+    actions = [(route, kind) for kind in KINDS.values() for route in kind.http]
+    for route, kind in actions:
+        path, operation, summary = route.path, route.operation_id, route.summary
+        request = _message_schema(kind.request_type.DESCRIPTOR, schemas)
         parameters = [key_parameter]
-        if path_parameter:
+        if "{hold_id}" in path:
             parameters.insert(0, {
-                "name": path_parameter, "in": "path", "required": True, "schema": {"type": "string"},
+                "name": "hold_id", "in": "path", "required": True, "schema": {"type": "string"},
                 "description": "The hold: the action ID of the freeze or seal that placed it.",
             })
         paths[path] = {

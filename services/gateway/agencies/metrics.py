@@ -1,6 +1,5 @@
-"""The gateway's Prometheus metrics, with label children bound once per agency and API."""
+"""Agency metrics: calls, their duration and outcome, admission; label children bound once per agency and method."""
 
-import grpc
 from prometheus_client import Counter, Gauge, Histogram
 
 # 1 ms resolves a local agency; the top buckets cover the 2 s default
@@ -24,17 +23,6 @@ AGENCY_CALLS_IN_FLIGHT = Gauge(
     ["agency"],
     multiprocess_mode="livesum",
 )
-QUERY_SECONDS = Histogram(
-    "chakong_gateway_query_duration_seconds",
-    "Duration of one asset query, from validation to the last result.",
-    ["api"],
-    buckets=LATENCY_BUCKETS,
-)
-QUERIES = Counter(
-    "chakong_gateway_queries_total",
-    "Asset queries by result: complete (every agency OK), partial, or rejected (invalid request).",
-    ["api", "result"],
-)
 AGENCY_UP = Gauge(
     "chakong_gateway_agency_up",
     "1 while the gateway admits calls to the agency, 0 while it is ejected after repeated failures.",
@@ -48,7 +36,6 @@ AGENCY_EJECTIONS = Counter(
     ["agency"],
 )
 
-APIS = ("grpc", "grpc_stream", "http", "http_stream")
 TIMEOUT = "TIMEOUT"
 
 
@@ -75,62 +62,6 @@ class AgencyCallMetrics:
             child = self._outcomes[outcome] = AGENCY_CALLS.labels(self.agency, self.method, outcome)
         return child
 
-
-class QueryMetrics:
-    """Label children for one API."""
-
-    __slots__ = ("seconds", "complete", "partial", "rejected")
-
-    def __init__(self, api: str):
-        self.seconds = QUERY_SECONDS.labels(api)
-        self.complete = QUERIES.labels(api, "complete")
-        self.partial = QUERIES.labels(api, "partial")
-        self.rejected = QUERIES.labels(api, "rejected")
-
-    def finished(self, complete: bool, seconds: float) -> None:
-        self.seconds.observe(seconds)
-        (self.complete if complete else self.partial).inc()
-
-
-_QUERY_METRICS: dict[str, QueryMetrics] = {}
-
-
-def query_metrics(api: str) -> QueryMetrics:
-    """The one QueryMetrics per API (label children are cached by prometheus_client too)."""
-    metrics = _QUERY_METRICS.get(api)
-    if metrics is None:
-        if api not in APIS:
-            raise ValueError(f"unknown api label {api!r}")
-        metrics = _QUERY_METRICS[api] = QueryMetrics(api)
-    return metrics
-
-
-def code_name(code: grpc.StatusCode | None) -> str:
-    return code.name if code is not None else "UNKNOWN"
-
-
-# Control actions
-
-ACTIONS = Counter(
-    "chakong_gateway_actions_total",
-    "Control actions by kind and outcome: succeeded or refused (by the agency), rejected (by validation or"
-    " the gateway's rules, nothing recorded), pending (a drive ended with no answer; re-driven later).",
-    ["kind", "outcome"],
-)
-FROZEN_FEN = Counter(
-    "chakong_gateway_frozen_fen_total",
-    "Fen frozen by freezes that succeeded (what the banks actually froze).",
-)
-DEDUCTED_FEN = Counter(
-    "chakong_gateway_deducted_fen_total",
-    "Fen deducted to court accounts by deductions that succeeded.",
-)
-ACTIONS_PENDING = Gauge(
-    "chakong_gateway_actions_pending",
-    "Actions in the ledger still PENDING (awaiting an agency's answer or re-driving), as of the last sweep.",
-    # Every worker sweeps the one ledger: the latest sweep is the answer.
-    multiprocess_mode="livemostrecent",
-)
 
 _CALL_METRICS: dict[tuple[str, str], AgencyCallMetrics] = {}
 

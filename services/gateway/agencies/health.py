@@ -22,7 +22,7 @@ from datetime import datetime, timezone
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from services.gateway.metrics import AGENCY_EJECTIONS, AGENCY_UP, TIMEOUT
+from services.gateway.agencies.metrics import AGENCY_EJECTIONS, AGENCY_UP, TIMEOUT
 
 logger = logging.getLogger(__name__)
 

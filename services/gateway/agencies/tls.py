@@ -6,7 +6,7 @@ import grpc
 
 from services.common.tls import ClientTls, secure_agency_channel
 from services.gateway.config import GatewaySettings
-from services.gateway.registry import AgencyConfig
+from services.gateway.agencies.registry import AgencyConfig
 
 logger = logging.getLogger(__name__)
 

@@ -1,0 +1,254 @@
+"""The gateway's door: executor tokens, per-case authorization, rate limits and the audit trail.
+
+Both APIs go through `Door.admit` (the gRPC interceptor and the HTTP
+middleware only read the token and the request and render the answer):
+authenticate (UNAUTHENTICATED), parse the request once, describe it
+(an invalid request is recorded as denied and left to its handler, whose
+validation answers the field-naming INVALID_ARGUMENT), rate-limit queries
+(RESOURCE_EXHAUSTED with retry-after), decide (authz.decide:
+PERMISSION_DENIED, or NOT_FOUND for an unregistered case) and append one
+audit record, allowed or denied, before the handler runs and so before any
+reply or agency call. If that append fails the request fails (UNAVAILABLE):
+nothing happens that the audit trail does not show.
+
+What each operation is, for the door, is an `Operation`, declared once
+beside what it does (query/operations.py, control/kinds.py,
+control/cases.py); the adapters derive their routes and methods from those
+declarations. A gateway method with no Operation needs the admin role.
+"""
+
+import asyncio
+import logging
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import grpc
+from google.protobuf.message import Message
+
+from protos.common.v1 import common_pb2
+from services.common.identifiers import normal_case_number
+from services.common.validation import FieldError, validate_case
+from services.gateway.access import authz
+from services.gateway.errors import GatewayError
+from services.gateway.ledger import Ledger, LedgerUnavailable
+from services.security.audit import MAX_AGENCIES, AuditEntry, AuditError
+from services.security.ratelimit import QueryRateLimiter
+from services.security.tokens import Principal, TokenError, TokenVerifier
+
+logger = logging.getLogger(__name__)
+
+MAX_AGENCY_ID_CHARS = 64
+CASE_CACHE_SIZE = 10_000
+
+
+@dataclass(frozen=True)
+class Call:
+    """What one request asks for, as authorization and the audit trail see it."""
+
+    action: str
+    case_number: str = ""
+    court_code: str = ""
+    executor_id: str = ""
+    document_number: str = ""
+    subject: common_pb2.Subject | None = None
+    agency_ids: tuple[str, ...] = ()
+    request_id: str = ""
+
+
+@dataclass(frozen=True)
+class Operation:
+    """One thing a caller can ask the gateway for, as the door sees it.
+
+    `action` is the authorization rule's name and the audit record's action;
+    `describe` reads a parsed `request_type` (FieldError for what it cannot
+    record). `rate_limited`: counted against the caller's query quota.
+    """
+
+    action: str
+    request_type: type[Message]
+    describe: Callable[[Message], Call]
+    rate_limited: bool = False
+
+
+def case_call(action: str, case: common_pb2.CaseRef, **extra) -> Call:
+    validate_case(case)
+    return Call(
+        action,
+        case_number=normal_case_number(case.case_number),
+        court_code=case.court_code,
+        executor_id=case.executor_id,
+        document_number=case.document_number,
+        **extra,
+    )
+
+
+def agency_ids(values) -> tuple[str, ...]:
+    if len(values) > MAX_AGENCIES:
+        raise FieldError("agency_ids", f"at most {MAX_AGENCIES} agencies")
+    for value in values:
+        if len(value) > MAX_AGENCY_ID_CHARS:
+            raise FieldError("agency_ids", f"an agency ID has at most {MAX_AGENCY_ID_CHARS} characters")
+    return tuple(values)
+
+
+def _administer(_request: Message) -> Call:
+    return Call(authz.ADMINISTER)
+
+
+# Any gateway method not declared otherwise: the admin role.
+ADMINISTER = Operation(authz.ADMINISTER, Message, _administer)
+
+
+@dataclass(slots=True)
+class Admitted:
+    """A request let in: who asked and what they asked (parsed once)."""
+
+    principal: Principal
+    message: Message | None
+    # The request could not be parsed: the handler answers with this.
+    parse_error: FieldError | None = None
+    # A unary query's audit record, written while its agencies are asked.
+    deferred_record: asyncio.Future | None = None
+
+    def request(self) -> Message:
+        if self.parse_error is not None:
+            raise self.parse_error
+        return self.message
+
+    async def settle(self) -> None:
+        """Wait for a deferred audit record; raises GatewayError (UNAVAILABLE) if it failed."""
+        if self.deferred_record is not None:
+            await asyncio.shield(self.deferred_record)
+
+
+class Door:
+    """Everything the door needs; one per gateway process."""
+
+    def __init__(self, verifier: TokenVerifier, limiter: QueryRateLimiter, audit, ledger: Ledger):
+        self.verifier = verifier
+        self.limiter = limiter
+        self.audit = audit
+        self.ledger = ledger
+        # A registered case never changes (re-registering with other content
+        # is refused), so what was found stays true: cache found answers
+        # only, keyed by case and subject, most recent last.
+        self._parties: OrderedDict[tuple[str, str], authz.CaseParties] = OrderedDict()
+
+    def authenticate(self, read_token: Callable[[], str | None]) -> Principal:
+        """The caller named by the token `read_token()` reads from the request."""
+        try:
+            return self.verifier.verify(read_token())
+        except TokenError as exc:
+            raise GatewayError(grpc.StatusCode.UNAUTHENTICATED, str(exc)) from None
+
+    async def admit(
+        self,
+        read_token: Callable[[], str | None],
+        operation: Operation,
+        parse: Callable[[], Message],
+        *,
+        defer_record: bool = False,
+    ) -> Admitted:
+        """The shared door; raises GatewayError when denied.
+
+        With `defer_record` (unary queries only), an allowed query's audit
+        record is written while the handler runs; the caller must await
+        `Admitted.settle()` before sending the reply. A query changes
+        nothing, so overlapping its record with the agency calls keeps the
+        rule (recorded before any reply) at no latency cost.
+        """
+        action = operation.action
+        try:
+            principal = self.authenticate(read_token)
+        except GatewayError as denied:
+            await self.record(None, Call(action), denied.message)
+            raise
+        try:
+            message = parse()
+        except FieldError as error:
+            await self.record(principal, Call(action), f"invalid request: {error}")
+            return Admitted(principal, None, parse_error=error)
+        try:
+            call = operation.describe(message)
+        except FieldError as error:
+            await self.record(principal, Call(action), f"invalid request: {error}")
+            return Admitted(principal, message)
+        if operation.rate_limited:
+            limit = self.limiter.check(principal.executor_id, principal.court_code)
+            if not limit.allowed:
+                reason = f"too many queries for this {limit.limited_by}; retry after {limit.retry_after_header} s"
+                await self.record(principal, call, reason)
+                raise GatewayError(grpc.StatusCode.RESOURCE_EXHAUSTED, reason, retry_after=limit.retry_after_header)
+        decision = authz.decide(
+            principal,
+            call.action,
+            case_number=call.case_number,
+            court_code=call.court_code,
+            executor_id=call.executor_id,
+            case=await self._case(call),
+            subject_id=call.subject.id_number if call.subject is not None else "",
+        )
+        if decision.allowed and defer_record:
+            return Admitted(principal, message, deferred_record=asyncio.ensure_future(self._record_behind(principal, call)))
+        await self.record(principal, call, "" if decision.allowed else decision.reason)
+        if not decision.allowed:
+            raise GatewayError(decision.code, decision.reason)
+        return Admitted(principal, message)
+
+    async def _record_behind(self, principal: Principal, call: Call) -> None:
+        # One loop turn first: the tasks the handler starts meanwhile (the
+        # agency calls) are queued ahead, so the calls go out before the
+        # record is built and handed to the audit store.
+        await asyncio.sleep(0)
+        await self.record(principal, call, "")
+
+    async def _case(self, call: Call) -> authz.CaseParties | None:
+        if not call.case_number or call.action == authz.REGISTER_CASE:
+            return None
+        subject_id = call.subject.id_number if call.subject is not None else ""
+        key = (call.case_number, subject_id)
+        cached = self._parties.get(key)
+        if cached is not None:
+            self._parties.move_to_end(key)
+            return cached
+        try:
+            found = await self.ledger.case_parties(call.case_number, subject_id)
+        except LedgerUnavailable as exc:
+            logger.error("ledger unavailable for authorization: %s", exc)
+            raise GatewayError(grpc.StatusCode.UNAVAILABLE, "the gateway's ledger is unavailable; retry later") from None
+        if found is None:
+            return None
+        case, is_debtor = found
+        parties = authz.CaseParties(
+            case.case_number, case.court_code, case.assigned_executors, frozenset({subject_id} if is_debtor else ())
+        )
+        self._parties[key] = parties
+        if len(self._parties) > CASE_CACHE_SIZE:
+            self._parties.popitem(last=False)
+        return parties
+
+    async def record(self, principal: Principal | None, call: Call, denial: str) -> None:
+        """Append the audit record; fail closed."""
+        subject = call.subject
+        try:
+            entry = AuditEntry(
+                executor_id=principal.executor_id if principal else "",
+                court_code=principal.court_code if principal else "",
+                case_number=call.case_number,
+                document_number=call.document_number[:1000],
+                subject_id=subject.id_number[:1000] if subject is not None else "",
+                action=call.action,
+                agency_ids=call.agency_ids,
+                outcome="denied" if denial else "allowed",
+                reason=denial[:1000],
+                request_id=call.request_id,
+                subject_type=common_pb2.SubjectType.Name(subject.type) if subject is not None and
+                subject.type in common_pb2.SubjectType.values() else "",
+            )
+            await self.audit.append(entry)
+        except (AuditError, ValueError, OSError) as exc:
+            logger.error("audit append failed, refusing the request: %s", exc)
+            raise GatewayError(
+                grpc.StatusCode.UNAVAILABLE, "the audit trail is unavailable; the request was refused (retry later)"
+            ) from None

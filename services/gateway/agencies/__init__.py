@@ -1,0 +1,1 @@
+"""The agencies as the gateway reaches them: registry, channels and TLS, health and ejection, reload, instrumented calls."""

@@ -1,0 +1,113 @@
+"""One instrumented agency call and the one retry policy shape, for queries and control actions alike.
+
+`AgencyCall` is one method on one agency's channel: each attempt is
+counted and timed in the agency's metric children and reported to its
+health (which ejects it after repeated failures). `RetryPolicy` retries
+only codes that prove the call did not take effect (or, for control calls,
+that the idempotency key makes safe), and only while the caller's deadline
+leaves room for another attempt.
+"""
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import grpc
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
+from tenacity.stop import stop_base
+from tenacity.wait import wait_base
+
+from services.gateway.agencies.methods import AgencyMethod
+from services.gateway.agencies.metrics import TIMEOUT, agency_call_metrics
+
+
+class NoTimeLeft(Exception):
+    """The deadline passed before a call could be made."""
+
+
+class StopNearDeadline(stop_base):
+    """Stop retrying when the backoff would leave less than `min_attempt_s` for another call."""
+
+    def __init__(self, deadline: float, min_attempt_s: float):
+        self.deadline = deadline
+        self.min_attempt_s = min_attempt_s
+
+    def __call__(self, retry_state: RetryCallState) -> bool:
+        return time.monotonic() + retry_state.upcoming_sleep + self.min_attempt_s > self.deadline
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    max_attempts: int
+    # A retry has to leave room for a round trip to be worth making.
+    min_attempt_s: float
+    backoff: wait_base
+    codes: frozenset[grpc.StatusCode]
+
+    def retryable(self, exc: BaseException) -> bool:
+        return isinstance(exc, grpc.aio.AioRpcError) and exc.code() in self.codes
+
+    async def run(
+        self, attempt: Callable[[], Awaitable], deadline: float, *, first_error: BaseException | None = None
+    ):
+        """`attempt()` until it succeeds, fails for good, or the deadline (time.monotonic()) is near.
+
+        `first_error`: an attempt already made and failed with it (the fast
+        path tries once without tenacity); its count and backoff still apply.
+        """
+        already_failed = [first_error] if first_error is not None else []
+
+        async def next_attempt():
+            if already_failed:
+                raise already_failed.pop()
+            return await attempt()
+
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(self.max_attempts) | StopNearDeadline(deadline, self.min_attempt_s),
+            wait=self.backoff,
+            retry=retry_if_exception(self.retryable),
+            reraise=True,
+        )
+        return await retrying(next_attempt)
+
+
+class AgencyCall:
+    """One method on one agency's channel; calling it makes one instrumented attempt."""
+
+    __slots__ = ("agency_id", "method", "_call", "_metrics", "_health")
+
+    def __init__(self, agency_id: str, channel: grpc.aio.Channel, health, method: AgencyMethod, *, encoded: bool):
+        self.agency_id = agency_id
+        self.method = method
+        # encoded: the caller passes request bytes (a query, encoded once for every agency).
+        self._call = channel.unary_unary(
+            method.path,
+            request_serializer=None if encoded else method.request_type.SerializeToString,
+            response_deserializer=method.response_type.FromString,
+            _registered_method=True,
+        )
+        self._metrics = agency_call_metrics(agency_id, method.method_name)
+        self._health = health
+
+    async def __call__(self, request, *, timeout: float, **call_options):
+        metrics = self._metrics
+        outcome = "UNKNOWN"
+        metrics.in_flight.inc()
+        start = time.perf_counter()
+        try:
+            response = await self._call(request, timeout=timeout, **call_options)
+            outcome = "OK"
+            return response
+        except grpc.aio.AioRpcError as exc:
+            outcome = exc.code().name
+            raise
+        except asyncio.CancelledError:
+            # Cut off by a query deadline, or the caller went away.
+            outcome = TIMEOUT
+            raise
+        finally:
+            metrics.in_flight.dec()
+            metrics.seconds.observe(time.perf_counter() - start)
+            metrics.outcome(outcome).inc()
+            self._health.record(outcome)

@@ -1,0 +1,1 @@
+"""The gRPC adapters: the door interceptor and the AssetGateway and EnforcementControl servicers."""

@@ -1,0 +1,161 @@
+"""The HTTP/JSON face of the gateway: an aiohttp app factory over a GatewayCore."""
+
+import contextlib
+import logging
+
+from aiohttp import web
+from prometheus_client.exposition import choose_encoder
+
+from services.common.metrics_http import scrape_registry
+from services.common.validation import FieldError
+from services.gateway.access.door import Admitted
+from services.gateway.http_api import request_ids
+from services.gateway.http_api.control import control_routes
+from services.gateway.http_api.json_io import MAX_BODY_BYTES, dumps, error_response
+from services.gateway.http_api.jsonmap import message_to_dict
+from services.gateway.http_api.lifecycle import DRAIN, Drain, refuse_when_stopping
+from services.gateway.http_api.openapi import openapi_document
+from services.gateway.http_api.routes import CORE, Route, add_routes
+from services.gateway.query.fanout import PreparedQuery
+from services.gateway.query.metrics import QueryMetrics, query_metrics
+from services.gateway.query.operations import LIST_AGENCIES, QUERY_ASSETS
+from services.gateway.root import GatewayCore
+
+logger = logging.getLogger(__name__)
+
+OPENAPI = web.AppKey("openapi", dict)
+
+
+@web.middleware
+async def json_errors(request: web.Request, handler) -> web.StreamResponse:
+    """Every error, ours or aiohttp's, as the documented JSON error body."""
+    try:
+        return await handler(request)
+    except FieldError as exc:
+        return error_response(400, str(exc), exc.field)
+    except web.HTTPRequestEntityTooLarge:
+        return error_response(413, f"body: must be at most {MAX_BODY_BYTES} bytes", "body")
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        headers = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else None
+        return error_response(exc.status, exc.reason, headers=headers)
+    except Exception:
+        logger.exception("%s %s failed", request.method, request.path)
+        return error_response(500, "internal error; see the gateway log")
+
+
+def routes() -> list[Route]:
+    """Every route behind the door."""
+    return [
+        Route("POST", "/v1/queries", QUERY_ASSETS, post_query, defer_record=True),
+        Route("POST", "/v1/queries/stream", QUERY_ASSETS, post_query_stream),
+        Route("GET", "/v1/agencies", LIST_AGENCIES, get_agencies, parse=lambda request, body: LIST_AGENCIES.request_type()),
+        *control_routes(),
+    ]
+
+
+def create_app(core: GatewayCore) -> web.Application:
+    """The HTTP API over `core`; the caller (server.py) opens and closes the core."""
+    # request_ids outermost, so error answers carry X-Request-Id too.
+    app = web.Application(
+        client_max_size=MAX_BODY_BYTES, middlewares=[request_ids.request_ids, refuse_when_stopping, json_errors]
+    )
+    app[CORE] = core
+    app[DRAIN] = Drain()
+    app[OPENAPI] = openapi_document(core.settings.query_deadline_ms)
+    add_routes(app, routes())
+    # Probes, scrapes and documents: no token, no audit record.
+    app.router.add_get("/healthz", get_healthz)
+    app.router.add_get("/readyz", get_readyz)
+    app.router.add_get("/metrics", get_metrics)
+    app.router.add_get("/openapi.json", get_openapi)
+    return app
+
+
+async def post_query(request: web.Request, admitted: Admitted) -> web.Response:
+    metrics = query_metrics("http")
+    query = _prepare(request, admitted, metrics)
+    response = await request.app[CORE].fanout.query(query, "http")
+    # proto3 JSON, proto field names, every field printed (defaults too): a
+    # client should see `complete: false`, not infer it from absence.
+    return web.json_response(message_to_dict(response), headers={"X-Request-Id": query.request_id}, dumps=dumps)
+
+
+async def post_query_stream(request: web.Request, admitted: Admitted) -> web.StreamResponse:
+    """Server-sent events: `result` per agency as it arrives, then `final`."""
+    metrics = query_metrics("http_stream")
+    query = _prepare(request, admitted, metrics)
+    response = web.StreamResponse(
+        headers={
+            "Content-Type": "text/event-stream",
+            "Cache-Control": "no-cache",
+            "X-Accel-Buffering": "no",
+            "X-Request-Id": query.request_id,
+        }
+    )
+    await response.prepare(request)
+    try:
+        async with contextlib.aclosing(request.app[CORE].fanout.stream(query, "http_stream")) as events:
+            number = 0
+            async for event in events:
+                number += 1
+                if event.HasField("result"):
+                    name, data = "result", message_to_dict(event.result)
+                else:
+                    name, data = "final", message_to_dict(event.final)
+                await response.write(f"id: {number}\nevent: {name}\ndata: {dumps(data)}\n\n".encode())
+    except ConnectionResetError:
+        # The client went away; aclosing has cancelled the outstanding calls.
+        logger.debug("query %s: stream client disconnected", query.request_id)
+        return response
+    await response.write_eof()
+    return response
+
+
+def _prepare(request: web.Request, admitted: Admitted, metrics: QueryMetrics) -> PreparedQuery:
+    try:
+        message = admitted.request()
+        if not message.request_id:
+            message.request_id = request[request_ids.REQUEST_ID]
+        return request.app[CORE].fanout.prepare(message)
+    except FieldError:
+        metrics.rejected.inc()
+        raise
+
+
+async def get_agencies(request: web.Request, admitted: Admitted) -> web.Response:
+    # From the live clients, not the registry read at start: it reloads.
+    agencies = [
+        {
+            "id": client.config.id,
+            "kind": client.config.kind,
+            "name": client.config.name,
+            "address": client.config.address,
+            "timeout_ms": client.config.timeout_ms,
+            "health": client.health.state,
+            "ejected_until": client.health.ejected_until,
+        }
+        for client in request.app[CORE].fanout.clients.all
+    ]
+    return web.json_response({"agencies": agencies}, dumps=dumps)
+
+
+async def get_healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def get_readyz(request: web.Request) -> web.Response:
+    reasons = await request.app[CORE].unready_reasons()
+    if reasons:
+        return web.json_response({"status": "not ready", "reasons": reasons}, status=503)
+    return web.json_response({"status": "ready"})
+
+
+async def get_metrics(request: web.Request) -> web.Response:
+    encoder, content_type = choose_encoder(request.headers.get("Accept", ""))
+    return web.Response(body=encoder(scrape_registry()), headers={"Content-Type": content_type})
+
+
+async def get_openapi(request: web.Request) -> web.Response:
+    return web.json_response(request.app[OPENAPI], dumps=dumps)

@@ -1,0 +1,96 @@
+"""HTTP routes behind the door: each declares its operation, and the door runs before its handler.
+
+A route's handler gets the `Admitted` request (parsed once, by the route's
+`parse`); it never parses the body again. Routes without an operation are
+the probes and documents (/healthz, /readyz, /metrics, /openapi.json),
+registered apart in app.py.
+"""
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import grpc
+from aiohttp import web
+from google.protobuf.message import Message
+
+from services.gateway.access.door import Admitted, Operation
+from services.gateway.control.messages import action_message
+from services.gateway.errors import LEDGER_UNAVAILABLE, GatewayError, field_of, http_status
+from services.gateway.http_api.json_io import error_response, parse_json_message
+from services.gateway.http_api.jsonmap import message_to_dict
+from services.gateway.ledger import LedgerUnavailable
+from services.gateway.root import GatewayCore
+from services.security.tokens import bearer_token
+
+logger = logging.getLogger(__name__)
+
+CORE = web.AppKey("core", GatewayCore)
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+
+Handler = Callable[[web.Request, Admitted], Awaitable[web.StreamResponse]]
+Parse = Callable[[web.Request, bytes], Message]
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    path: str
+    operation: Operation
+    handler: Handler
+    # The request message; by default the JSON body as the operation's request type.
+    parse: Parse | None = None
+    # A unary query: its audit record is written while the agencies are asked.
+    defer_record: bool = False
+
+    def read(self, request: web.Request, body: bytes) -> Message:
+        if self.parse is not None:
+            return self.parse(request, body)
+        return parse_json_message(body, self.operation.request_type)
+
+
+def error_body(error: GatewayError, headers: dict | None = None) -> web.Response:
+    """A GatewayError as the documented error body, with the recorded action when an agency refused it."""
+    status = http_status(error.code)
+    headers = dict(headers or {})
+    if status == 401:
+        headers["WWW-Authenticate"] = 'Bearer realm="chakong", error="invalid_token"'
+    if error.retry_after:
+        headers["Retry-After"] = error.retry_after
+    extra = {"action": message_to_dict(action_message(error.action))} if error.action is not None else {}
+    return error_response(status, error.message, field_of(error.message), headers=headers or None,
+                          code=error.code.name, **extra)
+
+
+def ledger_error(exc: LedgerUnavailable) -> GatewayError:
+    logger.error("ledger unavailable: %s", exc)
+    return GatewayError(grpc.StatusCode.UNAVAILABLE, LEDGER_UNAVAILABLE)
+
+
+def _guarded(route: Route):
+    async def handle(request: web.Request) -> web.StreamResponse:
+        door = request.app[CORE].door
+        body = await request.read() if request.body_exists else b""
+        try:
+            admitted = await door.admit(
+                lambda: bearer_token(request.headers.get("Authorization")), route.operation,
+                lambda: route.read(request, body), defer_record=route.defer_record,
+            )
+        except GatewayError as denied:
+            return error_body(denied)
+        try:
+            response = await route.handler(request, admitted)
+        finally:
+            try:
+                await admitted.settle()
+            except GatewayError as denied:
+                return error_body(denied)
+        return response
+
+    handle.__name__ = f"{route.method.lower()}_{route.operation.action}"
+    return handle
+
+
+def add_routes(app: web.Application, routes: list[Route]) -> None:
+    for route in routes:
+        app.router.add_route(route.method, route.path, _guarded(route))

@@ -1,0 +1,101 @@
+"""The gateway's composition root: every resource opened in dependency order, closed in reverse.
+
+    registry -> agency clients -> fan-out, registry reloader
+    ledger   -> control (and its re-driver)
+    audit    -> the door (which reads cases from the ledger)
+
+`open_gateway(settings)` yields one `GatewayCore`; the gRPC servicers and
+the HTTP app factory both receive it (server.py), and neither reaches into
+the other. Batch workers and the console get it the same way.
+"""
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+from services.gateway.access.door import Door
+from services.gateway.agencies.clients import AgencyClients
+from services.gateway.agencies.health import ejection_policy
+from services.gateway.agencies.registry import load_registry
+from services.gateway.agencies.reload import RegistryReloader
+from services.gateway.agencies.tls import agency_credentials
+from services.gateway.config import GatewaySettings
+from services.gateway.control.messages import now_us
+from services.gateway.control.service import ControlService
+from services.gateway.ledger import Ledger, redact
+from services.gateway.query.fanout import FanOut
+from services.security.audit import open_audit_store
+from services.security.ratelimit import QueryRateLimiter, RateLimits
+from services.security.tokens import TokenVerifier
+
+logger = logging.getLogger(__name__)
+
+# Readiness must answer quickly even when the ledger hangs.
+LEDGER_PING_TIMEOUT_S = 2.0
+
+
+@dataclass
+class Readiness:
+    """What /readyz and gRPC health report; server.py sets grpc_serving once the gRPC server runs."""
+
+    grpc_serving: bool = False
+
+
+@dataclass
+class GatewayCore:
+    """Everything the adapters use, opened by `open_gateway`."""
+
+    settings: GatewaySettings
+    clients: AgencyClients
+    fanout: FanOut
+    reloader: RegistryReloader
+    ledger: Ledger
+    control: ControlService
+    door: Door
+    readiness: Readiness = field(default_factory=Readiness)
+
+    async def unready_reasons(self) -> list[str]:
+        """Why the gateway should not get traffic now; empty when ready."""
+        reasons = []
+        if not self.readiness.grpc_serving:
+            reasons.append("gRPC server not started")
+        try:
+            await asyncio.wait_for(self.ledger.ping(), LEDGER_PING_TIMEOUT_S)
+        except Exception as exc:  # whatever the driver raises, the answer is "not reachable"
+            logger.warning("readiness: ledger unreachable: %s", exc or type(exc).__name__)
+            reasons.append(f"ledger unreachable: {type(exc).__name__}")
+        return reasons
+
+
+@contextlib.asynccontextmanager
+async def open_gateway(settings: GatewaySettings) -> AsyncIterator[GatewayCore]:
+    async with contextlib.AsyncExitStack() as stack:
+        registry = load_registry(settings.agency_registry)
+        clients = AgencyClients(registry, ejection_policy(settings), credentials=agency_credentials(settings))
+        stack.push_async_callback(clients.close)
+        fanout = FanOut(clients, settings.query_deadline_ms)
+        stack.push_async_callback(fanout.aclose)
+        reloader = RegistryReloader(
+            settings.agency_registry,
+            clients,
+            poll_s=settings.registry_poll_seconds,
+            # Longer than any query or control drive that started before a reload.
+            drain_s=max(settings.query_deadline_ms, settings.control_deadline_ms) / 1000 + 1.0,
+        )
+        reloader.start()
+        stack.push_async_callback(reloader.close)
+
+        ledger = await Ledger.open(settings.ledger_url, settings.ledger_path, now_us())
+        stack.push_async_callback(ledger.close)
+        logger.info("ledger: %s", redact(settings.ledger_url) or f"sqlite {settings.ledger_path}")
+        control = ControlService(ledger, clients, settings)
+        await control.start()
+        stack.push_async_callback(control.close)
+
+        audit = await open_audit_store(settings.audit_store_url)
+        stack.push_async_callback(audit.close)
+        door = Door(TokenVerifier.from_env(), QueryRateLimiter(RateLimits.from_env()), audit, ledger)
+
+        yield GatewayCore(settings, clients, fanout, reloader, ledger, control, door)
