@@ -3,6 +3,7 @@ under the case lock, leases, and outcomes recorded exactly once."""
 
 import asyncio
 import dataclasses
+import re
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,7 @@ from services.gateway.ledger import (
     Planned,
     Snapshot,
 )
+from services.gateway.ledger import store
 from services.gateway.ledger.migrations import MIGRATIONS
 
 NOW = 1_800_000_000_000_000
@@ -201,3 +203,30 @@ async def test_an_outcome_and_its_hold_are_recorded_exactly_once(ledger):
     # Past its expiry, an active freeze holds nothing.
     later = await ledger.case_view(case.case_number, NOW + 10**9)
     assert later.totals.frozen_fen == 0
+
+
+def test_the_ledgers_enum_numbers_are_the_protos():
+    # The ledger keeps these numbers itself so it needs no generated code.
+    from protos.common.v1.common_pb2 import HoldState
+    from protos.gateway.v1.control_pb2 import ActionKind, ActionState
+
+    assert (store.PENDING, store.SUCCEEDED, store.REFUSED) == (
+        ActionState.ACTION_STATE_PENDING, ActionState.ACTION_STATE_SUCCEEDED, ActionState.ACTION_STATE_REFUSED,
+    )
+    assert (store.HOLD_ACTIVE, store.HOLD_QUEUED, store.HOLD_TRANSFERRED) == (
+        HoldState.HOLD_STATE_ACTIVE, HoldState.HOLD_STATE_QUEUED, HoldState.HOLD_STATE_TRANSFERRED,
+    )
+    assert store.KIND_DEDUCT == ActionKind.ACTION_KIND_DEDUCT
+    assert FREEZE == ActionKind.ACTION_KIND_FREEZE
+
+    # SQL compares enum columns with bound constants, except migration 1's
+    # partial index of pending actions (a shipped migration is never edited).
+    literal = re.compile(r"\b(state|kind|subject_type)\s*(?:=|<>|!=|<=?|>=?|IN\b)\s*\(?\s*(\d+)", re.IGNORECASE)
+    assert not literal.findall(Path(store.__file__).read_text())
+    in_migrations = [
+        (index.group(1) if (index := re.search(r"CREATE INDEX (\w+)", statement)) else statement, column, int(number))
+        for _, _, statements in MIGRATIONS
+        for statement in statements
+        for column, number in literal.findall(statement)
+    ]
+    assert in_migrations == [("actions_pending", "state", ActionState.ACTION_STATE_PENDING)]

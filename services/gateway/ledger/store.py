@@ -22,8 +22,9 @@ from services.gateway.ledger.migrations import migrate
 
 logger = logging.getLogger(__name__)
 
-# ActionState and HoldState numbers, as in the protos (kept here so the
-# ledger needs no generated code).
+# ActionState, HoldState and ActionKind numbers, as in the protos (kept here
+# so the ledger needs no generated code; tests/test_ledger.py pins them).
+# Migration 1's actions_pending index spells PENDING as a literal 1.
 PENDING, SUCCEEDED, REFUSED = 1, 2, 3
 HOLD_ACTIVE, HOLD_QUEUED = 1, 2
 HOLD_TRANSFERRED = 6
