@@ -37,7 +37,7 @@ from protos.gateway.v1 import control_pb2, control_pb2_grpc, gateway_pb2, gatewa
 from services import datagen  # noqa: E402
 from services.cli.auth import gateway_channel as gateway_channel_for  # noqa: E402
 from services.security.tokens import TokenSigner, write_signing_key  # noqa: E402
-from tests.harness import ServiceProcess  # noqa: E402
+from tests.support.harness import ServiceProcess  # noqa: E402
 
 SEED = 7
 SUBJECTS = 2000

@@ -37,7 +37,7 @@ from bench.fanout import CASE, SEED, SUBJECTS, Workload, percentile  # noqa: E40
 from protos.gateway.v1 import control_pb2, control_pb2_grpc, gateway_pb2, gateway_pb2_grpc  # noqa: E402
 from services.cli.auth import gateway_channel as gateway_channel_for  # noqa: E402
 from services.security.tokens import TokenSigner, write_signing_key  # noqa: E402
-from tests.harness import ServiceProcess  # noqa: E402
+from tests.support.harness import ServiceProcess  # noqa: E402
 
 # Transport security is not what is measured here: plaintext, deliberately.
 # Executor tokens and the case check stay on, as in production.

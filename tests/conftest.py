@@ -1,17 +1,18 @@
-"""Shared fixtures: real service processes on loopback port 0; gateway ledgers on SQLite and PostgreSQL."""
+"""Shared fixtures: real service processes on loopback port 0; the shared mock agencies;
+gateway ledgers on SQLite and PostgreSQL.
 
-import asyncio
+Only fixtures used by more than one test module live here; the helpers they
+and the tests use are in tests/support.
+"""
+
 import os
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from tests.harness import ServiceProcess
-
-# The executor and court of the tests' cases; tokens default to them.
-EXECUTOR = "E0001"
-COURT = "340100"
+from tests.support.agencies import AGENCIES, HEALTHY, Agency, agency_env, start_all
+from tests.support.harness import ServiceProcess
+from tests.support.postgres import LEDGER_BACKENDS, PG_ADMIN_URL, pg_admin, with_database
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -45,24 +46,6 @@ TEST_ENV = {
 }
 
 
-def issue_token(executor: str = EXECUTOR, court: str = COURT, roles=("executor", "admin"), ttl_s: int = 3600) -> str:
-    """A token signed with the run's key (token_keys); by default the tests' executor, also an admin."""
-    from services.security.tokens import TokenSigner
-
-    return TokenSigner.from_file(os.environ["CHAKONG_TOKEN_SIGNING_KEY"]).issue(executor, court, roles, ttl_s=ttl_s)
-
-
-def auth_headers(token: str | None = None) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token or issue_token()}"}
-
-
-def register_case_body(case: dict, debtors: list[dict], executors=(), owed_fen: int = 100_000_000) -> dict:
-    body = {"case": case, "debtors": debtors, "amount_owed_fen": str(owed_fen)}
-    if executors:
-        body["executor_ids"] = list(executors)
-    return body
-
-
 @pytest.fixture
 def start_service(tmp_path):
     """Start `python -m module` with env; every process is stopped at teardown.
@@ -85,35 +68,55 @@ def start_service(tmp_path):
         service.stop()
 
 
+# The mock agencies, started once per test module and shared by its tests.
+
+
+@pytest.fixture(scope="module")
+def healthy(tmp_path_factory) -> list[Agency]:
+    """The healthy agencies, shared by the module's tests (none of them is harmed)."""
+    data_dir = str(tmp_path_factory.mktemp("agencies"))
+    started: list[ServiceProcess] = []
+
+    def start(module: str, **env: str) -> ServiceProcess:
+        service = ServiceProcess(module, {"DATA_DIR": data_dir, **env})
+        started.append(service)
+        return service.start()
+
+    try:
+        processes = start_all(start, [(i, kind, agency_env(i, kind, profile)) for i, kind, profile in HEALTHY])
+        yield [Agency(i, kind, p.endpoints["grpc"], process=p) for (i, kind, _), p in zip(HEALTHY, processes)]
+    finally:
+        for service in started:
+            service.stop()
+
+
+@pytest.fixture(scope="module")
+def agencies(tmp_path_factory) -> list[Agency]:
+    """icbc, the vehicle and the real-estate registry, shared by the module's tests."""
+    data_dir = tmp_path_factory.mktemp("agencies")
+    started: list[ServiceProcess] = []
+
+    def start(module: str, **env: str) -> ServiceProcess:
+        service = ServiceProcess(module, {"DATA_DIR": str(data_dir), **env})
+        started.append(service)
+        return service.start()
+
+    try:
+        processes = start_all(start, [(i, kind, agency_env(i, kind, profile)) for i, kind, profile in AGENCIES])
+        yield [
+            Agency(i, kind, p.endpoints["grpc"], timeout_ms=3000, process=p)
+            for (i, kind, _), p in zip(AGENCIES, processes)
+        ]
+    finally:
+        for service in started:
+            service.stop()
+
+
 # The gateway ledger on both backends. PostgreSQL is the one on
 # 127.0.0.1:5432 (CHAKONG_TEST_PG to point elsewhere): each run creates a
 # fresh database and drops it at the end; each test gets its own schema in
 # it. Unreachable PostgreSQL skips those tests, except in CI (CI set), where
 # it fails them: CI must prove both backends.
-
-PG_ADMIN_URL = os.environ.get("CHAKONG_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
-LEDGER_BACKENDS = ("sqlite", "postgresql")
-
-
-def pg_admin(url: str, *statements: str) -> None:
-    """Run statements on PostgreSQL from a thread of its own (no event loop may be running here)."""
-    import asyncpg
-
-    async def run():
-        conn = await asyncpg.connect(url, timeout=5)
-        try:
-            for statement in statements:
-                await conn.execute(statement)
-        finally:
-            await conn.close()
-
-    with ThreadPoolExecutor(1) as pool:
-        pool.submit(asyncio.run, run()).result()
-
-
-def _with_database(url: str, database: str) -> str:
-    base, _, _ = url.rpartition("/")
-    return f"{base}/{database}"
 
 
 @pytest.fixture(scope="session")
@@ -128,7 +131,7 @@ def pg_database() -> str:
             pytest.fail(message)
         pytest.skip(message)
     try:
-        yield _with_database(PG_ADMIN_URL, name)
+        yield with_database(PG_ADMIN_URL, name)
     finally:
         pg_admin(PG_ADMIN_URL, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 

@@ -23,7 +23,7 @@ from protos.vehicle.v1 import vehicle_pb2, vehicle_pb2_grpc
 from services import datagen
 from services.common.identifiers import credit_code_check_char
 from services.common.logs import mask_id
-from tests.harness import REPO
+from tests.support.harness import REPO
 
 SEED = 7
 SUBJECTS = 300

@@ -22,17 +22,13 @@ import pytest
 from prometheus_client import REGISTRY
 
 from services.gateway.config import CRASH_POINTS
-from tests.conftest import auth_headers
-from tests.faultproxy import FaultProxy
-from tests.harness import ServiceProcess
-from tests.test_control import (  # noqa: F401  (agencies is a fixture)
-    BANK,
+from tests.support.agencies import BANK, Agency
+from tests.support.auth import auth_headers
+from tests.support.control import (
     FAST,
-    Agency,
     Debtor,
     Http,
     account_at_bank,
-    agencies,
     bank_conservation,
     bank_deductions,
     control_stack,
@@ -41,7 +37,9 @@ from tests.test_control import (  # noqa: F401  (agencies is a fixture)
     new_case_number,
     register_body,
 )
-from tests.test_gateway import write_registry
+from tests.support.faultproxy import FaultProxy
+from tests.support.gateway import write_registry
+from tests.support.harness import ServiceProcess
 
 SUCCEEDED = "ACTION_STATE_SUCCEEDED"
 PENDING = "ACTION_STATE_PENDING"

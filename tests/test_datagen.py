@@ -2,7 +2,6 @@
 
 import collections
 import datetime
-import hashlib
 import os
 import re
 import subprocess
@@ -39,37 +38,12 @@ from services.datagen import (
 from services.datagen.__main__ import main
 from services.datagen.names import DISTRICTS
 from services.datagen.population import day_index, record_factory, resident_id, spouse
+from tests.support.datagen import World, digest
 
 REPO = Path(__file__).resolve().parent.parent
 RESIDENT = common_pb2.SUBJECT_TYPE_RESIDENT_ID
 COMPANY = common_pb2.SUBJECT_TYPE_CREDIT_CODE
 SEED = 42
-
-
-class World:
-    """Everything the default agency set generates for one population."""
-
-    def __init__(self, seed: int, count: int):
-        self.population = subjects(seed, count)
-        self.accounts = {
-            institution_id: list(bank_accounts(seed, self.population, institution_id, name, profile))
-            for institution_id, name, profile in DEFAULT_BANKS
-        }
-        self.vehicles = list(vehicles(seed, self.population, DEFAULT_VEHICLE_REGISTRY))
-        self.properties = list(properties(seed, self.population, DEFAULT_REALESTATE_REGISTRY))
-
-    def held(self, by_kind: bool = True) -> dict[str, set[str]]:
-        """Subject ID -> agency kinds (or agency IDs) holding its assets."""
-        held = collections.defaultdict(set)
-        for institution_id, accounts in self.accounts.items():
-            for account in accounts:
-                held[account.owner_id_number].add("bank" if by_kind else institution_id)
-        for vehicle in self.vehicles:
-            held[vehicle.owner_id_number].add("vehicle")
-        for record in self.properties:
-            for owner in record.owners:
-                held[owner.id_number].add("realestate")
-        return held
 
 
 @pytest.fixture(scope="module")
@@ -81,16 +55,6 @@ def world() -> World:
 def large_population() -> list[SubjectRecord]:
     """Enough subjects for about 20,000 accounts at one bank."""
     return subjects(SEED, accounts_population_size(20_000))
-
-
-def digest(seed: int, count: int) -> str:
-    """SHA-256 over the repr of every record the default agencies generate."""
-    w = World(seed, count)
-    h = hashlib.sha256()
-    for group in (w.population, *w.accounts.values(), w.vehicles, w.properties):
-        for record in group:
-            h.update(repr(record).encode())
-    return h.hexdigest()
 
 
 # --- determinism ---
@@ -107,7 +71,7 @@ def test_same_seed_same_records(world):
 def test_records_do_not_depend_on_hash_seed():
     hash_seed = "4242" if os.environ.get("PYTHONHASHSEED") != "4242" else "2424"
     out = subprocess.run(
-        [sys.executable, "-c", "from tests.test_datagen import digest; print(digest(7, 1000))"],
+        [sys.executable, "-c", "from tests.support.datagen import digest; print(digest(7, 1000))"],
         cwd=REPO, env={**os.environ, "PYTHONHASHSEED": hash_seed},
         capture_output=True, text=True, check=True, timeout=60,
     )

@@ -18,15 +18,9 @@ from services.common import identifiers, validation
 from services.common.identifiers import InvalidIdentifier
 from services.common.validation import FieldError
 from services.datagen import population as pop
-from tests.conftest import issue_token
-from tests.harness import ServiceProcess
-from tests.test_gateway import (  # noqa: F401  (healthy is a fixture)
-    DEADLINE_MS,
-    healthy,
-    register_showcase_case,
-    write_registry,
-)
-from tests.test_gateway_http import query_body
+from tests.support.auth import issue_token
+from tests.support.gateway import DEADLINE_MS, query_body, register_showcase_case, write_registry
+from tests.support.harness import ServiceProcess
 
 FUZZ = settings(deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
 

@@ -2,142 +2,42 @@
 
 import asyncio
 import contextlib
-import functools
 import re
 import os
 import signal
 import subprocess
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 
-import aiohttp
 import grpc
 import pytest
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
-from prometheus_client import REGISTRY
 
-from protos.bank.v1 import bank_pb2, bank_pb2_grpc
 from protos.common.v1 import common_pb2
 from protos.gateway.v1 import gateway_pb2, gateway_pb2_grpc
-from protos.realestate.v1 import realestate_pb2, realestate_pb2_grpc
-from protos.vehicle.v1 import vehicle_pb2, vehicle_pb2_grpc
-from services import datagen
 from services.cli.auth import gateway_channel
-from services.gateway.config import GatewaySettings
-from services.gateway.server import Gateway
-from tests.conftest import auth_headers, issue_token, register_case_body
-from tests.harness import REPO, ServiceProcess
-
-SEED = 7
-SUBJECTS = 300
-DEADLINE_MS = 1000
-CASE = common_pb2.CaseRef(
-    case_number="(2024)皖01执123号", court_code="340100", executor_id="E0001", document_number="(2024)皖01执保45号"
+from tests.support.agencies import Agency, start_agencies
+from tests.support.auth import issue_token
+from tests.support.gateway import (
+    DEADLINE_MS,
+    ask_directly,
+    asset_request,
+    debtor,
+    register_showcase_case,
+    running_gateway,
+    sample,
+    write_registry,
+    wrong_check_character,
 )
+from tests.support.harness import REPO, ServiceProcess
+
 OK = gateway_pb2.AGENCY_STATUS_OK
 TIMEOUT = gateway_pb2.AGENCY_STATUS_TIMEOUT
 UNAVAILABLE = gateway_pb2.AGENCY_STATUS_UNAVAILABLE
 ERROR = gateway_pb2.AGENCY_STATUS_ERROR
-
-MODULES = {"bank": "services.bank", "vehicle": "services.vehicle", "realestate": "services.realestate"}
-# The healthy set every test may share: (id, kind, bank profile).
-HEALTHY = (
-    ("icbc", "bank", "bank"),
-    ("alipay", "bank", "payment"),
-    ("hefei-vmo", "vehicle", None),
-    ("hefei-rer", "realestate", None),
-)
-
-
-@dataclass(frozen=True)
-class Agency:
-    id: str
-    kind: str
-    address: str
-    timeout_ms: int = 1500
-    process: ServiceProcess | None = field(default=None, compare=False, repr=False)
-
-
-def agency_env(agency_id: str, kind: str, profile: str | None = None, **faults: str) -> dict[str, str]:
-    env = {
-        "AGENCY_ID": agency_id,
-        "GRPC_ADDRESS": "127.0.0.1:0",
-        "METRICS_ADDRESS": "127.0.0.1:0",
-        "SEED": str(SEED),
-        "SUBJECTS": str(SUBJECTS),
-        "LOG_FORMAT": "text",
-        "INSECURE_PLAINTEXT": "1",
-        **faults,
-    }
-    if profile:
-        env["BANK_PROFILE"] = profile
-    return env
-
-
-def start_all(start, specs) -> list[ServiceProcess]:
-    """Start agency processes side by side; each takes most of a second to come up."""
-    with ThreadPoolExecutor(len(specs)) as pool:
-        processes = list(pool.map(lambda spec: start(MODULES[spec[1]], **spec[2]), specs))
-    return processes
-
-
-@pytest.fixture(scope="module")
-def healthy(tmp_path_factory) -> list[Agency]:
-    """The healthy agencies, shared by the module's tests (none of them is harmed)."""
-    data_dir = str(tmp_path_factory.mktemp("agencies"))
-    started: list[ServiceProcess] = []
-
-    def start(module: str, **env: str) -> ServiceProcess:
-        service = ServiceProcess(module, {"DATA_DIR": data_dir, **env})
-        started.append(service)
-        return service.start()
-
-    try:
-        processes = start_all(start, [(i, kind, agency_env(i, kind, profile)) for i, kind, profile in HEALTHY])
-        yield [Agency(i, kind, p.endpoints["grpc"], process=p) for (i, kind, _), p in zip(HEALTHY, processes)]
-    finally:
-        for service in started:
-            service.stop()
-
-
-def start_agencies(start_service, *specs: tuple[str, str, dict[str, str]]) -> list[Agency]:
-    """Agencies for one test: (id, kind, extra env) each, via the conftest fixture."""
-    processes = start_all(start_service, [(i, kind, agency_env(i, kind, **env)) for i, kind, env in specs])
-    return [Agency(i, kind, p.endpoints["grpc"], process=p) for (i, kind, _), p in zip(specs, processes)]
-
-
-def write_registry(directory: Path, agencies: list[Agency]) -> Path:
-    path = directory / "agencies.toml"
-    entries = [
-        f'[[agency]]\nid = "{a.id}"\nkind = "{a.kind}"\nname = "{a.id} 测试"\n'
-        f'address = "{a.address}"\ntimeout_ms = {a.timeout_ms}\n'
-        for a in agencies
-    ]
-    path.write_text("\n".join(entries), encoding="utf-8")
-    return path
-
-
-@contextlib.asynccontextmanager
-async def running_gateway(directory: Path, agencies: list[Agency], deadline_ms: int = DEADLINE_MS):
-    settings = GatewaySettings(
-        grpc_address="127.0.0.1:0",
-        http_address="127.0.0.1:0",
-        agency_registry=write_registry(directory, agencies),
-        query_deadline_ms=deadline_ms,
-        grace_seconds=1.0,
-        data_dir=directory,
-        insecure_plaintext=True,
-    )
-    gateway = await Gateway(settings).start()
-    try:
-        await register_showcase_case(f"http://{gateway.endpoints['http']}")
-        yield gateway
-    finally:
-        await gateway.stop()
 
 
 @contextlib.asynccontextmanager
@@ -147,63 +47,8 @@ async def gateway_stub(directory: Path, agencies: list[Agency], deadline_ms: int
             yield gateway_pb2_grpc.AssetGatewayStub(channel)
 
 
-@functools.cache
-def population():
-    return datagen.subjects(SEED, SUBJECTS)
-
-
-@functools.cache
-def debtor() -> common_pb2.Subject:
-    """A showcase subject: a vehicle, a property and accounts at icbc."""
-    icbc_owners = {a.owner_id_number for a in datagen.bank_accounts(SEED, population(), "icbc", "中国工商银行", "bank")}
-    record = next(s for s in datagen.showcase(population(), 50) if s.id_number in icbc_owners)
-    return common_pb2.Subject(type=record.subject_type, id_number=record.id_number, name=record.name)
-
-
-async def register_showcase_case(base_url: str) -> None:
-    """Register CASE with debtor() as its debtor and the tests' executor assigned: queries need it."""
-    subject = debtor()
-    case = {"case_number": CASE.case_number, "court_code": CASE.court_code, "executor_id": CASE.executor_id,
-            "document_number": CASE.document_number}
-    debtors = [{"type": subject.type, "id_number": subject.id_number, "name": subject.name}]
-    async with aiohttp.ClientSession(headers=auth_headers()) as session:
-        async with session.post(f"{base_url}/v1/cases", json=register_case_body(case, debtors)) as response:
-            assert response.status in (200, 201), await response.text()
-
-
-def asset_request(**fields) -> gateway_pb2.AssetQueryRequest:
-    return gateway_pb2.AssetQueryRequest(case=CASE, subject=debtor(), **fields)
-
-
 def by_id(response) -> dict[str, gateway_pb2.AgencyResult]:
     return {result.agency_id: result for result in response.results}
-
-
-async def ask_directly(agency: Agency, subject: common_pb2.Subject):
-    """What the agency itself says: the gateway must pass exactly this on."""
-    stub, method, request, field = {
-        "bank": (bank_pb2_grpc.BankStub, "QueryAccounts", bank_pb2.QueryAccountsRequest, "accounts"),
-        "vehicle": (
-            vehicle_pb2_grpc.VehicleRegistryStub,
-            "QueryVehicles",
-            vehicle_pb2.QueryVehiclesRequest,
-            "vehicles",
-        ),
-        "realestate": (
-            realestate_pb2_grpc.RealEstateRegistryStub,
-            "QueryProperties",
-            realestate_pb2.QueryPropertiesRequest,
-            "properties",
-        ),
-    }[agency.kind]
-    async with grpc.aio.insecure_channel(agency.address) as channel:
-        call = getattr(stub(channel), method)
-        response = await call(request(request_id="direct", case=CASE, subject=subject), timeout=5)
-    return list(getattr(response, field))
-
-
-def sample(name: str, **labels: str) -> float:
-    return REGISTRY.get_sample_value(name, labels) or 0.0
 
 
 async def test_every_agency_answers_and_the_summary_adds_up(healthy, tmp_path):
@@ -434,11 +279,6 @@ def bad(**changes) -> gateway_pb2.AssetQueryRequest:
         else:
             setattr(target, name, value)
     return request
-
-
-def wrong_check_character(id_number: str) -> str:
-    """Same format, another check character (valid for both ID kinds' alphabets)."""
-    return id_number[:17] + ("1" if id_number[17] != "1" else "2")
 
 
 @pytest.mark.parametrize(

@@ -13,17 +13,16 @@ from protos.gateway.v1 import gateway_pb2
 from services.gateway.config import GatewaySettings
 from services.gateway.http_api import GatewayState, create_app
 from services.gateway.registry import load_registry
-from tests.conftest import auth_headers
-from tests.test_gateway import (  # noqa: F401  (healthy is a fixture)
-    CASE,
+from tests.support.agencies import start_agencies
+from tests.support.auth import auth_headers
+from tests.support.gateway import (
     DEADLINE_MS,
     ask_directly,
     debtor,
-    healthy,
+    query_body,
     register_showcase_case,
     running_gateway,
     sample,
-    start_agencies,
     write_registry,
     wrong_check_character,
 )
@@ -35,25 +34,6 @@ METRIC_NAMES = (
     "chakong_gateway_query_duration_seconds",
     "chakong_gateway_queries_total",
 )
-
-
-def query_body(**extra) -> dict:
-    """An AssetQueryRequest in proto3 JSON, lowerCamel names."""
-    subject = debtor()
-    return {
-        "case": {
-            "caseNumber": CASE.case_number,
-            "courtCode": CASE.court_code,
-            "executorId": CASE.executor_id,
-            "documentNumber": CASE.document_number,
-        },
-        "subject": {
-            "type": common_pb2.SubjectType.Name(subject.type),
-            "idNumber": subject.id_number,
-            "name": subject.name,
-        },
-        **extra,
-    }
 
 
 async def gateway_client(aiohttp_client, tmp_path, agencies, *, grpc_serving=True):

@@ -9,9 +9,11 @@ import aiohttp
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from tests.conftest import auth_headers, pg_admin
-from tests.test_gateway import Agency, agency_env, register_showcase_case
-from tests.test_gateway_health import query, start_gateway
+from tests.support.agencies import Agency, agency_env
+from tests.support.auth import auth_headers
+from tests.support.gateway import register_showcase_case
+from tests.support.gateway_process import query, start_gateway
+from tests.support.postgres import pg_admin
 
 SLOW_MS = "1500"
 

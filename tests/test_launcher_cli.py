@@ -12,7 +12,7 @@ import time
 import pytest
 
 from services import datagen
-from tests.harness import REPO
+from tests.support.harness import REPO
 
 CASE = "(2026)皖01执1024号"
 

@@ -17,8 +17,8 @@ from stdnum.cn import ric, uscc
 from protos.common.v1 import common_pb2
 from protos.gateway.v1 import gateway_pb2, gateway_pb2_grpc
 from services import datagen
-from tests.conftest import auth_headers, issue_token, register_case_body
-from tests.harness import REPO
+from tests.support.auth import auth_headers, issue_token, register_case_body
+from tests.support.harness import REPO
 
 PROMETHEUS = REPO / "ops" / "prometheus"
 GRAFANA = REPO / "ops" / "grafana"

@@ -16,9 +16,9 @@ import pytest
 
 from protos.gateway.v1 import gateway_pb2_grpc
 from services.cli.auth import gateway_channel
-from tests.conftest import auth_headers, issue_token, pg_admin
-from tests.test_control import (
-    BANK,
+from tests.support.agencies import BANK, start_agencies
+from tests.support.auth import auth_headers, issue_token
+from tests.support.control import (
     COURT_ACCOUNT,
     bank_deductions,
     bank_freezes,
@@ -28,8 +28,8 @@ from tests.test_control import (
     new_case_number,
     register_body,
 )
-from tests.test_gateway import asset_request, register_showcase_case, start_agencies, write_registry
-from tests.test_gateway_http import query_body
+from tests.support.gateway import asset_request, query_body, register_showcase_case, write_registry
+from tests.support.postgres import pg_admin
 
 PLAINTEXT = {"INSECURE_PLAINTEXT": "1"}
 UPSTREAM = "X-Upstream-Addr"

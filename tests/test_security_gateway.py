@@ -13,16 +13,9 @@ from services.cli.auth import gateway_channel
 from services.gateway.config import GatewaySettings
 from services.gateway.server import Gateway
 from services.security.tokens import TokenSigner, generate_signing_key
-from tests.conftest import auth_headers, issue_token, register_case_body
-from tests.harness import REPO
-from tests.test_gateway import (  # noqa: F401  (healthy is a fixture)
-    asset_request,
-    healthy,
-    population,
-    register_showcase_case,
-    write_registry,
-)
-from tests.test_gateway_http import query_body
+from tests.support.auth import issue_token, register_case_body
+from tests.support.gateway import asset_request, population, query_body, register_showcase_case, write_registry
+from tests.support.harness import REPO
 
 COURT_A, COURT_B = "340100", "340200"
 

@@ -9,9 +9,9 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from protos.gateway.v1 import gateway_pb2_grpc
 from services.cli.auth import gateway_channel
-from tests.conftest import auth_headers, issue_token
-from tests.test_gateway import asset_request, register_showcase_case, start_agencies, write_registry
-from tests.test_gateway_http import query_body
+from tests.support.agencies import start_agencies
+from tests.support.auth import auth_headers, issue_token
+from tests.support.gateway import asset_request, query_body, register_showcase_case, write_registry
 
 WORKERS = 2
 # Transport security is not what these tests are about (issue 4 has its own).

@@ -1,0 +1,62 @@
+"""Mock agencies as real processes: the agency sets the tests share, their environment, start-up side by side.
+
+The shared sets are the `healthy` and `agencies` fixtures (tests/conftest.py).
+"""
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from tests.support.harness import ServiceProcess
+
+SEED = 7
+SUBJECTS = 300
+
+MODULES = {"bank": "services.bank", "vehicle": "services.vehicle", "realestate": "services.realestate"}
+# The healthy set every test may share: (id, kind, bank profile).
+HEALTHY = (
+    ("icbc", "bank", "bank"),
+    ("alipay", "bank", "payment"),
+    ("hefei-vmo", "vehicle", None),
+    ("hefei-rer", "realestate", None),
+)
+# The set the control tests share (the `agencies` fixture).
+BANK, VEHICLES, PROPERTIES = "icbc", "hefei-vmo", "hefei-rer"
+AGENCIES = ((BANK, "bank", "bank"), (VEHICLES, "vehicle", None), (PROPERTIES, "realestate", None))
+
+
+@dataclass(frozen=True)
+class Agency:
+    id: str
+    kind: str
+    address: str
+    timeout_ms: int = 1500
+    process: ServiceProcess | None = field(default=None, compare=False, repr=False)
+
+
+def agency_env(agency_id: str, kind: str, profile: str | None = None, **faults: str) -> dict[str, str]:
+    env = {
+        "AGENCY_ID": agency_id,
+        "GRPC_ADDRESS": "127.0.0.1:0",
+        "METRICS_ADDRESS": "127.0.0.1:0",
+        "SEED": str(SEED),
+        "SUBJECTS": str(SUBJECTS),
+        "LOG_FORMAT": "text",
+        "INSECURE_PLAINTEXT": "1",
+        **faults,
+    }
+    if profile:
+        env["BANK_PROFILE"] = profile
+    return env
+
+
+def start_all(start, specs) -> list[ServiceProcess]:
+    """Start agency processes side by side; each takes most of a second to come up."""
+    with ThreadPoolExecutor(len(specs)) as pool:
+        processes = list(pool.map(lambda spec: start(MODULES[spec[1]], **spec[2]), specs))
+    return processes
+
+
+def start_agencies(start_service, *specs: tuple[str, str, dict[str, str]]) -> list[Agency]:
+    """Agencies for one test: (id, kind, extra env) each, via the conftest fixture."""
+    processes = start_all(start_service, [(i, kind, agency_env(i, kind, **env)) for i, kind, env in specs])
+    return [Agency(i, kind, p.endpoints["grpc"], process=p) for (i, kind, _), p in zip(specs, processes)]

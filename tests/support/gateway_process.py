@@ -1,0 +1,33 @@
+"""The gateway as a child process (`python -m services.gateway`, via the start_service fixture), queried over HTTP."""
+
+from google.protobuf import json_format
+
+from tests.support.gateway import asset_request, write_registry
+
+DEADLINE_MS = 1000
+
+
+def start_gateway(tmp_path, start_service, agencies, **env):
+    registry = write_registry(tmp_path, agencies)
+    defaults = {
+        "GATEWAY_GRPC_ADDRESS": "127.0.0.1:0",
+        "GATEWAY_HTTP_ADDRESS": "127.0.0.1:0",
+        "AGENCY_REGISTRY": str(registry),
+        "QUERY_DEADLINE_MS": str(DEADLINE_MS),
+        "GRACE_SECONDS": "2",
+        "INSECURE_PLAINTEXT": "1",
+        "EJECT_AFTER_FAILURES": "3",
+        "EJECT_COOLDOWN_SECONDS": "1",
+    }
+    gateway = start_service("services.gateway", **{**defaults, **env})
+    return gateway, registry, f"http://{gateway.endpoints['http']}"
+
+
+def query_body() -> dict:
+    return json_format.MessageToDict(asset_request(), preserving_proto_field_name=True)
+
+
+async def query(session, base) -> dict[str, dict]:
+    async with session.post(f"{base}/v1/queries", json=query_body()) as response:
+        assert response.status == 200, await response.text()
+        return {result["agency_id"]: result for result in (await response.json())["results"]}
