@@ -14,13 +14,37 @@ The last line printed is one JSON object with every figure.
     .venv/bin/python bench/fanout.py                 # N = 5 and 20
     .venv/bin/python bench/fanout.py --agencies 20 --seconds 5
     .venv/bin/python bench/fanout.py --client-loop uvloop   # baseline on the services' loop
+
+A/B of two commits' gateways: --compare-checkout DIR, DIR another checkout
+of this repository (say `git worktree add /work/ab-old <old commit>`),
+starts a second gateway from DIR's code (cwd DIR and DIR first on
+PYTHONPATH, so neither this checkout nor an editable install wins; checked
+before the run, the file it imports is printed) on the same agencies with
+the same settings (registry, token key, plaintext, rate limits) and its own
+data directory (ledger, audit trail). The gateway of this checkout is the
+"new" one. Two more modes take turns with the others in both phases:
+  baseline-grpc  QueryAssets on DIR's gateway
+  baseline-http  POST /v1/queries on DIR's gateway
+The table labels the gateway modes with their short commits ("+dirty" if
+services/ or protos/ differ from it) and adds baseline/direct and
+new/baseline lines; the JSON adds new_vs_baseline_throughput_ratio_{grpc,http}
+(new qps / baseline qps), new_vs_baseline_p50_diff_ms_{grpc,http} (new p50 -
+baseline p50), the baseline's own ratios against direct, both commits and
+the imported files. The gateway and baseline modes swap places every other
+turn (latency) and, each round, run in both orders (throughput, blocks of
+half the time), so neither always runs right after the other.
+
+    git worktree add /work/ab-old <old commit>
+    .venv/bin/python bench/fanout.py --agencies 20 --compare-checkout /work/ab-old
 """
 
 import argparse
 import asyncio
 import json
+import os
 import random
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -29,7 +53,8 @@ from pathlib import Path
 import aiohttp
 import grpc
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
 
 from protos.bank.v1 import bank_pb2, bank_pb2_grpc  # noqa: E402
 from protos.common.v1 import common_pb2  # noqa: E402
@@ -51,13 +76,48 @@ def percentile(samples: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-class Stack:
-    """N mock banks and a gateway, each its own process."""
+def checkout_commit(checkout: Path) -> str:
+    """The checkout's short commit, "+dirty" if tracked files of the code a gateway
+    runs (services/, protos/) differ from it."""
 
-    def __init__(self, n: int, workdir: Path):
+    def git(*args: str) -> str:
+        return subprocess.run(
+            ["git", "-C", str(checkout), *args], capture_output=True, text=True, check=True
+        ).stdout.strip()
+
+    dirty = git("status", "--porcelain", "--untracked-files=no", "--", "services", "protos")
+    return git("rev-parse", "--short", "HEAD") + ("+dirty" if dirty else "")
+
+
+def checkout_env(checkout: Path) -> dict[str, str]:
+    """Environment that makes `python -m services.gateway` import the checkout's code."""
+    return {"PYTHONPATH": os.pathsep.join(filter(None, [str(checkout), os.environ.get("PYTHONPATH")]))}
+
+
+def gateway_source(cwd: Path, env: dict[str, str]) -> Path:
+    """The services/gateway/__init__.py a gateway started in `cwd` with `env` imports:
+    the same interpreter, directory and environment as ServiceProcess gives it."""
+    found = subprocess.run(
+        [sys.executable, "-c", "import services.gateway as g; print(g.__file__)"],
+        cwd=cwd,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return Path(found.stdout.strip()).resolve()
+
+
+class Stack:
+    """N mock banks and a gateway, each its own process; with `baseline_checkout`
+    a second gateway from that checkout's code on the same agencies."""
+
+    def __init__(self, n: int, workdir: Path, baseline_checkout: Path | None = None):
         self.n, self.workdir = n, workdir
+        self.baseline_checkout = baseline_checkout
         self.agencies: list[ServiceProcess] = []
         self.gateway: ServiceProcess | None = None
+        self.baseline: ServiceProcess | None = None
         self.token_key = workdir / "token-signing.key"
         if not self.token_key.is_file():
             write_signing_key(self.token_key, self.token_key.with_suffix(".pub"))
@@ -90,27 +150,37 @@ class Stack:
                 for i, a in enumerate(self.agencies)
             )
         )
-        self.gateway = ServiceProcess(
-            "services.gateway",
-            {
-                "AGENCY_REGISTRY": str(registry),
-                # Ledger and audit trail in the bench's own directory, never var/.
-                "DATA_DIR": str(self.workdir),
-                "GATEWAY_GRPC_ADDRESS": "127.0.0.1:0",
-                "GATEWAY_HTTP_ADDRESS": "127.0.0.1:0",
-                "LOG_LEVEL": "WARNING",
-                "INSECURE_PLAINTEXT": "1",
-                "CHAKONG_TOKEN_PUBLIC_KEY": str(self.token_key.with_suffix(".pub")),
-                # The bench asks as fast as it can: no rate limit in its way.
-                "RATE_LIMIT_EXECUTOR_PER_MINUTE": "1000000",
-                "RATE_LIMIT_EXECUTOR_BURST": "1000000",
-                "RATE_LIMIT_COURT_PER_MINUTE": "10000000",
-                "RATE_LIMIT_COURT_BURST": "1000000",
-            },
-        ).start()
+        self.gateway = ServiceProcess("services.gateway", self.gateway_env(registry, self.workdir)).start()
+        if self.baseline_checkout:
+            # Same registry, token key, plaintext and limits; its own ledger and
+            # audit trail; the checkout's code (cwd and PYTHONPATH).
+            data_dir = self.workdir / "baseline-gateway"
+            data_dir.mkdir(exist_ok=True)
+            self.baseline = ServiceProcess(
+                "services.gateway",
+                {**self.gateway_env(registry, data_dir), **checkout_env(self.baseline_checkout)},
+                cwd=self.baseline_checkout,
+            ).start()
+
+    def gateway_env(self, registry: Path, data_dir: Path) -> dict[str, str]:
+        return {
+            "AGENCY_REGISTRY": str(registry),
+            # Ledger and audit trail in the bench's own directory, never var/.
+            "DATA_DIR": str(data_dir),
+            "GATEWAY_GRPC_ADDRESS": "127.0.0.1:0",
+            "GATEWAY_HTTP_ADDRESS": "127.0.0.1:0",
+            "LOG_LEVEL": "WARNING",
+            "INSECURE_PLAINTEXT": "1",
+            "CHAKONG_TOKEN_PUBLIC_KEY": str(self.token_key.with_suffix(".pub")),
+            # The bench asks as fast as it can: no rate limit in its way.
+            "RATE_LIMIT_EXECUTOR_PER_MINUTE": "1000000",
+            "RATE_LIMIT_EXECUTOR_BURST": "1000000",
+            "RATE_LIMIT_COURT_PER_MINUTE": "10000000",
+            "RATE_LIMIT_COURT_BURST": "1000000",
+        }
 
     def stop(self) -> None:
-        for process in [self.gateway, *self.agencies]:
+        for process in [self.baseline, self.gateway, *self.agencies]:
             if process:
                 process.stop()
 
@@ -149,25 +219,26 @@ async def run_mode(query, workload: Workload, seconds: float, concurrency: int) 
     return latencies
 
 
-async def interleaved_latency(modes: dict, workload: Workload, seconds: float, latency: dict) -> None:
+async def interleaved_latency(
+    modes: dict, workload: Workload, seconds: float, latency: dict, orders: list[list[str]]
+) -> None:
     """One query at a time, the modes taking turns query by query: whatever
-    the machine does meanwhile slows every mode alike, so their p50s compare."""
+    the machine does meanwhile slows every mode alike, so their p50s compare.
+    Turn t runs the modes in orders[t % len(orders)]."""
     end = time.perf_counter() + seconds
+    turn = 0
     while time.perf_counter() < end:
         subject = workload.next_subject()
-        for name, query in modes.items():
+        for name in orders[turn % len(orders)]:
             start = time.perf_counter()
-            await query(subject)
+            await modes[name](subject)
             latency[name].append(time.perf_counter() - start)
+        turn += 1
 
 
-async def measure(stack: Stack, seconds: float, concurrency: int, rounds: int) -> dict:
-    workload = Workload()
-    channels = [grpc.aio.insecure_channel(a.endpoints["grpc"]) for a in stack.agencies]
-    bank_stubs = [bank_pb2_grpc.BankStub(c) for c in channels]
-    # Queries need a registered case naming the subjects as debtors, asked by an assigned executor.
-    signer = TokenSigner.from_file(stack.token_key)
-    admin = gateway_channel_for(stack.gateway.endpoints["grpc"], signer.issue("ADMIN", CASE.court_code, ("admin",)))
+async def register_case(gateway: ServiceProcess, signer: TokenSigner, workload: Workload) -> None:
+    """Queries need a registered case naming the subjects as debtors, asked by an assigned executor."""
+    admin = gateway_channel_for(gateway.endpoints["grpc"], signer.issue("ADMIN", CASE.court_code, ("admin",)))
     async with admin:
         await control_pb2_grpc.EnforcementControlStub(admin).RegisterCase(
             control_pb2.RegisterCaseRequest(
@@ -175,35 +246,66 @@ async def measure(stack: Stack, seconds: float, concurrency: int, rounds: int) -
             ),
             timeout=10,
         )
-    token = signer.issue(CASE.executor_id, CASE.court_code, ("executor",))
-    # Metadata on each call, not a client interceptor: grpc.aio's interceptors
-    # cost the client more than the gateway's whole overhead.
-    auth_metadata = (("authorization", f"Bearer {token}"),)
-    gateway_channel = grpc.aio.insecure_channel(stack.gateway.endpoints["grpc"])
-    gateway_stub = gateway_pb2_grpc.AssetGatewayStub(gateway_channel)
-    http_url = f"http://{stack.gateway.endpoints['http']}/v1/queries"
-    http = aiohttp.ClientSession(
-        connector=aiohttp.TCPConnector(limit=concurrency * 2), headers={"Authorization": f"Bearer {token}"}
-    )
 
-    async def gateway_grpc(subject):
-        response = await gateway_stub.QueryAssets(
-            gateway_pb2.AssetQueryRequest(case=CASE, subject=subject), timeout=5, metadata=auth_metadata
+
+class GatewayClient:
+    """One gateway's two APIs, the executor token on every call."""
+
+    def __init__(self, gateway: ServiceProcess, token: str, concurrency: int):
+        # Metadata on each call, not a client interceptor: grpc.aio's interceptors
+        # cost the client more than the gateway's whole overhead.
+        self.auth_metadata = (("authorization", f"Bearer {token}"),)
+        self.channel = grpc.aio.insecure_channel(gateway.endpoints["grpc"])
+        self.stub = gateway_pb2_grpc.AssetGatewayStub(self.channel)
+        self.http_url = f"http://{gateway.endpoints['http']}/v1/queries"
+        self.http = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=concurrency * 2), headers={"Authorization": f"Bearer {token}"}
+        )
+
+    async def grpc(self, subject) -> None:
+        response = await self.stub.QueryAssets(
+            gateway_pb2.AssetQueryRequest(case=CASE, subject=subject), timeout=5, metadata=self.auth_metadata
         )
         if not response.complete:
             raise RuntimeError(f"partial answer: {response}")
 
-    async def gateway_http(subject):
+    async def http_query(self, subject) -> None:
         body = {"case": {"case_number": CASE.case_number, "court_code": CASE.court_code,
                          "executor_id": CASE.executor_id, "document_number": CASE.document_number},
                 "subject": {"type": common_pb2.SubjectType.Name(subject.type), "id_number": subject.id_number,
                             "name": subject.name}}
-        async with http.post(http_url, json=body) as reply:
+        async with self.http.post(self.http_url, json=body) as reply:
             data = await reply.json()
             if reply.status != 200 or not data.get("complete"):
                 raise RuntimeError(f"HTTP {reply.status}: {data}")
 
-    modes = {"direct": lambda s: direct_query(bank_stubs, s), "gateway_grpc": gateway_grpc, "gateway_http": gateway_http}
+    async def close(self) -> None:
+        await self.http.close()
+        await self.channel.close()
+
+
+async def measure(stack: Stack, seconds: float, concurrency: int, rounds: int) -> dict:
+    workload = Workload()
+    channels = [grpc.aio.insecure_channel(a.endpoints["grpc"]) for a in stack.agencies]
+    bank_stubs = [bank_pb2_grpc.BankStub(c) for c in channels]
+    signer = TokenSigner.from_file(stack.token_key)
+    gateways = {"gateway": stack.gateway, **({"baseline": stack.baseline} if stack.baseline else {})}
+    for gateway in gateways.values():  # each its own ledger
+        await register_case(gateway, signer, workload)
+    token = signer.issue(CASE.executor_id, CASE.court_code, ("executor",))
+    clients = {name: GatewayClient(gateway, token, concurrency) for name, gateway in gateways.items()}
+
+    modes = {"direct": lambda s: direct_query(bank_stubs, s)}
+    for name, client in clients.items():
+        modes |= {f"{name}_grpc": client.grpc, f"{name}_http": client.http_query}
+    if stack.baseline:
+        # Gateway and baseline swap places every other turn (latency) and every
+        # other block (throughput): each of their modes follows direct or the
+        # other gateway, equally often, never its own gateway.
+        orders = [["direct", "gateway_grpc", "baseline_grpc", "gateway_http", "baseline_http"],
+                  ["direct", "baseline_grpc", "gateway_grpc", "baseline_http", "gateway_http"]]
+    else:
+        orders = [list(modes)]
     latency = {m: [] for m in modes}
     completed = {m: 0 for m in modes}
     elapsed = {m: 0.0 for m in modes}
@@ -211,14 +313,16 @@ async def measure(stack: Stack, seconds: float, concurrency: int, rounds: int) -
         for query in modes.values():  # warm channels and caches
             await run_mode(query, workload, 0.5, concurrency)
         for _ in range(rounds):
-            await interleaved_latency(modes, workload, seconds / 2 * len(modes), latency)
-            for name, query in modes.items():
-                start = time.perf_counter()
-                completed[name] += len(await run_mode(query, workload, seconds / 2, concurrency))
-                elapsed[name] += time.perf_counter() - start
+            await interleaved_latency(modes, workload, seconds / 2 * len(modes), latency, orders)
+            block = seconds / 2 / len(orders)
+            for order in orders:  # every order in every round
+                for name in order:
+                    start = time.perf_counter()
+                    completed[name] += len(await run_mode(modes[name], workload, block, concurrency))
+                    elapsed[name] += time.perf_counter() - start
     finally:
-        await http.close()
-        await gateway_channel.close()
+        for client in clients.values():
+            await client.close()
         for channel in channels:
             await channel.close()
 
@@ -236,18 +340,42 @@ async def measure(stack: Stack, seconds: float, concurrency: int, rounds: int) -
         figures[f"throughput_ratio_{api}"] = round(gateway["qps"] / figures["direct"]["qps"], 3)
         figures[f"overhead_p50_ms_{api}"] = round(gateway["p50_ms"] - figures["direct"]["p50_ms"], 3)
         figures[f"latency_ratio_p50_{api}"] = round(gateway["p50_ms"] / figures["direct"]["p50_ms"], 3)
+    if stack.baseline:
+        for api in ("grpc", "http"):
+            gateway, baseline = figures[f"gateway_{api}"], figures[f"baseline_{api}"]
+            figures[f"throughput_ratio_baseline_{api}"] = round(baseline["qps"] / figures["direct"]["qps"], 3)
+            figures[f"overhead_p50_ms_baseline_{api}"] = round(baseline["p50_ms"] - figures["direct"]["p50_ms"], 3)
+            figures[f"new_vs_baseline_throughput_ratio_{api}"] = round(gateway["qps"] / baseline["qps"], 3)
+            figures[f"new_vs_baseline_p50_diff_ms_{api}"] = round(gateway["p50_ms"] - baseline["p50_ms"], 3)
     return figures
 
 
-def print_table(n: int, figures: dict) -> None:
-    print(f"\n{n} agencies")
-    print(f"  {'mode':<14}{'p50 ms':>10}{'p99 ms':>10}{'qps':>10}")
-    for mode in ("direct", "gateway_grpc", "gateway_http"):
+def print_table(n: int, figures: dict, commits: dict[str, str] | None = None) -> None:
+    """`commits` ({"gateway": ..., "baseline": ...}) when comparing two checkouts."""
+    modes = ["direct", "gateway_grpc", "gateway_http"]
+    labels = {mode: mode for mode in modes}
+    if commits:
+        modes += ["baseline_grpc", "baseline_http"]
+        labels = {mode: mode if mode == "direct" else f"{mode} @{commits[mode.split('_')[0]]}" for mode in modes}
+        print(f"\n{n} agencies (new gateway {commits['gateway']}, baseline gateway {commits['baseline']})")
+    else:
+        print(f"\n{n} agencies")
+    width = max(14, max(len(label) for label in labels.values()) + 2)
+    print(f"  {'mode':<{width}}{'p50 ms':>10}{'p99 ms':>10}{'qps':>10}")
+    for mode in modes:
         f = figures[mode]
-        print(f"  {mode:<14}{f['p50_ms']:>10.2f}{f['p99_ms']:>10.2f}{f['qps']:>10.1f}")
+        print(f"  {labels[mode]:<{width}}{f['p50_ms']:>10.2f}{f['p99_ms']:>10.2f}{f['qps']:>10.1f}")
     for api in ("grpc", "http"):
         print(f"  gateway/direct ({api}): throughput x{figures[f'throughput_ratio_{api}']:.2f},"
               f" p50 overhead {figures[f'overhead_p50_ms_{api}']:+.2f} ms")
+    if commits:
+        for api in ("grpc", "http"):
+            print(f"  baseline/direct ({api}): throughput x{figures[f'throughput_ratio_baseline_{api}']:.2f},"
+                  f" p50 overhead {figures[f'overhead_p50_ms_baseline_{api}']:+.2f} ms")
+        for api in ("grpc", "http"):
+            print(f"  new {commits['gateway']} / baseline {commits['baseline']} ({api}):"
+                  f" throughput x{figures[f'new_vs_baseline_throughput_ratio_{api}']:.3f},"
+                  f" p50 {figures[f'new_vs_baseline_p50_diff_ms_{api}']:+.2f} ms")
 
 
 def main() -> None:
@@ -262,7 +390,18 @@ def main() -> None:
         default="asyncio",
         help="this process's event loop, so the direct fan-out's baseline (the services always run uvloop)",
     )
+    parser.add_argument(
+        "--compare-checkout",
+        type=Path,
+        metavar="DIR",
+        help="another checkout of this repository: a second gateway from its code on the same agencies,"
+        " modes baseline_grpc and baseline_http, new/baseline figures",
+    )
     args = parser.parse_args()
+    if args.compare_checkout:
+        args.compare_checkout = args.compare_checkout.resolve()
+        if not (args.compare_checkout / "services" / "gateway" / "__main__.py").is_file():
+            parser.error(f"--compare-checkout {args.compare_checkout}: no services/gateway/__main__.py there")
     if args.client_loop == "uvloop":
         import uvloop
 
@@ -271,18 +410,32 @@ def main() -> None:
         asyncio.run(run(args))
 
 
+def check_sources(baseline_checkout: Path) -> dict[str, dict[str, str]]:
+    """Which code each gateway will run, checked before anything starts."""
+    sides = {}
+    for name, checkout in (("gateway", REPO), ("baseline", baseline_checkout)):
+        source = gateway_source(checkout, checkout_env(checkout) if name == "baseline" else {})
+        if not source.is_relative_to(checkout / "services" / "gateway"):
+            raise SystemExit(f"the {name} gateway would import {source}, not {checkout}'s code")
+        sides[name] = {"checkout": str(checkout), "commit": checkout_commit(checkout), "source": str(source)}
+        print(f"{'new' if name == 'gateway' else name} gateway: commit {sides[name]['commit']}, code {source}")
+    return sides
+
+
 async def run(args: argparse.Namespace) -> None:
     counts = args.agencies or [5, 20]
+    sides = check_sources(args.compare_checkout) if args.compare_checkout else None
+    commits = {name: side["commit"] for name, side in sides.items()} if sides else None
     results = {}
     with tempfile.TemporaryDirectory(prefix="chakong-bench-") as workdir:
         for n in counts:
-            stack = Stack(n, Path(workdir))
+            stack = Stack(n, Path(workdir), args.compare_checkout)
             try:
                 stack.start()
                 results[str(n)] = await measure(stack, args.seconds, args.concurrency, args.rounds)
             finally:
                 stack.stop()
-            print_table(n, results[str(n)])
+            print_table(n, results[str(n)], commits)
     headline = results[str(max(counts))]
     summary = {
         "agencies": max(counts),
@@ -290,6 +443,26 @@ async def run(args: argparse.Namespace) -> None:
         "overhead_p50_ms_grpc": headline["overhead_p50_ms_grpc"],
         "throughput_ratio_http": headline["throughput_ratio_http"],
         "overhead_p50_ms_http": headline["overhead_p50_ms_http"],
+    }
+    if sides:
+        summary |= {
+            "commit": sides["gateway"]["commit"],
+            "baseline_commit": sides["baseline"]["commit"],
+            "baseline_checkout": sides["baseline"]["checkout"],
+            **{
+                f"{key}_{api}": headline[f"{key}_{api}"]
+                for api in ("grpc", "http")
+                for key in (
+                    "new_vs_baseline_throughput_ratio",
+                    "new_vs_baseline_p50_diff_ms",
+                    "throughput_ratio_baseline",
+                    "overhead_p50_ms_baseline",
+                )
+            },
+            "gateway_source": sides["gateway"]["source"],
+            "baseline_gateway_source": sides["baseline"]["source"],
+        }
+    summary |= {
         "seconds": args.seconds,
         "concurrency": args.concurrency,
         "rounds": args.rounds,

@@ -15,8 +15,11 @@ REPO = Path(__file__).resolve().parent.parent.parent
 class ServiceProcess:
     """One service process; `endpoints` is the JSON of its READY line."""
 
-    def __init__(self, module: str, env: dict[str, str], *, ready_timeout: float = 30.0):
+    def __init__(self, module: str, env: dict[str, str], *, ready_timeout: float = 30.0, cwd: Path | None = None):
         self.module = module
+        # `python -m` imports from its working directory first: another
+        # checkout here runs that checkout's code (bench/fanout.py --compare-checkout).
+        self.cwd = cwd or REPO
         self.env = {**os.environ, "PYTHONUNBUFFERED": "1", **env}
         self.ready_timeout = ready_timeout
         self.output: list[str] = []
@@ -27,7 +30,7 @@ class ServiceProcess:
     def start(self) -> "ServiceProcess":
         self.proc = subprocess.Popen(
             [sys.executable, "-m", self.module],
-            cwd=REPO,
+            cwd=self.cwd,
             env=self.env,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
