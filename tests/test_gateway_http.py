@@ -1,6 +1,7 @@
 """The asset gateway over HTTP/JSON: queries, server-sent events, errors, health, metrics, OpenAPI."""
 
 import asyncio
+import contextlib
 import json
 import time
 
@@ -11,8 +12,8 @@ from google.protobuf import json_format
 from protos.common.v1 import common_pb2
 from protos.gateway.v1 import gateway_pb2
 from services.gateway.config import GatewaySettings
-from services.gateway.http_api import GatewayState, create_app
-from services.gateway.registry import load_registry
+from services.gateway.http_api.app import create_app
+from services.gateway.root import open_gateway
 from tests.support.agencies import start_agencies
 from tests.support.auth import auth_headers
 from tests.support.gateway import (
@@ -41,8 +42,12 @@ async def gateway_client(aiohttp_client, tmp_path, agencies, *, grpc_serving=Tru
         agency_registry=write_registry(tmp_path, agencies), query_deadline_ms=DEADLINE_MS,
         data_dir=tmp_path, insecure_plaintext=True,
     )
-    registry = load_registry(settings.agency_registry)
-    app = create_app(settings, registry, GatewayState(grpc_serving=grpc_serving))
+    # The core lives as long as the app: closed at the app's cleanup, as server.py does after draining.
+    resources = contextlib.AsyncExitStack()
+    core = await resources.enter_async_context(open_gateway(settings))
+    core.readiness.grpc_serving = grpc_serving
+    app = create_app(core)
+    app.on_cleanup.append(lambda app: resources.aclose())
     client = await aiohttp_client(app, headers=auth_headers())
     await register_showcase_case(str(client.make_url("")).rstrip("/"))
     return client
@@ -252,7 +257,7 @@ def test_fast_json_rendering_equals_message_to_dict():
     from google.protobuf import json_format
 
     from protos.bank.v1 import bank_pb2
-    from services.gateway.jsonmap import message_to_dict
+    from services.gateway.http_api.jsonmap import message_to_dict
 
     response = gateway_pb2.AssetQueryResponse(request_id="r", latency_ms=float("inf"))
     result = response.results.add(agency_id="icbc", kind=1, status=4, error_message="INTERNAL: x", latency_ms=1.5)

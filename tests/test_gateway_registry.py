@@ -4,9 +4,9 @@ import pytest
 
 from protos.bank.v1 import bank_pb2
 from services.common.settings import SettingsError
-from services.gateway.agencies import check_query_requests_share_layout
+from services.gateway.agencies.clients import check_query_requests_share_layout
 from services.gateway.config import GatewaySettings
-from services.gateway.registry import RegistryError, load_registry
+from services.gateway.agencies.registry import RegistryError, load_registry
 
 GOOD = """
 [[agency]]

@@ -8,7 +8,7 @@ from protos.bank.v1 import bank_pb2
 from protos.gateway.v1 import gateway_pb2
 from protos.realestate.v1 import realestate_pb2
 from protos.vehicle.v1 import vehicle_pb2
-from services.gateway import responses
+from services.gateway.query import answers as responses
 
 
 def account(**changes) -> bank_pb2.Account:
