@@ -200,3 +200,27 @@ class Deduction(_message.Message):
     deducted_at: _timestamp_pb2.Timestamp
     freeze: AccountFreeze
     def __init__(self, deduction_id: _Optional[str] = ..., account_number: _Optional[str] = ..., freeze_id: _Optional[str] = ..., case_number: _Optional[str] = ..., court_code: _Optional[str] = ..., amount_fen: _Optional[int] = ..., court_account: _Optional[_Union[CourtAccount, _Mapping]] = ..., deducted_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., freeze: _Optional[_Union[AccountFreeze, _Mapping]] = ...) -> None: ...
+
+class FreezeChange(_message.Message):
+    __slots__ = ("cursor", "freeze", "changed_at")
+    CURSOR_FIELD_NUMBER: _ClassVar[int]
+    FREEZE_FIELD_NUMBER: _ClassVar[int]
+    CHANGED_AT_FIELD_NUMBER: _ClassVar[int]
+    cursor: int
+    freeze: AccountFreeze
+    changed_at: _timestamp_pb2.Timestamp
+    def __init__(self, cursor: _Optional[int] = ..., freeze: _Optional[_Union[AccountFreeze, _Mapping]] = ..., changed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class FreezeChanges(_message.Message):
+    __slots__ = ("changes", "last_cursor")
+    CHANGES_FIELD_NUMBER: _ClassVar[int]
+    LAST_CURSOR_FIELD_NUMBER: _ClassVar[int]
+    changes: _containers.RepeatedCompositeFieldContainer[FreezeChange]
+    last_cursor: int
+    def __init__(self, changes: _Optional[_Iterable[_Union[FreezeChange, _Mapping]]] = ..., last_cursor: _Optional[int] = ...) -> None: ...
+
+class CaseFreezes(_message.Message):
+    __slots__ = ("freezes",)
+    FREEZES_FIELD_NUMBER: _ClassVar[int]
+    freezes: _containers.RepeatedCompositeFieldContainer[AccountFreeze]
+    def __init__(self, freezes: _Optional[_Iterable[_Union[AccountFreeze, _Mapping]]] = ...) -> None: ...

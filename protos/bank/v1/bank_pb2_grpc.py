@@ -4,6 +4,7 @@ import grpc
 import warnings
 
 from protos.bank.v1 import bank_pb2 as protos_dot_bank_dot_v1_dot_bank__pb2
+from protos.common.v1 import common_pb2 as protos_dot_common_dot_v1_dot_common__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
 GRPC_VERSION = grpc.__version__
@@ -59,6 +60,16 @@ class BankStub:
                 request_serializer=protos_dot_bank_dot_v1_dot_bank__pb2.DeductRequest.SerializeToString,
                 response_deserializer=protos_dot_bank_dot_v1_dot_bank__pb2.Deduction.FromString,
                 _registered_method=True)
+        self.ListFreezeChanges = channel.unary_unary(
+                '/chakong.bank.v1.Bank/ListFreezeChanges',
+                request_serializer=protos_dot_common_dot_v1_dot_common__pb2.HoldChangesRequest.SerializeToString,
+                response_deserializer=protos_dot_bank_dot_v1_dot_bank__pb2.FreezeChanges.FromString,
+                _registered_method=True)
+        self.ListCaseFreezes = channel.unary_unary(
+                '/chakong.bank.v1.Bank/ListCaseFreezes',
+                request_serializer=protos_dot_common_dot_v1_dot_common__pb2.CaseHoldsRequest.SerializeToString,
+                response_deserializer=protos_dot_bank_dot_v1_dot_bank__pb2.CaseFreezes.FromString,
+                _registered_method=True)
 
 
 class BankServicer:
@@ -102,6 +113,20 @@ class BankServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListFreezeChanges(self, request, context):
+        """The hold changes feed (see chakong.common.v1.HoldChangesRequest).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListCaseFreezes(self, request, context):
+        """Every freeze a case placed at this institution, for reconciliation.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_BankServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -129,6 +154,16 @@ def add_BankServicer_to_server(servicer, server):
                     servicer.Deduct,
                     request_deserializer=protos_dot_bank_dot_v1_dot_bank__pb2.DeductRequest.FromString,
                     response_serializer=protos_dot_bank_dot_v1_dot_bank__pb2.Deduction.SerializeToString,
+            ),
+            'ListFreezeChanges': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListFreezeChanges,
+                    request_deserializer=protos_dot_common_dot_v1_dot_common__pb2.HoldChangesRequest.FromString,
+                    response_serializer=protos_dot_bank_dot_v1_dot_bank__pb2.FreezeChanges.SerializeToString,
+            ),
+            'ListCaseFreezes': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListCaseFreezes,
+                    request_deserializer=protos_dot_common_dot_v1_dot_common__pb2.CaseHoldsRequest.FromString,
+                    response_serializer=protos_dot_bank_dot_v1_dot_bank__pb2.CaseFreezes.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -266,6 +301,60 @@ class Bank:
             '/chakong.bank.v1.Bank/Deduct',
             protos_dot_bank_dot_v1_dot_bank__pb2.DeductRequest.SerializeToString,
             protos_dot_bank_dot_v1_dot_bank__pb2.Deduction.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListFreezeChanges(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/chakong.bank.v1.Bank/ListFreezeChanges',
+            protos_dot_common_dot_v1_dot_common__pb2.HoldChangesRequest.SerializeToString,
+            protos_dot_bank_dot_v1_dot_bank__pb2.FreezeChanges.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListCaseFreezes(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/chakong.bank.v1.Bank/ListCaseFreezes',
+            protos_dot_common_dot_v1_dot_common__pb2.CaseHoldsRequest.SerializeToString,
+            protos_dot_bank_dot_v1_dot_bank__pb2.CaseFreezes.FromString,
             options,
             channel_credentials,
             insecure,

@@ -25,21 +25,31 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dprotos/common/v1/common.proto\x12\x11\x63hakong.common.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"X\n\x07Subject\x12,\n\x04type\x18\x01 \x01(\x0e\x32\x1e.chakong.common.v1.SubjectType\x12\x11\n\tid_number\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\"`\n\x07\x43\x61seRef\x12\x13\n\x0b\x63\x61se_number\x18\x01 \x01(\t\x12\x12\n\ncourt_code\x18\x02 \x01(\t\x12\x13\n\x0b\x65xecutor_id\x18\x03 \x01(\t\x12\x17\n\x0f\x64ocument_number\x18\x04 \x01(\t\"\xda\x02\n\x04Seal\x12\x0f\n\x07seal_id\x18\x01 \x01(\t\x12\x10\n\x08\x61sset_id\x18\x02 \x01(\t\x12\x13\n\x0b\x63\x61se_number\x18\x03 \x01(\t\x12\x12\n\ncourt_code\x18\x04 \x01(\t\x12+\n\x05state\x18\x05 \x01(\x0e\x32\x1c.chakong.common.v1.HoldState\x12\x16\n\x0equeue_position\x18\x06 \x01(\x05\x12\x31\n\rregistered_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x30\n\x0c\x65\x66\x66\x65\x63tive_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nexpires_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nded_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp*\x82\x01\n\x0bSubjectType\x12\x1c\n\x18SUBJECT_TYPE_UNSPECIFIED\x10\x00\x12\x1c\n\x18SUBJECT_TYPE_RESIDENT_ID\x10\x01\x12\x1c\n\x18SUBJECT_TYPE_CREDIT_CODE\x10\x02\x12\x19\n\x15SUBJECT_TYPE_PASSPORT\x10\x03*\xba\x01\n\tHoldState\x12\x1a\n\x16HOLD_STATE_UNSPECIFIED\x10\x00\x12\x15\n\x11HOLD_STATE_ACTIVE\x10\x01\x12\x15\n\x11HOLD_STATE_QUEUED\x10\x02\x12\x17\n\x13HOLD_STATE_RELEASED\x10\x03\x12\x15\n\x11HOLD_STATE_LAPSED\x10\x04\x12\x17\n\x13HOLD_STATE_DEDUCTED\x10\x05\x12\x1a\n\x16HOLD_STATE_TRANSFERRED\x10\x06\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dprotos/common/v1/common.proto\x12\x11\x63hakong.common.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"X\n\x07Subject\x12,\n\x04type\x18\x01 \x01(\x0e\x32\x1e.chakong.common.v1.SubjectType\x12\x11\n\tid_number\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\"`\n\x07\x43\x61seRef\x12\x13\n\x0b\x63\x61se_number\x18\x01 \x01(\t\x12\x12\n\ncourt_code\x18\x02 \x01(\t\x12\x13\n\x0b\x65xecutor_id\x18\x03 \x01(\t\x12\x17\n\x0f\x64ocument_number\x18\x04 \x01(\t\"\xda\x02\n\x04Seal\x12\x0f\n\x07seal_id\x18\x01 \x01(\t\x12\x10\n\x08\x61sset_id\x18\x02 \x01(\t\x12\x13\n\x0b\x63\x61se_number\x18\x03 \x01(\t\x12\x12\n\ncourt_code\x18\x04 \x01(\t\x12+\n\x05state\x18\x05 \x01(\x0e\x32\x1c.chakong.common.v1.HoldState\x12\x16\n\x0equeue_position\x18\x06 \x01(\x05\x12\x31\n\rregistered_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x30\n\x0c\x65\x66\x66\x65\x63tive_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nexpires_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nded_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"M\n\x12HoldChangesRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x14\n\x0c\x61\x66ter_cursor\x18\x02 \x01(\x04\x12\r\n\x05limit\x18\x03 \x01(\r\"s\n\nSealChange\x12\x0e\n\x06\x63ursor\x18\x01 \x01(\x04\x12%\n\x04seal\x18\x02 \x01(\x0b\x32\x17.chakong.common.v1.Seal\x12.\n\nchanged_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"R\n\x0bSealChanges\x12.\n\x07\x63hanges\x18\x01 \x03(\x0b\x32\x1d.chakong.common.v1.SealChange\x12\x13\n\x0blast_cursor\x18\x02 \x01(\x04\"P\n\x10\x43\x61seHoldsRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12(\n\x04\x63\x61se\x18\x02 \x01(\x0b\x32\x1a.chakong.common.v1.CaseRef\"3\n\tCaseSeals\x12&\n\x05seals\x18\x01 \x03(\x0b\x32\x17.chakong.common.v1.Seal*\x82\x01\n\x0bSubjectType\x12\x1c\n\x18SUBJECT_TYPE_UNSPECIFIED\x10\x00\x12\x1c\n\x18SUBJECT_TYPE_RESIDENT_ID\x10\x01\x12\x1c\n\x18SUBJECT_TYPE_CREDIT_CODE\x10\x02\x12\x19\n\x15SUBJECT_TYPE_PASSPORT\x10\x03*\xba\x01\n\tHoldState\x12\x1a\n\x16HOLD_STATE_UNSPECIFIED\x10\x00\x12\x15\n\x11HOLD_STATE_ACTIVE\x10\x01\x12\x15\n\x11HOLD_STATE_QUEUED\x10\x02\x12\x17\n\x13HOLD_STATE_RELEASED\x10\x03\x12\x15\n\x11HOLD_STATE_LAPSED\x10\x04\x12\x17\n\x13HOLD_STATE_DEDUCTED\x10\x05\x12\x1a\n\x16HOLD_STATE_TRANSFERRED\x10\x06\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'protos.common.v1.common_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_SUBJECTTYPE']._serialized_start=623
-  _globals['_SUBJECTTYPE']._serialized_end=753
-  _globals['_HOLDSTATE']._serialized_start=756
-  _globals['_HOLDSTATE']._serialized_end=942
+  _globals['_SUBJECTTYPE']._serialized_start=1038
+  _globals['_SUBJECTTYPE']._serialized_end=1168
+  _globals['_HOLDSTATE']._serialized_start=1171
+  _globals['_HOLDSTATE']._serialized_end=1357
   _globals['_SUBJECT']._serialized_start=85
   _globals['_SUBJECT']._serialized_end=173
   _globals['_CASEREF']._serialized_start=175
   _globals['_CASEREF']._serialized_end=271
   _globals['_SEAL']._serialized_start=274
   _globals['_SEAL']._serialized_end=620
+  _globals['_HOLDCHANGESREQUEST']._serialized_start=622
+  _globals['_HOLDCHANGESREQUEST']._serialized_end=699
+  _globals['_SEALCHANGE']._serialized_start=701
+  _globals['_SEALCHANGE']._serialized_end=816
+  _globals['_SEALCHANGES']._serialized_start=818
+  _globals['_SEALCHANGES']._serialized_end=900
+  _globals['_CASEHOLDSREQUEST']._serialized_start=902
+  _globals['_CASEHOLDSREQUEST']._serialized_end=982
+  _globals['_CASESEALS']._serialized_start=984
+  _globals['_CASESEALS']._serialized_end=1035
 # @@protoc_insertion_point(module_scope)

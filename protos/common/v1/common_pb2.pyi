@@ -1,10 +1,11 @@
 import datetime
 
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
-from collections.abc import Mapping as _Mapping
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
@@ -82,3 +83,45 @@ class Seal(_message.Message):
     expires_at: _timestamp_pb2.Timestamp
     ended_at: _timestamp_pb2.Timestamp
     def __init__(self, seal_id: _Optional[str] = ..., asset_id: _Optional[str] = ..., case_number: _Optional[str] = ..., court_code: _Optional[str] = ..., state: _Optional[_Union[HoldState, str]] = ..., queue_position: _Optional[int] = ..., registered_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., effective_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., ended_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class HoldChangesRequest(_message.Message):
+    __slots__ = ("request_id", "after_cursor", "limit")
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    AFTER_CURSOR_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    request_id: str
+    after_cursor: int
+    limit: int
+    def __init__(self, request_id: _Optional[str] = ..., after_cursor: _Optional[int] = ..., limit: _Optional[int] = ...) -> None: ...
+
+class SealChange(_message.Message):
+    __slots__ = ("cursor", "seal", "changed_at")
+    CURSOR_FIELD_NUMBER: _ClassVar[int]
+    SEAL_FIELD_NUMBER: _ClassVar[int]
+    CHANGED_AT_FIELD_NUMBER: _ClassVar[int]
+    cursor: int
+    seal: Seal
+    changed_at: _timestamp_pb2.Timestamp
+    def __init__(self, cursor: _Optional[int] = ..., seal: _Optional[_Union[Seal, _Mapping]] = ..., changed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class SealChanges(_message.Message):
+    __slots__ = ("changes", "last_cursor")
+    CHANGES_FIELD_NUMBER: _ClassVar[int]
+    LAST_CURSOR_FIELD_NUMBER: _ClassVar[int]
+    changes: _containers.RepeatedCompositeFieldContainer[SealChange]
+    last_cursor: int
+    def __init__(self, changes: _Optional[_Iterable[_Union[SealChange, _Mapping]]] = ..., last_cursor: _Optional[int] = ...) -> None: ...
+
+class CaseHoldsRequest(_message.Message):
+    __slots__ = ("request_id", "case")
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    CASE_FIELD_NUMBER: _ClassVar[int]
+    request_id: str
+    case: CaseRef
+    def __init__(self, request_id: _Optional[str] = ..., case: _Optional[_Union[CaseRef, _Mapping]] = ...) -> None: ...
+
+class CaseSeals(_message.Message):
+    __slots__ = ("seals",)
+    SEALS_FIELD_NUMBER: _ClassVar[int]
+    seals: _containers.RepeatedCompositeFieldContainer[Seal]
+    def __init__(self, seals: _Optional[_Iterable[_Union[Seal, _Mapping]]] = ...) -> None: ...

@@ -55,6 +55,16 @@ class VehicleRegistryStub:
                 request_serializer=protos_dot_vehicle_dot_v1_dot_vehicle__pb2.ReleaseSealRequest.SerializeToString,
                 response_deserializer=protos_dot_common_dot_v1_dot_common__pb2.Seal.FromString,
                 _registered_method=True)
+        self.ListSealChanges = channel.unary_unary(
+                '/chakong.vehicle.v1.VehicleRegistry/ListSealChanges',
+                request_serializer=protos_dot_common_dot_v1_dot_common__pb2.HoldChangesRequest.SerializeToString,
+                response_deserializer=protos_dot_common_dot_v1_dot_common__pb2.SealChanges.FromString,
+                _registered_method=True)
+        self.ListCaseSeals = channel.unary_unary(
+                '/chakong.vehicle.v1.VehicleRegistry/ListCaseSeals',
+                request_serializer=protos_dot_common_dot_v1_dot_common__pb2.CaseHoldsRequest.SerializeToString,
+                response_deserializer=protos_dot_common_dot_v1_dot_common__pb2.CaseSeals.FromString,
+                _registered_method=True)
 
 
 class VehicleRegistryServicer:
@@ -85,6 +95,20 @@ class VehicleRegistryServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListSealChanges(self, request, context):
+        """The hold changes feed (see chakong.common.v1.HoldChangesRequest).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListCaseSeals(self, request, context):
+        """Every seal a case placed at this registry, for reconciliation.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_VehicleRegistryServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -107,6 +131,16 @@ def add_VehicleRegistryServicer_to_server(servicer, server):
                     servicer.ReleaseSeal,
                     request_deserializer=protos_dot_vehicle_dot_v1_dot_vehicle__pb2.ReleaseSealRequest.FromString,
                     response_serializer=protos_dot_common_dot_v1_dot_common__pb2.Seal.SerializeToString,
+            ),
+            'ListSealChanges': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListSealChanges,
+                    request_deserializer=protos_dot_common_dot_v1_dot_common__pb2.HoldChangesRequest.FromString,
+                    response_serializer=protos_dot_common_dot_v1_dot_common__pb2.SealChanges.SerializeToString,
+            ),
+            'ListCaseSeals': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListCaseSeals,
+                    request_deserializer=protos_dot_common_dot_v1_dot_common__pb2.CaseHoldsRequest.FromString,
+                    response_serializer=protos_dot_common_dot_v1_dot_common__pb2.CaseSeals.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -217,6 +251,60 @@ class VehicleRegistry:
             '/chakong.vehicle.v1.VehicleRegistry/ReleaseSeal',
             protos_dot_vehicle_dot_v1_dot_vehicle__pb2.ReleaseSealRequest.SerializeToString,
             protos_dot_common_dot_v1_dot_common__pb2.Seal.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListSealChanges(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/chakong.vehicle.v1.VehicleRegistry/ListSealChanges',
+            protos_dot_common_dot_v1_dot_common__pb2.HoldChangesRequest.SerializeToString,
+            protos_dot_common_dot_v1_dot_common__pb2.SealChanges.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListCaseSeals(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/chakong.vehicle.v1.VehicleRegistry/ListCaseSeals',
+            protos_dot_common_dot_v1_dot_common__pb2.CaseHoldsRequest.SerializeToString,
+            protos_dot_common_dot_v1_dot_common__pb2.CaseSeals.FromString,
             options,
             channel_credentials,
             insecure,
