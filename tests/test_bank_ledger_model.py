@@ -21,7 +21,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 
 from protos.bank.v1 import bank_pb2
 from protos.common.v1 import common_pb2
-from services.agency.control import ManualClock
+from services.common.clock import ManualClock
 from services.common.periods import add_years
 from services.agency.store import COMMON_SCHEMA, timestamp
 from services.bank import ledger, store

@@ -12,6 +12,9 @@ import time
 import pytest
 
 from services import datagen
+from services.cli.auth import fill_identity
+from services.cli.main import parser
+from services.security.tokens import TokenSigner, write_signing_key
 from tests.support.harness import REPO
 
 CASE = "(2026)皖01执1024号"
@@ -140,3 +143,25 @@ def test_cli_says_when_the_gateway_is_down():
                      "--case", CASE)
     assert result.returncode == 1
     assert "cannot reach the gateway" in result.stderr
+
+
+def test_cli_takes_court_and_executor_from_the_token(tmp_path, monkeypatch):
+    write_signing_key(tmp_path / "key", tmp_path / "key.pub")
+    token = TokenSigner.from_file(tmp_path / "key").issue("E0900", "340200", ("executor",), ttl_s=60)
+
+    def identity(*argv: str) -> tuple[str, str]:
+        args = parser().parse_args(list(argv))
+        fill_identity(args)
+        return args.court, args.executor
+
+    freeze = ("freeze", "--case", CASE, "--agency", "icbc", "--subject", "340104198811230027",
+              "--account", "6222", "--amount-fen", "100")
+    # A court-340200 token needs no --court 340200 --executor E0900 as well.
+    assert identity("--token", token, *freeze) == ("340200", "E0900")
+    assert identity("--token", token, "query", "--subject", "340104198811230027", "--case", CASE) == ("340200", "E0900")
+    # What is given wins; without a token, the environment or the defaults.
+    assert identity("--token", token, *freeze, "--court", "340100") == ("340100", "E0900")
+    monkeypatch.delenv("CHAKONG_COURT", raising=False)
+    monkeypatch.delenv("CHAKONG_EXECUTOR", raising=False)
+    assert identity("--token", "", *freeze) == ("340100", "E0001")
+    assert identity("--token", "not-a-jwt", *freeze) == ("340100", "E0001")

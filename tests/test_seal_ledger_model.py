@@ -18,7 +18,8 @@ from protos.realestate.v1 import realestate_pb2
 from protos.vehicle.v1 import vehicle_pb2
 from services import datagen
 from services.agency import seals
-from services.agency.control import ManualClock, exactly_once
+from services.agency.control import exactly_once
+from services.common.clock import ManualClock
 from services.common.periods import add_years
 from services.agency.holds import seal_message
 from services.agency.store import COMMON_SCHEMA, timestamp

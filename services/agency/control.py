@@ -1,4 +1,4 @@
-"""What every agency's control operations share: the clock, statutory
+"""What every agency's control operations share: statutory
 periods, and exactly-once execution keyed by the caller's idempotency key.
 
 Each mutating RPC runs as one SQLite transaction that (1) looks up the key,
@@ -12,13 +12,9 @@ are rejected before the key is looked at and leave nothing behind.
 
 import hashlib
 import logging
-import os
 import sqlite3
-import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Protocol, TypeVar
+from typing import TypeVar
 
 import grpc
 from google.protobuf.message import Message
@@ -31,55 +27,6 @@ from services.common.validation import FieldError, validate_token
 logger = logging.getLogger(__name__)
 
 Response = TypeVar("Response", bound=Message)
-
-class Clock(Protocol):
-    def now_us(self) -> int:
-        """Microseconds since the Unix epoch, UTC."""
-
-
-class SystemClock:
-    def now_us(self) -> int:
-        return time.time_ns() // 1000
-
-
-@dataclass
-class ManualClock:
-    """A clock tests set and advance; for in-process tests."""
-
-    now: int
-
-    def now_us(self) -> int:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += int(seconds * 1_000_000)
-
-
-class OffsetFileClock:
-    """Real time plus an offset in seconds read from a file at every call.
-
-    Tests of agencies running as separate processes move their time forward
-    by writing a larger offset (CLOCK_OFFSET_FILE); never set in production.
-    """
-
-    def __init__(self, path: Path):
-        self.path = path
-
-    def now_us(self) -> int:
-        try:
-            offset = float(self.path.read_text().strip() or 0)
-        except FileNotFoundError:
-            offset = 0.0
-        return time.time_ns() // 1000 + int(offset * 1_000_000)
-
-
-def clock_from_env() -> Clock:
-    path = os.environ.get("CLOCK_OFFSET_FILE")
-    if path:
-        logger.warning("test clock: time is shifted by the offset in %s", path)
-        return OffsetFileClock(Path(path))
-    return SystemClock()
-
 
 def timestamp_us(ts: Timestamp) -> int:
     return ts.seconds * 1_000_000 + ts.nanos // 1000

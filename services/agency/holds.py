@@ -13,7 +13,8 @@ from google.protobuf.message import Message
 from protos.common.v1 import common_pb2
 from services.agency import seals
 from services.agency.config import AgencySettings
-from services.agency.control import Clock, check_expiry, clock_from_env, exactly_once
+from services.agency.control import check_expiry, exactly_once
+from services.common.clock import Clock, clock_from_env
 from services.agency.queries import QueryRequest, QueryServicer, Record
 from services.agency.store import timestamp
 from services.common.logs import mask_id

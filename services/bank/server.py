@@ -10,7 +10,8 @@ from google.protobuf.message import Message
 
 from protos.bank.v1 import bank_pb2, bank_pb2_grpc
 from protos.common.v1 import common_pb2
-from services.agency.control import Clock, clock_from_env, exactly_once, timestamp_us
+from services.agency.control import exactly_once, timestamp_us
+from services.common.clock import Clock, clock_from_env
 from services.agency.queries import QueryServicer
 from services.agency.server import AgencyKind, serve_agency
 from services.agency.store import transaction

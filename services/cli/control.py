@@ -23,7 +23,7 @@ from protos.common.v1 import common_pb2
 from protos.gateway.v1 import control_pb2, control_pb2_grpc
 from services.cli import render
 from services.cli.render import subject_type_of, to_json
-from services.cli.auth import channel_for
+from services.cli.auth import COURT_HELP, EXECUTOR_HELP, channel_for
 
 EXIT_REFUSED = 2
 EXIT_PENDING = 3
@@ -195,10 +195,8 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
 
     def common(parser: argparse.ArgumentParser, *, action: bool = True) -> None:
         parser.add_argument("--case", required=True, help="case number 案号, e.g. '(2024)皖01执123号'")
-        parser.add_argument("--court", default=os.environ.get("CHAKONG_COURT", "340100"),
-                            help="court code (env CHAKONG_COURT)")
-        parser.add_argument("--executor", default=os.environ.get("CHAKONG_EXECUTOR", "E0001"),
-                            help="executor ID (env CHAKONG_EXECUTOR)")
+        parser.add_argument("--court", default=None, help=COURT_HELP)
+        parser.add_argument("--executor", default=None, help=EXECUTOR_HELP)
         parser.add_argument("--document", default="", help="legal document number (default: the case number)")
         if action:
             parser.add_argument("--idempotency-key", default="",

@@ -11,7 +11,7 @@ from protos.common.v1 import common_pb2
 from protos.gateway.v1 import gateway_pb2, gateway_pb2_grpc
 from services.cli import control, render, security
 from services.cli.render import subject_type_of, to_json
-from services.cli.auth import channel_for
+from services.cli.auth import COURT_HELP, EXECUTOR_HELP, channel_for, fill_identity
 
 
 def build_query(args: argparse.Namespace) -> gateway_pb2.AssetQueryRequest:
@@ -89,9 +89,9 @@ def parser() -> argparse.ArgumentParser:
     query.add_argument("--subject", required=True, help="resident ID, unified social credit code or passport number")
     query.add_argument("--name", default="", help="the subject's registered name (optional; agencies check it when given)")
     query.add_argument("--case", required=True, help="case number 案号, e.g. '(2024)皖01执123号'")
-    query.add_argument("--court", default=os.environ.get("CHAKONG_COURT", "340100"), help="court code (env CHAKONG_COURT)")
+    query.add_argument("--court", default=None, help=COURT_HELP)
     query.add_argument(
-        "--executor", default=os.environ.get("CHAKONG_EXECUTOR", "E0001"), help="executor ID (env CHAKONG_EXECUTOR)"
+        "--executor", default=None, help=EXECUTOR_HELP
     )
     query.add_argument("--document", default="", help="legal document number (default: the case number)")
     query.add_argument("--agencies", help="comma-separated agency IDs to ask (default: all)")
@@ -111,6 +111,7 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    fill_identity(args)
     try:
         return asyncio.run(args.run(args))
     except grpc.aio.AioRpcError as exc:

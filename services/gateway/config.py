@@ -50,6 +50,10 @@ class GatewaySettings:
     idle_probe_seconds: float = 10.0
     # How often the registry file is checked for changes (SIGHUP reloads at once).
     registry_poll_seconds: float = 2.0
+    # How often each agency's hold changes feed is read (0: never), and how
+    # often the ledger's live holds are compared with the agencies' own.
+    hold_sync_seconds: float = 0.5
+    hold_reconcile_seconds: float = 60.0
     # Worker processes sharing the ports (SO_REUSEPORT); see workers.py.
     # reuse_port is set by the supervisor for its workers, not by hand.
     workers: int = 1
@@ -95,6 +99,10 @@ class GatewaySettings:
             registry_poll_seconds=env_float(
                 "REGISTRY_POLL_SECONDS", cls.registry_poll_seconds, minimum=0.05, maximum=3_600.0
             ),
+            hold_sync_seconds=env_float("HOLD_SYNC_SECONDS", cls.hold_sync_seconds, minimum=0.0, maximum=3_600.0),
+            hold_reconcile_seconds=env_float(
+                "HOLD_RECONCILE_SECONDS", cls.hold_reconcile_seconds, minimum=0.1, maximum=86_400.0
+            ),
             workers=env_int("GATEWAY_WORKERS", cls.workers, minimum=1, maximum=64),
             reuse_port=env_int("GATEWAY_REUSE_PORT", 0, minimum=0, maximum=1) == 1,
             agency_tls_ca=Path(env_str("AGENCY_TLS_CA", str(cls.agency_tls_ca))),
@@ -109,6 +117,8 @@ class GatewaySettings:
             raise SettingsError(
                 f"AGENCY_IDLE_PROBE_SECONDS={self.idle_probe_seconds}: 0 (no idle probe) or at least 0.1"
             )
+        if 0 < self.hold_sync_seconds < 0.05:
+            raise SettingsError(f"HOLD_SYNC_SECONDS={self.hold_sync_seconds}: 0 (no hold sync) or at least 0.05")
         if self.ledger_url and not self.ledger_url.startswith(("sqlite:///", "postgresql://", "postgres://")):
             raise SettingsError("LEDGER_URL: expected sqlite:///path or postgresql://user@host:port/database")
         if self.crash_at and self.crash_at not in CRASH_POINTS:

@@ -1,7 +1,7 @@
 """The gateway's composition root: every resource opened in dependency order, closed in reverse.
 
     registry -> agency clients -> fan-out, registry reloader
-    ledger   -> control (and its re-driver)
+    ledger   -> control (and its re-driver) -> hold sync (the agencies' hold changes feeds)
     audit    -> the door (which reads cases from the ledger)
 
 `open_gateway(settings)` yields one `GatewayCore`; the gRPC servicers and
@@ -21,8 +21,9 @@ from services.gateway.agencies.health import ejection_policy
 from services.gateway.agencies.registry import load_registry
 from services.gateway.agencies.reload import RegistryReloader
 from services.gateway.agencies.tls import agency_credentials
+from services.common.clock import clock_from_env
 from services.gateway.config import GatewaySettings
-from services.gateway.control.messages import now_us
+from services.gateway.control.holdsync import HoldSync
 from services.gateway.control.service import ControlService
 from services.gateway.ledger import Ledger, redact
 from services.gateway.query.fanout import FanOut
@@ -53,6 +54,7 @@ class GatewayCore:
     reloader: RegistryReloader
     ledger: Ledger
     control: ControlService
+    holds: HoldSync
     door: Door
     readiness: Readiness = field(default_factory=Readiness)
 
@@ -72,6 +74,8 @@ class GatewayCore:
 @contextlib.asynccontextmanager
 async def open_gateway(settings: GatewaySettings) -> AsyncIterator[GatewayCore]:
     async with contextlib.AsyncExitStack() as stack:
+        # The real clock, unless a test moves it (CLOCK_OFFSET_FILE, as for the mock agencies).
+        clock = clock_from_env()
         registry = load_registry(settings.agency_registry)
         clients = AgencyClients(registry, ejection_policy(settings), credentials=agency_credentials(settings))
         stack.push_async_callback(clients.close)
@@ -87,15 +91,18 @@ async def open_gateway(settings: GatewaySettings) -> AsyncIterator[GatewayCore]:
         reloader.start()
         stack.push_async_callback(reloader.close)
 
-        ledger = await Ledger.open(settings.ledger_url, settings.ledger_path, now_us())
+        ledger = await Ledger.open(settings.ledger_url, settings.ledger_path, clock.now_us())
         stack.push_async_callback(ledger.close)
         logger.info("ledger: %s", redact(settings.ledger_url) or f"sqlite {settings.ledger_path}")
-        control = ControlService(ledger, clients, settings)
+        control = ControlService(ledger, clients, settings, now_us=clock.now_us)
         await control.start()
         stack.push_async_callback(control.close)
+        holds = HoldSync(ledger, clients, settings, owner=control.driver.owner, now_us=clock.now_us)
+        await holds.start()
+        stack.push_async_callback(holds.close)
 
         audit = await open_audit_store(settings.audit_store_url)
         stack.push_async_callback(audit.close)
         door = Door(TokenVerifier.from_env(), QueryRateLimiter(RateLimits.from_env()), audit, ledger)
 
-        yield GatewayCore(settings, clients, fanout, reloader, ledger, control, door)
+        yield GatewayCore(settings, clients, fanout, reloader, ledger, control, holds, door)

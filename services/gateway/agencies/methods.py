@@ -61,6 +61,18 @@ RENEW_SEAL = {kind: _method(kind, "RenewSeal") for kind in ("vehicle", "realesta
 RELEASE_SEAL = {kind: _method(kind, "ReleaseSeal") for kind in ("vehicle", "realestate")}
 REALESTATE_TRANSFER = _method("realestate", "Transfer")
 
+# The hold changes feed and the case listing that reconciliation compares with.
+HOLD_CHANGES = {
+    "bank": _method("bank", "ListFreezeChanges"),
+    "vehicle": _method("vehicle", "ListSealChanges"),
+    "realestate": _method("realestate", "ListSealChanges"),
+}
+CASE_HOLDS = {
+    "bank": _method("bank", "ListCaseFreezes"),
+    "vehicle": _method("vehicle", "ListCaseSeals"),
+    "realestate": _method("realestate", "ListCaseSeals"),
+}
+
 CONTROL_METHODS: dict[str, AgencyMethod] = {
     method.name: method
     for method in (

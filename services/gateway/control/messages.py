@@ -98,9 +98,11 @@ def hold_message(hold: HoldRecord, now_us: int) -> control_pb2.Hold:
     detail = message.freeze if hold.hold_kind == "freeze" else message.seal
     json_format.Parse(hold.detail, detail)
     # The ledger's state wins over the stored answer (a transfer ends other
-    # seals); an active hold past its expiry has lapsed at the agency.
+    # seals); an active hold past its expiry has lapsed at the agency, and
+    # one the gateway lapsed itself waits for the agency to confirm it.
     detail.state = hold.state
-    if hold.state == ACTIVE and hold.expires_at_us and hold.expires_at_us <= now_us:
+    expired = hold.state == ACTIVE and hold.expires_at_us and hold.expires_at_us <= now_us
+    if expired or hold.lapsed_by_gateway:
         detail.state = LAPSED
         detail.ended_at.CopyFrom(timestamp(hold.expires_at_us))
         if hold.hold_kind == "freeze":

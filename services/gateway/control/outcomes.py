@@ -19,15 +19,15 @@ FREEZE, DEDUCT, SEAL = control_pb2.ACTION_KIND_FREEZE, control_pb2.ACTION_KIND_D
 def hold_change(record: ActionRecord, response: Message, clients: AgencyClients) -> HoldChange | None:
     if isinstance(response, bank_pb2.Deduction):
         # A direct deduction's freeze ended at once; it is no hold of ours.
-        return HoldChange(update=_freeze_update(record.hold_id, response.freeze)) if record.hold_id else None
+        return HoldChange(update=freeze_update(record.hold_id, response.freeze)) if record.hold_id else None
     if isinstance(response, realestate_pb2.PropertyTransfer):
         return HoldChange(transferred=(record.agency_id, tuple(response.ended_seal_ids)))
     if record.kind in (FREEZE, SEAL):
         client = clients.by_id.get(record.agency_id)
         agency_kind = client.config.kind if client else record.agency_method.split(".")[0]
         update = (
-            _freeze_update(record.action_id, response) if record.kind == FREEZE
-            else _seal_update(record.action_id, response)
+            freeze_update(record.action_id, response) if record.kind == FREEZE
+            else seal_update(record.action_id, response)
         )
         return HoldChange(insert=HoldRecord(
             hold_id=record.action_id, case_number=record.case_number,
@@ -40,11 +40,11 @@ def hold_change(record: ActionRecord, response: Message, clients: AgencyClients)
             **{f.name: getattr(update, f.name) for f in dataclasses.fields(HoldUpdate) if f.name != "hold_id"},
         ))
     if isinstance(response, bank_pb2.AccountFreeze):
-        return HoldChange(update=_freeze_update(record.hold_id, response))
-    return HoldChange(update=_seal_update(record.hold_id, response))
+        return HoldChange(update=freeze_update(record.hold_id, response))
+    return HoldChange(update=seal_update(record.hold_id, response))
 
 
-def _freeze_update(hold_id: str, freeze: bank_pb2.AccountFreeze) -> HoldUpdate:
+def freeze_update(hold_id: str, freeze: bank_pb2.AccountFreeze) -> HoldUpdate:
     return HoldUpdate(
         hold_id=hold_id, state=freeze.state, requested_fen=freeze.requested_fen, frozen_fen=freeze.frozen_fen,
         deducted_fen=freeze.deducted_fen, shortfall_fen=freeze.shortfall_fen,
@@ -52,7 +52,7 @@ def _freeze_update(hold_id: str, freeze: bank_pb2.AccountFreeze) -> HoldUpdate:
     )
 
 
-def _seal_update(hold_id: str, seal: common_pb2.Seal) -> HoldUpdate:
+def seal_update(hold_id: str, seal: common_pb2.Seal) -> HoldUpdate:
     return HoldUpdate(
         hold_id=hold_id, state=seal.state, requested_fen=0, frozen_fen=0, deducted_fen=0, shortfall_fen=0,
         expires_at_us=timestamp_us(seal.expires_at), detail=to_json(seal),

@@ -6,6 +6,7 @@ from services.gateway.ledger.store import (
     REFUSED,
     SUCCEEDED,
     ActionRecord,
+    AgencyHold,
     CaseConflict,
     CaseRecord,
     CaseView,
@@ -17,6 +18,7 @@ from services.gateway.ledger.store import (
     Ledger,
     Planned,
     Snapshot,
+    SyncedHold,
     Totals,
 )
 
@@ -25,6 +27,7 @@ __all__ = [
     "REFUSED",
     "SUCCEEDED",
     "ActionRecord",
+    "AgencyHold",
     "CaseConflict",
     "CaseRecord",
     "CaseView",
@@ -37,6 +40,7 @@ __all__ = [
     "LedgerUnavailable",
     "Planned",
     "Snapshot",
+    "SyncedHold",
     "Totals",
     "UniqueViolation",
     "redact",

@@ -122,6 +122,27 @@ MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
             "ALTER TABLE cases ADD COLUMN executor_ids TEXT NOT NULL DEFAULT ''",
         ),
     ),
+    (
+        3,
+        "the agencies' hold changes feeds: one cursor and lease per agency",
+        (
+            """
+            CREATE TABLE hold_feeds (
+                agency_id TEXT PRIMARY KEY,
+                -- the last change of the agency's feed applied to holds
+                cursor BIGINT NOT NULL,
+                -- the one gateway reading the feed now, until lease_until_us
+                lease_owner TEXT NOT NULL,
+                lease_until_us BIGINT NOT NULL,
+                synced_at_us BIGINT NOT NULL
+            )
+            """,
+            # 1 while the state is the gateway's own conclusion (a lapse at
+            # expiry) that the agency has not confirmed yet.
+            "ALTER TABLE holds ADD COLUMN lapsed_by_gateway INTEGER NOT NULL DEFAULT 0",
+            "CREATE INDEX holds_by_agency_hold ON holds (agency_id, agency_hold_id)",
+        ),
+    ),
 )
 
 

@@ -26,7 +26,7 @@ logger = logging.getLogger(__name__)
 # so the ledger needs no generated code; tests/test_ledger.py pins them).
 # Migration 1's actions_pending index spells PENDING as a literal 1.
 PENDING, SUCCEEDED, REFUSED = 1, 2, 3
-HOLD_ACTIVE, HOLD_QUEUED = 1, 2
+HOLD_ACTIVE, HOLD_QUEUED, HOLD_LAPSED = 1, 2, 4
 HOLD_TRANSFERRED = 6
 KIND_DEDUCT = 4
 
@@ -110,6 +110,9 @@ class HoldRecord:
     detail: str
     created_at_us: int
     updated_at_us: int
+    # 1 while the state is the gateway's own conclusion (lapsed at its
+    # expiry) that the agency has not confirmed yet.
+    lapsed_by_gateway: int = 0
 
 
 @dataclass(frozen=True)
@@ -186,6 +189,22 @@ class HoldUpdate:
     shortfall_fen: int
     expires_at_us: int
     detail: str
+
+
+@dataclass(frozen=True)
+class AgencyHold:
+    """A hold as its agency reports it now (a feed change or a case listing), by the agency's ID."""
+
+    agency_hold_id: str
+    update: HoldUpdate  # its hold_id is filled in by the ledger
+
+
+@dataclass(frozen=True)
+class SyncedHold:
+    """A hold the agency's report changed: as it was and as it is now."""
+
+    before: HoldRecord
+    after: HoldRecord
 
 
 @dataclass(frozen=True)
@@ -531,3 +550,121 @@ class Ledger:
                 "UPDATE actions SET lease_until_us = 0, lease_owner = '' WHERE state = $1 AND lease_owner = $2",
                 PENDING, owner,
             )
+
+    # Holds kept in step with the agencies (the hold changes feeds)
+
+    async def claim_feed(self, agency_id: str, *, owner: str, now_us: int, lease_until_us: int) -> int | None:
+        """Take or renew the lease on the agency's feed; its cursor, or None while another gateway holds it."""
+        async with self.db.transaction() as tx:
+            await tx.execute(
+                "INSERT INTO hold_feeds (agency_id, cursor, lease_owner, lease_until_us, synced_at_us)"
+                " VALUES ($1, 0, '', 0, 0) ON CONFLICT (agency_id) DO NOTHING",
+                agency_id,
+            )
+            return await tx.fetchval(
+                "UPDATE hold_feeds SET lease_owner = $2, lease_until_us = $3"
+                " WHERE agency_id = $1 AND (lease_owner = $2 OR lease_until_us <= $4) RETURNING cursor",
+                agency_id, owner, lease_until_us, now_us,
+            )
+
+    async def apply_agency_holds(
+        self, agency_id: str, reported: Sequence[AgencyHold], *, now_us: int, owner: str = "", cursor: int | None = None
+    ) -> list[SyncedHold] | None:
+        """Set each hold the agency reports to its reported state, where it differs; the holds that changed.
+
+        With `cursor` (a feed page), also advance the agency's cursor, in the
+        same transaction, and only while `owner` holds the feed's lease: None
+        when it no longer does (nothing is applied then). Holds of other
+        gateways' ledgers or placed outside chakong are not ours: skipped.
+        """
+        async with self.db.transaction() as tx:
+            if cursor is not None:
+                moved = await tx.execute(
+                    "UPDATE hold_feeds SET cursor = $3, synced_at_us = $4 WHERE agency_id = $1 AND lease_owner = $2",
+                    agency_id, owner, cursor, now_us,
+                )
+                if not moved:
+                    return None
+            latest: dict[str, HoldUpdate] = {}
+            for hold in reported:  # a later report of one hold wins
+                latest[hold.agency_hold_id] = hold.update
+            rows = []
+            for agency_hold_id, update in latest.items():
+                row = await tx.fetchrow(
+                    "SELECT * FROM holds WHERE agency_id = $1 AND agency_hold_id = $2", agency_id, agency_hold_id
+                )
+                if row is not None:
+                    rows.append((_hold(row), update))
+            # Case locks in one order, so two feeds' transactions never wait on each other in a cycle.
+            rows.sort(key=lambda pair: (pair[0].case_number, pair[0].hold_id))
+            synced = []
+            locked: set[str] = set()
+            for before, update in rows:
+                if before.case_number not in locked:
+                    await tx.lock_case(before.case_number)
+                    locked.add(before.case_number)
+                if _same_state(before, update) and not before.lapsed_by_gateway:
+                    continue
+                row = await tx.fetchrow(
+                    "UPDATE holds SET state = $2, requested_fen = $3, frozen_fen = $4, deducted_fen = $5,"
+                    " shortfall_fen = $6, expires_at_us = $7, detail = $8, updated_at_us = $9,"
+                    " lapsed_by_gateway = 0 WHERE hold_id = $1 RETURNING *",
+                    before.hold_id, update.state, update.requested_fen, update.frozen_fen, update.deducted_fen,
+                    update.shortfall_fen, update.expires_at_us, update.detail, now_us,
+                )
+                synced.append(SyncedHold(before, _hold(row)))
+        return synced
+
+    async def lapse_expired(self, now_us: int) -> list[HoldRecord]:
+        """Mark ACTIVE holds past their expiry LAPSED, as the gateway's own conclusion until the agency confirms."""
+        async with self.db.transaction() as tx:
+            due = await tx.fetch(
+                "SELECT hold_id, case_number FROM holds WHERE state = $1 AND expires_at_us > 0"
+                " AND expires_at_us <= $2 ORDER BY case_number, hold_id",
+                HOLD_ACTIVE, now_us,
+            )
+            lapsed = []
+            for case_number in sorted({row["case_number"] for row in due}):
+                await tx.lock_case(case_number)
+            for row in due:
+                updated = await tx.fetchrow(
+                    "UPDATE holds SET state = $2, frozen_fen = 0, lapsed_by_gateway = 1, updated_at_us = $3"
+                    " WHERE hold_id = $1 AND state = $4 RETURNING *",
+                    row["hold_id"], HOLD_LAPSED, now_us, HOLD_ACTIVE,
+                )
+                if updated is not None:
+                    lapsed.append(_hold(updated))
+        return lapsed
+
+    async def live_holds(self, agency_id: str) -> list[tuple[HoldRecord, str]]:
+        """The agency's holds in force, queued or lapsed by the gateway, with their case's court: what
+        reconciliation compares."""
+        async with self.db.transaction(write=False) as tx:
+            rows = await tx.fetch(
+                "SELECT holds.*, cases.court_code AS case_court_code FROM holds"
+                " JOIN cases ON cases.case_number = holds.case_number"
+                " WHERE holds.agency_id = $1 AND (holds.state = $2 OR holds.state = $3 OR holds.lapsed_by_gateway = 1)"
+                " ORDER BY holds.case_number, holds.hold_id",
+                agency_id, HOLD_ACTIVE, HOLD_QUEUED,
+            )
+        return [(_hold(row), row["case_court_code"]) for row in rows]
+
+    async def hold_state_counts(self) -> dict[int, int]:
+        async with self.db.transaction(write=False) as tx:
+            rows = await tx.fetch("SELECT state, COUNT(*) AS n FROM holds GROUP BY state")
+        return {int(row["state"]): int(row["n"]) for row in rows}
+
+    async def release_feed_leases(self, owner: str) -> int:
+        async with self.db.transaction() as tx:
+            return await tx.execute(
+                "UPDATE hold_feeds SET lease_owner = '', lease_until_us = 0 WHERE lease_owner = $1", owner
+            )
+
+
+def _same_state(hold: HoldRecord, update: HoldUpdate) -> bool:
+    return (
+        hold.state, hold.requested_fen, hold.frozen_fen, hold.deducted_fen, hold.shortfall_fen, hold.expires_at_us
+    ) == (
+        update.state, update.requested_fen, update.frozen_fen, update.deducted_fen, update.shortfall_fen,
+        update.expires_at_us,
+    )
