@@ -5,7 +5,9 @@ deductions from freezes and direct, clock jumps that lapse freezes and
 promote queues, and idempotent replays go through the real servicer
 (validation, exactly_once, ledger) on an in-memory SQLite DB with a manual
 clock. After every step the ledger's conservation check is empty and every
-freeze and balance equals the model's.
+freeze and balance equals the model's; and a reader of the hold changes
+feed, paging on from its cursor as the gateway does, holds every freeze as
+the bank does, queue positions included, as ListCaseFreezes shows them.
 """
 
 import asyncio
@@ -263,6 +265,9 @@ class BankLedgerMachine(RuleBasedStateMachine):
         self.model = Model()
         self.keys = 0
         self.history: list[tuple[str, object, Outcome]] = []
+        # What a reader of ListFreezeChanges knows: its cursor and every freeze.
+        self.feed_cursor = 0
+        self.feed_view: dict[str, bank_pb2.AccountFreeze] = {}
 
     def teardown(self):
         self.loop.close()
@@ -521,6 +526,32 @@ class BankLedgerMachine(RuleBasedStateMachine):
             assert freeze_fields(rows[freeze_id]) == freeze_fields(f)
         balances = dict(self.conn.execute("SELECT account_number, balance_fen FROM accounts").fetchall())
         assert balances == self.model.balances
+
+    @invariant()
+    def the_feed_and_the_case_listings_follow_the_ledger(self):
+        for _ in range(100):
+            # Small pages, so that a step's changes often span several.
+            request = common_pb2.HoldChangesRequest(request_id="model", after_cursor=self.feed_cursor, limit=3)
+            outcome = self.call("ListFreezeChanges", request)
+            assert outcome.code == OK, outcome
+            page = outcome.response
+            if not page.changes:
+                assert page.last_cursor == self.feed_cursor
+                break
+            cursors = [c.cursor for c in page.changes]
+            assert cursors == sorted(set(cursors))
+            assert cursors[0] > self.feed_cursor and page.last_cursor == cursors[-1]
+            for change in page.changes:
+                self.feed_view[change.freeze.freeze_id] = change.freeze
+            self.feed_cursor = page.last_cursor
+        held = {freeze_id: store.freeze_message(self.conn, freeze_id) for freeze_id in self.model.freezes}
+        assert self.feed_view == held
+        for case in CASES:
+            outcome = self.call("ListCaseFreezes", common_pb2.CaseHoldsRequest(request_id="model", case=case))
+            assert outcome.code == OK, outcome
+            assert [(freeze_fields(f), f.queue_position) for f in outcome.response.freezes] == [
+                (freeze_fields(f), self.model.queue_position(f)) for f in self.model.freezes.values()
+                if (f.case_number, f.court_code) == (case.case_number, case.court_code)]
 
 
 # Derandomized and without an example database: every run, local or CI,

@@ -1,6 +1,8 @@
 """The seal ledger against a simple model: random seals by three courts,
 renewals, releases, lapses as time passes, transfers and idempotent replays,
-run in-process with a manual clock on a small seeded DB."""
+run in-process with a manual clock on a small seeded DB. After every step a
+reader of the hold changes feed, paging on from its cursor, holds every seal
+as the registry does."""
 
 import asyncio
 import re
@@ -17,12 +19,12 @@ from protos.common.v1 import common_pb2
 from protos.realestate.v1 import realestate_pb2
 from protos.vehicle.v1 import vehicle_pb2
 from services import datagen
-from services.agency import seals
+from services.agency import feed, seals
 from services.agency.control import exactly_once
 from services.common.clock import ManualClock
 from services.common.periods import add_years
 from services.agency.holds import seal_message
-from services.agency.store import COMMON_SCHEMA, timestamp
+from services.agency.store import COMMON_SCHEMA, SEAL_HOLDS, timestamp
 from services.realestate import store as realestate_store
 from services.realestate import transfers
 from services.vehicle import store as vehicle_store
@@ -133,6 +135,9 @@ class LedgerMachine(RuleBasedStateMachine):
         self.current_owners = dict(self.owners)
         self.holders = {p.id_number: (p.type, p.name) for p in (P1, P2, P3)}
         self.calls: list[Call] = []
+        # What a reader of the feed knows: its cursor and every seal.
+        self.feed_cursor = 0
+        self.feed_view: dict[str, common_pb2.Seal] = {}
 
     def teardown(self):
         self.runner.close()
@@ -455,6 +460,24 @@ class LedgerMachine(RuleBasedStateMachine):
                 seal.asset, seal.court, seal.case, seal.state, seal.registered, seal.effective, seal.expires,
                 seal.ended,
             ), row["seal_id"]
+
+    @invariant()
+    def the_feed_follows_the_ledger(self):
+        # Read without settling, as the registry stands; what settling
+        # changes enters the feed when an operation or a query settles.
+        def render(conn, seal_id):
+            return seal_message(*seals.view(conn, seal_id))
+
+        for _ in range(100):
+            changes, last = feed.read_changes(self.conn, SEAL_HOLDS, render, after_cursor=self.feed_cursor, limit=3)
+            if last == self.feed_cursor:
+                assert changes == []
+                break
+            assert [c.cursor for c in changes] == sorted({c.cursor for c in changes})
+            assert changes[0].cursor > self.feed_cursor and changes[-1].cursor == last
+            self.feed_view.update((c.hold.seal_id, c.hold) for c in changes)
+            self.feed_cursor = last
+        assert self.feed_view == {seal_id: render(self.conn, seal_id) for seal_id in self.order}
 
     @invariant()
     def one_active_seal_and_the_queue_in_registration_order(self):

@@ -110,7 +110,8 @@ def _run_once(
 ) -> Response | Refusal:
     """The transaction of exactly_once: the response, or the Refusal to send."""
     refusal: Refusal | None = None
-    with transaction(conn):
+    # now_us stamps the hold changes this transaction makes (the feed's changed_at).
+    with transaction(conn, now_us=now_us):
         row = conn.execute(
             "SELECT method, request_digest, response FROM idempotency WHERE idempotency_key = ?", (key,)
         ).fetchone()

@@ -1,5 +1,5 @@
 """Freezes and seals as agencies serve them: query answers (states, queue
-positions) and the seal RPCs both registries share."""
+positions), and the seal RPCs and seal feed both registries share."""
 
 import logging
 import sqlite3
@@ -11,12 +11,12 @@ import grpc
 from google.protobuf.message import Message
 
 from protos.common.v1 import common_pb2
-from services.agency import seals
+from services.agency import feed, seals
 from services.agency.config import AgencySettings
 from services.agency.control import check_expiry, exactly_once
 from services.common.clock import Clock, clock_from_env
 from services.agency.queries import QueryRequest, QueryServicer, Record
-from services.agency.store import timestamp
+from services.agency.store import SEAL_HOLDS, timestamp
 from services.common.logs import mask_id
 from services.common.validation import (
     FieldError,
@@ -81,13 +81,14 @@ def pending_seals(conn: sqlite3.Connection, asset_ids: Sequence[str]) -> dict[st
 
 
 class SealRegistryServicer(QueryServicer):
-    """The query path plus Seal, RenewSeal and ReleaseSeal, as the vehicle
-    and real-estate registries both serve them.
+    """The query path plus Seal, RenewSeal and ReleaseSeal, and the hold
+    changes feed (ListSealChanges, ListCaseSeals), as the vehicle and
+    real-estate registries both serve them.
 
     A registry's servicer subclasses this before its generated base class
-    and names its `seal_rules`. Each RPC validates (INVALID_ARGUMENT naming
-    the field, nothing recorded), then runs the ledger operation once per
-    idempotency key (`control.exactly_once`) and logs one line.
+    and names its `seal_rules`. Each control RPC validates (INVALID_ARGUMENT
+    naming the field, nothing recorded), then runs the ledger operation once
+    per idempotency key (`control.exactly_once`) and logs one line.
     """
 
     seal_rules: ClassVar[seals.SealRules]
@@ -174,6 +175,29 @@ class SealRegistryServicer(QueryServicer):
             seal_id=request.seal_id,
         )
 
+    async def ListSealChanges(self, request: Any, context: grpc.aio.ServicerContext) -> common_pb2.SealChanges:
+        changes, last_cursor = await feed.list_changes(
+            request, context, conn=self.conn, agency_id=self.settings.agency_id, holds=SEAL_HOLDS,
+            render=_render_seal, settle=self._settle,
+        )
+        return common_pb2.SealChanges(
+            changes=[
+                common_pb2.SealChange(cursor=c.cursor, seal=c.hold, changed_at=timestamp(c.changed_at_us))
+                for c in changes
+            ],
+            last_cursor=last_cursor,
+        )
+
+    async def ListCaseSeals(self, request: Any, context: grpc.aio.ServicerContext) -> common_pb2.CaseSeals:
+        found = await feed.list_case_holds(
+            request, context, conn=self.conn, agency_id=self.settings.agency_id, holds=SEAL_HOLDS,
+            render=_render_seal, settle=self._settle,
+        )
+        return common_pb2.CaseSeals(seals=found)
+
+    def _settle(self) -> None:
+        seals.settle_due(self.conn, self.seal_rules, self.clock.now_us())
+
     async def control(
         self,
         context: grpc.aio.ServicerContext,
@@ -234,6 +258,10 @@ class SealRegistryServicer(QueryServicer):
                 "case_number": request.case.case_number,
             },
         )
+
+
+def _render_seal(conn: sqlite3.Connection, seal_id: str) -> common_pb2.Seal:
+    return seal_message(*seals.view(conn, seal_id))
 
 
 def _describe_seal(seal: common_pb2.Seal) -> tuple[str, str, str]:

@@ -256,7 +256,7 @@ def settle_due(conn: sqlite3.Connection, rules: SealRules, now_us: int) -> list[
         "SELECT 1 FROM seals WHERE state = ? AND expires_at_us <= ? LIMIT 1", (ACTIVE, now_us)
     ).fetchone() is None:
         return []
-    with transaction(conn):
+    with transaction(conn, now_us=now_us):
         return settle(conn, rules, now_us)
 
 

@@ -12,16 +12,34 @@ from pathlib import Path
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from protos.common.v1 import common_pb2
+
 logger = logging.getLogger(__name__)
 
 # Bump when any agency's tables change: a DB built by older code is rebuilt.
-SCHEMA_VERSION = "1"
+# 2: the hold changes feed (hold_changes, txn_clock, the triggers on freezes
+# and seals). A DB with holds but without their history cannot serve the
+# feed's contract, so older DBs are rebuilt rather than given an empty feed.
+SCHEMA_VERSION = "2"
 
 # Tables in every agency's DB. `holders` is who the agency has on record,
 # with the registered name that a query's name must match (证件号码 + 姓名).
 # `idempotency` keeps the answer to every mutating call by its key, so a
 # retry returns the same result and a reused key with other parameters is
 # refused.
+#
+# `hold_changes` is the hold changes feed (chakong.common.v1.HoldChangesRequest):
+# one row per change to a freeze or seal, appended by the triggers on the
+# hold table (services/agency/feed.py), never by the agency's code, so no
+# code path, present or future, and no hand edit of the DB can change a hold
+# without a row here. AUTOINCREMENT, not a plain rowid: a cursor is never
+# reused even after the newest rows are deleted. The mock keeps every row;
+# the contract asks for at least 30 days.
+#
+# `txn_clock` holds the agency's clock reading while one of its own write
+# transactions is open (store.transaction(now_us=...)) and NULL otherwise;
+# the triggers stamp changed_at_us with it, or with the database's wall
+# clock for a write that did not come through the agency's code.
 COMMON_SCHEMA = """
 CREATE TABLE meta (
     key   TEXT PRIMARY KEY,
@@ -42,7 +60,100 @@ CREATE TABLE idempotency (
     response        BLOB NOT NULL,
     created_at_us   INTEGER NOT NULL
 ) WITHOUT ROWID;
+
+CREATE TABLE hold_changes (
+    cursor        INTEGER PRIMARY KEY AUTOINCREMENT,
+    hold_id       TEXT NOT NULL,
+    changed_at_us INTEGER NOT NULL
+);
+CREATE INDEX hold_changes_by_hold ON hold_changes (hold_id, cursor);
+
+CREATE TABLE txn_clock (
+    only_row INTEGER PRIMARY KEY CHECK (only_row = 1),
+    now_us   INTEGER
+);
+INSERT INTO txn_clock (only_row, now_us) VALUES (1, NULL);
 """
+
+# The hold changes feed's triggers: appended to the schema of each hold
+# table (`freezes` at a bank, `seals` at a registry), they record every
+# insert or update of a hold that changes what its message reports, in the
+# transaction that makes it (services/agency/feed.py tells the whole story).
+_QUEUED = common_pb2.HOLD_STATE_QUEUED
+
+# The agency's clock for its own transactions, else the wall clock in
+# microseconds (julianday counts days from noon, 24 November 4714 BC;
+# 2440587.5 of them end at the Unix epoch).
+_CHANGED_AT_SQL = (
+    "COALESCE((SELECT now_us FROM txn_clock),"
+    " CAST((julianday('now') - 2440587.5) * 86400000000 AS INTEGER))"
+)
+
+
+@dataclass(frozen=True)
+class HoldTable:
+    """Where an agency keeps its holds, as the feed's triggers and reads need it."""
+
+    # The table ("freezes", "seals") and its primary key ("freeze_id", "seal_id").
+    table: str
+    id_column: str
+    # Holds on the same asset (an account, a plate, a certificate) queue
+    # together, in `queue_seq` order.
+    asset_column: str
+    # Every column whose value the hold's message (AccountFreeze, Seal)
+    # reports, directly or, for queue_seq, through queue_position. An update
+    # that changes none of them (period_us, say) is not a change.
+    reported: tuple[str, ...]
+
+    def triggers(self) -> str:
+        """CREATE TRIGGER statements that record every change in hold_changes."""
+        return _TRIGGERS.format(
+            t=self.table, id=self.id_column, asset=self.asset_column, queued=_QUEUED, now=_CHANGED_AT_SQL,
+            changed=" OR ".join(f"OLD.{c} IS NOT NEW.{c}" for c in self.reported),
+        )
+
+
+# A queued hold's position counts the holds queued on its asset with a
+# queue_seq at most its own. So when a hold joins or leaves a queue, or its
+# asset or queue_seq changes, the holds queued behind where it was and
+# where it is now have moved: each is recorded after the hold itself.
+_TRIGGERS = """
+CREATE TRIGGER {t}_feed_insert AFTER INSERT ON {t}
+BEGIN
+    INSERT INTO hold_changes (hold_id, changed_at_us) VALUES (NEW.{id}, {now});
+    INSERT INTO hold_changes (hold_id, changed_at_us)
+        SELECT {id}, {now} FROM {t}
+        WHERE NEW.state = {queued} AND state = {queued} AND {asset} = NEW.{asset}
+          AND queue_seq > NEW.queue_seq AND {id} IS NOT NEW.{id}
+        ORDER BY queue_seq;
+END;
+
+CREATE TRIGGER {t}_feed_update AFTER UPDATE ON {t} WHEN {changed}
+BEGIN
+    INSERT INTO hold_changes (hold_id, changed_at_us) VALUES (NEW.{id}, {now});
+    INSERT INTO hold_changes (hold_id, changed_at_us)
+        SELECT {id}, {now} FROM {t}
+        WHERE ((OLD.state = {queued}) != (NEW.state = {queued})
+               OR OLD.{asset} IS NOT NEW.{asset} OR OLD.queue_seq IS NOT NEW.queue_seq)
+          AND state = {queued} AND {id} IS NOT NEW.{id}
+          AND ((OLD.state = {queued} AND {asset} = OLD.{asset} AND queue_seq > OLD.queue_seq)
+               OR (NEW.state = {queued} AND {asset} = NEW.{asset} AND queue_seq > NEW.queue_seq))
+        ORDER BY queue_seq;
+END;
+
+-- The agency never deletes a hold. One deleted by hand has no message left
+-- to carry, so its changes go with it (a reader finds it gone when it
+-- reconciles); those queued behind it moved up.
+CREATE TRIGGER {t}_feed_delete AFTER DELETE ON {t}
+BEGIN
+    DELETE FROM hold_changes WHERE hold_id = OLD.{id};
+    INSERT INTO hold_changes (hold_id, changed_at_us)
+        SELECT {id}, {now} FROM {t}
+        WHERE OLD.state = {queued} AND state = {queued} AND {asset} = OLD.{asset} AND queue_seq > OLD.queue_seq
+        ORDER BY queue_seq;
+END;
+"""
+
 
 # Seals (查封) on whole assets: vehicles by plate, properties by certificate
 # number. Times are microseconds since the Unix epoch (UTC); NULL is unset.
@@ -64,6 +175,18 @@ CREATE INDEX seals_by_asset ON seals (asset_id, queue_seq);
 CREATE INDEX seals_by_case ON seals (case_number, court_code);
 """
 
+# Every column a Seal message reports, for the feed's triggers.
+SEAL_HOLDS = HoldTable(
+    table="seals",
+    id_column="seal_id",
+    asset_column="asset_id",
+    reported=(
+        "asset_id", "case_number", "court_code", "state", "queue_seq", "registered_at_us", "effective_at_us",
+        "expires_at_us", "ended_at_us",
+    ),
+)
+SEALS_SCHEMA += SEAL_HOLDS.triggers()
+
 
 def connect(path: Path) -> sqlite3.Connection:
     """A connection in autocommit mode: transactions are explicit (`transaction`)."""
@@ -82,11 +205,23 @@ def connect(path: Path) -> sqlite3.Connection:
 
 
 @contextmanager
-def transaction(conn: sqlite3.Connection, *, mode: str = "IMMEDIATE") -> Iterator[sqlite3.Connection]:
-    """BEGIN ... COMMIT, rolled back on any exception."""
+def transaction(
+    conn: sqlite3.Connection, *, mode: str = "IMMEDIATE", now_us: int | None = None
+) -> Iterator[sqlite3.Connection]:
+    """BEGIN ... COMMIT, rolled back on any exception.
+
+    `now_us`, for a write transaction of the agency's own, is its clock's
+    reading: the hold changes the transaction makes are stamped with it
+    (txn_clock, COMMON_SCHEMA). It is cleared before the commit, so no other
+    connection ever sees it and a later hand edit gets the wall clock.
+    """
     conn.execute(f"BEGIN {mode}")
     try:
+        if now_us is not None:
+            conn.execute("UPDATE txn_clock SET now_us = ?", (now_us,))
         yield conn
+        if now_us is not None:
+            conn.execute("UPDATE txn_clock SET now_us = NULL")
     except BaseException:
         conn.execute("ROLLBACK")
         raise

@@ -1,4 +1,4 @@
-"""The mock bank's gRPC service: query accounts; freeze, renew, release and deduct funds."""
+"""The mock bank's gRPC service: query accounts; freeze, renew, release and deduct funds; the freeze feed."""
 
 import logging
 import sqlite3
@@ -10,11 +10,12 @@ from google.protobuf.message import Message
 
 from protos.bank.v1 import bank_pb2, bank_pb2_grpc
 from protos.common.v1 import common_pb2
+from services.agency import feed
 from services.agency.control import exactly_once, timestamp_us
 from services.common.clock import Clock, clock_from_env
 from services.agency.queries import QueryServicer
 from services.agency.server import AgencyKind, serve_agency
-from services.agency.store import transaction
+from services.agency.store import timestamp, transaction
 from services.bank import ledger, store
 from services.bank.config import Settings
 from services.common.logs import mask_id
@@ -172,6 +173,29 @@ class BankServicer(QueryServicer, bank_pb2_grpc.BankServicer):
             f"{target} amount_fen={request.amount_fen}",
         )
 
+    async def ListFreezeChanges(self, request, context):
+        changes, last_cursor = await feed.list_changes(
+            request, context, conn=self.conn, agency_id=self.settings.agency_id, holds=store.FREEZE_HOLDS,
+            render=store.freeze_message, settle=self._settle,
+        )
+        return bank_pb2.FreezeChanges(
+            changes=[
+                bank_pb2.FreezeChange(cursor=c.cursor, freeze=c.hold, changed_at=timestamp(c.changed_at_us))
+                for c in changes
+            ],
+            last_cursor=last_cursor,
+        )
+
+    async def ListCaseFreezes(self, request, context):
+        freezes = await feed.list_case_holds(
+            request, context, conn=self.conn, agency_id=self.settings.agency_id, holds=store.FREEZE_HOLDS,
+            render=store.freeze_message, settle=self._settle,
+        )
+        return bank_pb2.CaseFreezes(freezes=freezes)
+
+    def _settle(self) -> None:
+        settle_due_lapses(self.conn, self.clock.now_us())
+
     async def _control(
         self,
         method: str,
@@ -220,7 +244,7 @@ def settle_due_lapses(conn: sqlite3.Connection, now_us: int) -> None:
     The common case costs one index probe and no write lock.
     """
     if ledger.lapses_due(conn, now_us):
-        with transaction(conn):
+        with transaction(conn, now_us=now_us):
             ledger.settle(conn, now_us)
 
 

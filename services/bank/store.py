@@ -7,7 +7,7 @@ from protos.bank.v1 import bank_pb2
 from protos.common.v1 import common_pb2
 from services import datagen
 from services.agency.holds import PENDING_STATES, queue_positions
-from services.agency.store import insert_holders, timestamp
+from services.agency.store import HoldTable, insert_holders, timestamp
 from services.bank.config import Settings
 
 # Money is integer fen throughout. `opening_balance_fen` is the seeded
@@ -24,6 +24,8 @@ from services.bank.config import Settings
 # empty), so per-account lookups must match more index columns in
 # freezes_by_account (account, state) than in freezes_due (state): else
 # "held on this account" would scan every active freeze.
+# Every change to a freeze enters the hold changes feed through the
+# triggers FREEZE_HOLDS declares (services/agency/store.py HoldTable).
 SCHEMA = """
 CREATE TABLE accounts (
     account_number      TEXT PRIMARY KEY,
@@ -74,6 +76,19 @@ CREATE TABLE deductions (
 CREATE INDEX deductions_by_account ON deductions (account_number);
 CREATE INDEX deductions_by_freeze ON deductions (freeze_id);
 """
+
+# What an AccountFreeze reports, for the feed's triggers; period_us is the
+# bank's own bookkeeping and not a change a court sees.
+FREEZE_HOLDS = HoldTable(
+    table="freezes",
+    id_column="freeze_id",
+    asset_column="account_number",
+    reported=(
+        "account_number", "case_number", "court_code", "state", "requested_fen", "frozen_fen", "shortfall_fen",
+        "deducted_fen", "queue_seq", "registered_at_us", "effective_at_us", "expires_at_us", "ended_at_us",
+    ),
+)
+SCHEMA += FREEZE_HOLDS.triggers()
 
 
 def populate(conn: sqlite3.Connection, settings: Settings) -> int:

@@ -101,6 +101,17 @@ def normal_case_number(value: str) -> str:
     return value.strip().replace("（", "(").replace("）", ")")
 
 
+def case_number_spellings(value: str) -> tuple[str, ...]:
+    """Every way of writing the case number's brackets, each ASCII or full
+    width: what a look-up of a case's records must match, since a court may
+    have written either. The normal form comes first."""
+    spellings = [""]
+    for char in normal_case_number(value):
+        forms = {"(": "(（", ")": ")）"}.get(char, char)
+        spellings = [s + form for s in spellings for form in forms]
+    return tuple(spellings)
+
+
 def check_case_number(value: str) -> str:
     if not _CASE_NUMBER.fullmatch(value):
         raise InvalidIdentifier("must look like (2024)皖01执123号")

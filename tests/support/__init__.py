@@ -13,4 +13,6 @@ module imports helpers from here only, never from another test module
 - gateway_process: the gateway as a child process, queried over HTTP
 - control: control (freeze, deduct, seal) helpers: debtors, JSON bodies, the bank's own records, control_stack
 - datagen: the generated world of the default agencies and its digest
+- feeds: reading an agency's hold changes feed page by page; an agency's test clock (AgencyClock, CLOCK_OFFSET_FILE)
+- agency_db: an agency's DB edited behind its back: hand edits the feed records, lost events it does not (lose_event), deleted holds
 """

@@ -98,6 +98,8 @@ class HoldSync:
         self.lease_us = int(settings.lease_seconds * 1_000_000)
         self.timeout_s = settings.control_attempt_timeout_ms / 1000
         self._tasks: list[asyncio.Task] = []
+        # Agencies that answered UNIMPLEMENTED (not on the feed yet): asked again after this (monotonic).
+        self._unsupported: dict[str, float] = {}
 
     async def start(self) -> None:
         if self.settings.hold_sync_seconds <= 0:
@@ -151,6 +153,8 @@ class HoldSync:
         return changed
 
     async def _read_feed(self, client: AgencyClient) -> int:
+        if self._unsupported.get(client.id, 0.0) > time.monotonic():
+            return 0
         now_us = self.now_us()
         cursor = await self.ledger.claim_feed(
             client.id, owner=self.owner, now_us=now_us, lease_until_us=now_us + self.lease_us
@@ -166,7 +170,13 @@ class HoldSync:
                     common_pb2.HoldChangesRequest(after_cursor=cursor, limit=PAGE), timeout=self.timeout_s
                 )
             except grpc.aio.AioRpcError as exc:
-                logger.info("hold feed of %s: %s %s", client.id, exc.code().name, exc.details())
+                if exc.code() == grpc.StatusCode.UNIMPLEMENTED:
+                    if client.id not in self._unsupported:
+                        logger.warning("agency %s serves no hold changes feed (%s); its holds change in the ledger"
+                                       " by this gateway's own actions and reconciliation only", client.id, method.name)
+                    self._unsupported[client.id] = time.monotonic() + self.settings.hold_reconcile_seconds
+                else:
+                    logger.info("hold feed of %s: %s %s", client.id, exc.code().name, exc.details())
                 return changed
             if not page.changes:
                 HOLD_FEED_LAG_SECONDS.labels(client.id).set(0)
