@@ -141,8 +141,13 @@ def ledger_url(request, tmp_path) -> str:
     """LEDGER_URL of an empty ledger on each backend in turn."""
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path}/gateway-ledger.db"
-    database = request.getfixturevalue("pg_database")
+    return request.getfixturevalue("pg_ledger_url")
+
+
+@pytest.fixture
+def pg_ledger_url(pg_database) -> str:
+    """LEDGER_URL of an empty ledger on PostgreSQL: a schema of its own in the run's database."""
     schema = f"t_{uuid.uuid4().hex[:12]}"
-    pg_admin(database, f"CREATE SCHEMA {schema}")
+    pg_admin(pg_database, f"CREATE SCHEMA {schema}")
     # asyncpg passes query parameters it does not know on as server settings.
-    return f"{database}?search_path={schema}"
+    return f"{pg_database}?search_path={schema}"

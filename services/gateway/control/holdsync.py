@@ -44,7 +44,7 @@ from services.gateway.control.metrics import (
     HOLDS,
 )
 from services.gateway.control.outcomes import freeze_update, seal_update
-from services.gateway.ledger import AgencyHold, HoldRecord, Ledger, SyncedHold
+from services.gateway.ledger import AgencyHold, CaseRecord, HoldRecord, Ledger, SyncedHold, same_state
 
 logger = logging.getLogger(__name__)
 
@@ -108,7 +108,8 @@ class HoldSync:
         self._tasks = [
             asyncio.create_task(self._every(self.settings.hold_sync_seconds, self.sync_once), name="hold sync"),
             asyncio.create_task(
-                self._every(self.settings.hold_reconcile_seconds, self.reconcile_once), name="hold reconcile"
+                self._every(self.settings.hold_reconcile_seconds, self.reconcile_once, first_after=True),
+                name="hold reconcile",
             ),
         ]
 
@@ -122,7 +123,9 @@ class HoldSync:
         except Exception:
             logger.warning("could not release the hold feed leases; they run out by themselves", exc_info=True)
 
-    async def _every(self, seconds: float, sweep) -> None:
+    async def _every(self, seconds: float, sweep, *, first_after: bool = False) -> None:
+        if first_after:
+            await asyncio.sleep(seconds)
         while True:
             try:
                 await sweep()
@@ -170,6 +173,14 @@ class HoldSync:
                     common_pb2.HoldChangesRequest(after_cursor=cursor, limit=PAGE), timeout=self.timeout_s
                 )
             except grpc.aio.AioRpcError as exc:
+                if exc.code() == grpc.StatusCode.FAILED_PRECONDITION:
+                    # The agency's feed starts afresh (its records were rebuilt): read it from the start and
+                    # compare the live holds, since changes between the old and the new feed are lost.
+                    logger.warning("hold feed of %s was reset (%s); reading it from the start and reconciling",
+                                   client.id, exc.details())
+                    if await self.ledger.reset_feed(client.id, owner=self.owner, now_us=self.now_us()):
+                        return changed + await self._reconcile(client)
+                    return changed
                 if exc.code() == grpc.StatusCode.UNIMPLEMENTED:
                     if client.id not in self._unsupported:
                         logger.warning("agency %s serves no hold changes feed (%s); its holds change in the ledger"
@@ -182,7 +193,7 @@ class HoldSync:
                 HOLD_FEED_LAG_SECONDS.labels(client.id).set(0)
                 HOLD_FEED_SYNCED.labels(client.id).set(time.time())
                 return changed
-            holds = [reported(change.freeze if method.agency_kind == "bank" else change.seal)
+            holds = [reported(change.freeze if client.config.kind == "bank" else change.seal)
                      for change in page.changes]
             applied_us = self.now_us()
             synced = await self.ledger.apply_agency_holds(
@@ -243,22 +254,18 @@ class HoldSync:
         return repairs
 
     async def _reconcile(self, client: AgencyClient) -> int:
-        by_case: dict[tuple[str, str], list[HoldRecord]] = defaultdict(list)
-        for hold, court_code in await self.ledger.live_holds(client.id):
-            by_case[(hold.case_number, court_code)].append(hold)
-        if not by_case:
+        live = await self.ledger.live_holds(client.id)
+        if not live or not await self._drifted(client, live):
             return 0
-        call = client.call(CASE_HOLDS[client.config.kind])
+        # A change may be in the feed and not applied yet: catch up first, then
+        # compare with a fresh listing; only what still differs was lost.
+        await self._read_feed(client)
         repairs = 0
-        for (case_number, court_code), holds in by_case.items():
-            listing = await call(
-                common_pb2.CaseHoldsRequest(case=common_pb2.CaseRef(case_number=case_number, court_code=court_code)),
-                timeout=self.timeout_s,
-            )
-            found = [reported(hold) for hold in (listing.freezes if client.config.kind == "bank" else listing.seals)]
-            ours = {hold.agency_hold_id for hold in holds}
+        for case, holds in _by_case(await self.ledger.live_holds(client.id)).items():
+            listed = {hold.agency_hold_id: hold for hold in await self._listing(client, case)}
             synced = await self.ledger.apply_agency_holds(
-                client.id, [hold for hold in found if hold.agency_hold_id in ours], now_us=self.now_us()
+                client.id, [listed[hold.agency_hold_id] for hold in holds if hold.agency_hold_id in listed],
+                now_us=self.now_us(),
             )
             for change in synced:
                 if change.before.lapsed_by_gateway and change.after.state == LAPSED:
@@ -268,9 +275,44 @@ class HoldSync:
                 logger.warning(
                     "reconciliation repaired hold %s (case %s) from %s: %s -> %s, held %d -> %d fen;"
                     " a change was lost on the way",
-                    change.after.hold_id, case_number, client.id, hold_state_label(change.before.state),
+                    change.after.hold_id, case.case_number, client.id, hold_state_label(change.before.state),
                     hold_state_label(change.after.state), change.before.frozen_fen, change.after.frozen_fen,
-                    extra={"hold_id": change.after.hold_id, "case_number": case_number},
+                    extra={"hold_id": change.after.hold_id, "case_number": case.case_number},
                 )
             self._count(client.id, synced, why="reconciliation")
+            for hold in holds:
+                if hold.agency_hold_id not in listed:
+                    # Not for the gateway to guess how it ended: counted and left for a person to look at.
+                    HOLD_REPAIRS.labels(client.id).inc()
+                    repairs += 1
+                    logger.error(
+                        "reconciliation: %s no longer lists hold %s (its %s) of case %s; the ledger keeps it %s",
+                        client.id, hold.hold_id, hold.agency_hold_id, case.case_number,
+                        hold_state_label(hold.state), extra={"hold_id": hold.hold_id, "case_number": case.case_number},
+                    )
         return repairs
+
+    async def _drifted(self, client: AgencyClient, live: list[tuple[HoldRecord, CaseRecord]]) -> bool:
+        for case, holds in _by_case(live).items():
+            listed = {hold.agency_hold_id: hold.update for hold in await self._listing(client, case)}
+            for hold in holds:
+                update = listed.get(hold.agency_hold_id)
+                if update is None or not same_state(hold, update) or hold.lapsed_by_gateway:
+                    return True
+        return False
+
+    async def _listing(self, client: AgencyClient, case: CaseRecord) -> list[AgencyHold]:
+        # Asked in the case's name, as registered: its court, executor and ruling.
+        ref = common_pb2.CaseRef(case_number=case.case_number, court_code=case.court_code,
+                                 executor_id=case.executor_id, document_number=case.document_number)
+        listing = await client.call(CASE_HOLDS[client.config.kind])(
+            common_pb2.CaseHoldsRequest(case=ref), timeout=self.timeout_s
+        )
+        return [reported(hold) for hold in (listing.freezes if client.config.kind == "bank" else listing.seals)]
+
+
+def _by_case(live: list[tuple[HoldRecord, CaseRecord]]) -> dict[CaseRecord, list[HoldRecord]]:
+    by_case: dict[CaseRecord, list[HoldRecord]] = defaultdict(list)
+    for hold, case in live:
+        by_case[case].append(hold)
+    return by_case

@@ -20,6 +20,7 @@ from services.gateway.ledger.store import (
     Snapshot,
     SyncedHold,
     Totals,
+    same_state,
 )
 
 __all__ = [
@@ -44,4 +45,5 @@ __all__ = [
     "Totals",
     "UniqueViolation",
     "redact",
+    "same_state",
 ]

@@ -93,6 +93,11 @@ def _to_sqlite(sql: str) -> str:
     return _PLACEHOLDER.sub(r"?\1", sql)
 
 
+def _rollback_if_open(conn: sqlite3.Connection) -> None:
+    if conn.in_transaction:
+        conn.execute("ROLLBACK")
+
+
 class SqliteDatabase:
     dialect = "sqlite"
 
@@ -118,7 +123,8 @@ class SqliteDatabase:
         self._conn = await asyncio.get_running_loop().run_in_executor(self._executor, connect)
         return self
 
-    async def _run(self, fn):
+    def _submit(self, fn) -> asyncio.Future:
+        """Queue `fn(conn)` on the ledger's one thread now: statements run in the order submitted."""
         conn = self._conn
         if conn is None:
             raise LedgerUnavailable("ledger is closed")
@@ -134,20 +140,31 @@ class SqliteDatabase:
                 # "database is locked" past busy_timeout, disk full, ...
                 raise LedgerUnavailable(f"ledger database {self.path}: {exc}") from exc
 
-        return await asyncio.get_running_loop().run_in_executor(self._executor, call)
+        return asyncio.get_running_loop().run_in_executor(self._executor, call)
+
+    async def _run(self, fn):
+        return await self._submit(fn)
 
     @contextlib.asynccontextmanager
     async def transaction(self, *, write: bool = True) -> AsyncIterator[Tx]:
         async with self._lock:
-            await self._run(lambda conn: conn.execute("BEGIN IMMEDIATE" if write else "BEGIN"))
+            # Each of BEGIN, ROLLBACK and COMMIT is queued at once and awaited
+            # shielded: a caller cancelled meanwhile (a client gone, a task
+            # stopped) must not leave the connection inside its transaction.
+            # The queue keeps the order, so an undo submitted here runs before
+            # the next holder of the lock can submit anything.
+            begun = self._submit(lambda conn: conn.execute("BEGIN IMMEDIATE" if write else "BEGIN"))
+            try:
+                await asyncio.shield(begun)
+            except asyncio.CancelledError:
+                self._submit(_rollback_if_open)
+                raise
             try:
                 yield _SqliteTx(self)
             except BaseException:
-                # Shielded: a cancelled request must still roll back, or the
-                # connection would be left inside its transaction.
-                await asyncio.shield(self._run(lambda conn: conn.execute("ROLLBACK")))
+                await asyncio.shield(self._submit(lambda conn: conn.execute("ROLLBACK")))
                 raise
-            await asyncio.shield(self._run(lambda conn: conn.execute("COMMIT")))
+            await asyncio.shield(self._submit(lambda conn: conn.execute("COMMIT")))
 
     @contextlib.asynccontextmanager
     async def migration_lock(self) -> AsyncIterator[Tx]:

@@ -588,32 +588,41 @@ class Ledger:
             latest: dict[str, HoldUpdate] = {}
             for hold in reported:  # a later report of one hold wins
                 latest[hold.agency_hold_id] = hold.update
-            rows = []
+            found = []
             for agency_hold_id, update in latest.items():
                 row = await tx.fetchrow(
-                    "SELECT * FROM holds WHERE agency_id = $1 AND agency_hold_id = $2", agency_id, agency_hold_id
+                    "SELECT hold_id, case_number FROM holds WHERE agency_id = $1 AND agency_hold_id = $2",
+                    agency_id, agency_hold_id,
                 )
                 if row is not None:
-                    rows.append((_hold(row), update))
+                    found.append((row["case_number"], row["hold_id"], update))
             # Case locks in one order, so two feeds' transactions never wait on each other in a cycle.
-            rows.sort(key=lambda pair: (pair[0].case_number, pair[0].hold_id))
+            found.sort(key=lambda item: item[:2])
+            for case_number in dict.fromkeys(case for case, _, _ in found):
+                await tx.lock_case(case_number)
             synced = []
-            locked: set[str] = set()
-            for before, update in rows:
-                if before.case_number not in locked:
-                    await tx.lock_case(before.case_number)
-                    locked.add(before.case_number)
-                if _same_state(before, update) and not before.lapsed_by_gateway:
+            for _, hold_id, update in found:
+                # Read under the lock: another report of the hold may have been applied meanwhile.
+                before = _hold(await tx.fetchrow("SELECT * FROM holds WHERE hold_id = $1", hold_id))
+                if same_state(before, update) and not before.lapsed_by_gateway:
                     continue
                 row = await tx.fetchrow(
                     "UPDATE holds SET state = $2, requested_fen = $3, frozen_fen = $4, deducted_fen = $5,"
                     " shortfall_fen = $6, expires_at_us = $7, detail = $8, updated_at_us = $9,"
                     " lapsed_by_gateway = 0 WHERE hold_id = $1 RETURNING *",
-                    before.hold_id, update.state, update.requested_fen, update.frozen_fen, update.deducted_fen,
+                    hold_id, update.state, update.requested_fen, update.frozen_fen, update.deducted_fen,
                     update.shortfall_fen, update.expires_at_us, update.detail, now_us,
                 )
                 synced.append(SyncedHold(before, _hold(row)))
         return synced
+
+    async def reset_feed(self, agency_id: str, *, owner: str, now_us: int) -> bool:
+        """Read the agency's feed from its start again (its feed was reset); False when the lease is not ours."""
+        async with self.db.transaction() as tx:
+            return bool(await tx.execute(
+                "UPDATE hold_feeds SET cursor = 0, synced_at_us = $3 WHERE agency_id = $1 AND lease_owner = $2",
+                agency_id, owner, now_us,
+            ))
 
     async def lapse_expired(self, now_us: int) -> list[HoldRecord]:
         """Mark ACTIVE holds past their expiry LAPSED, as the gateway's own conclusion until the agency confirms."""
@@ -636,18 +645,19 @@ class Ledger:
                     lapsed.append(_hold(updated))
         return lapsed
 
-    async def live_holds(self, agency_id: str) -> list[tuple[HoldRecord, str]]:
-        """The agency's holds in force, queued or lapsed by the gateway, with their case's court: what
+    async def live_holds(self, agency_id: str) -> list[tuple[HoldRecord, CaseRecord]]:
+        """The agency's holds in force, queued or lapsed by the gateway, with their cases: what
         reconciliation compares."""
         async with self.db.transaction(write=False) as tx:
             rows = await tx.fetch(
-                "SELECT holds.*, cases.court_code AS case_court_code FROM holds"
+                "SELECT holds.* FROM holds"
                 " JOIN cases ON cases.case_number = holds.case_number"
                 " WHERE holds.agency_id = $1 AND (holds.state = $2 OR holds.state = $3 OR holds.lapsed_by_gateway = 1)"
                 " ORDER BY holds.case_number, holds.hold_id",
                 agency_id, HOLD_ACTIVE, HOLD_QUEUED,
             )
-        return [(_hold(row), row["case_court_code"]) for row in rows]
+            cases = {number: await self._case(tx, number) for number in {row["case_number"] for row in rows}}
+        return [(_hold(row), cases[row["case_number"]]) for row in rows]
 
     async def hold_state_counts(self) -> dict[int, int]:
         async with self.db.transaction(write=False) as tx:
@@ -661,7 +671,8 @@ class Ledger:
             )
 
 
-def _same_state(hold: HoldRecord, update: HoldUpdate) -> bool:
+def same_state(hold: HoldRecord, update: HoldUpdate) -> bool:
+    """Does the agency's report say what the ledger has?"""
     return (
         hold.state, hold.requested_fen, hold.frozen_fen, hold.deducted_fen, hold.shortfall_fen, hold.expires_at_us
     ) == (
