@@ -230,3 +230,72 @@ def test_the_ledgers_enum_numbers_are_the_protos():
         for column, number in literal.findall(statement)
     ]
     assert in_migrations == [("actions_pending", "state", ActionState.ACTION_STATE_PENDING)]
+
+
+def test_the_lapsed_state_number_is_the_protos():
+    from protos.common.v1.common_pb2 import HoldState
+
+    assert store.HOLD_LAPSED == HoldState.HOLD_STATE_LAPSED
+
+
+async def placed_hold(ledger: Ledger, case: CaseRecord, key: str, *, expires_at_us: int) -> HoldRecord:
+    action, _ = await intent(ledger, case, key, 10)
+    hold = HoldRecord(
+        hold_id=action.action_id, case_number=case.case_number, hold_kind="freeze", agency_id="icbc",
+        agency_kind="bank", agency_hold_id=f"bank-{key}", asset_id="6222", subject_type=1,
+        subject_id="340104198811230027", subject_name="张三", state=store.HOLD_ACTIVE, requested_fen=10,
+        frozen_fen=10, deducted_fen=0, shortfall_fen=0, expires_at_us=expires_at_us, detail="{}",
+        created_at_us=NOW, updated_at_us=NOW,
+    )
+    await ledger.record_outcome(action, state=SUCCEEDED, result="{}", error_code="", error_message="", attempts=1,
+                                now_us=NOW + 1, change=HoldChange(insert=hold))
+    return hold
+
+
+def reported(hold: HoldRecord, **changes) -> store.AgencyHold:
+    fields = {"state": hold.state, "requested_fen": hold.requested_fen, "frozen_fen": hold.frozen_fen,
+              "deducted_fen": hold.deducted_fen, "shortfall_fen": hold.shortfall_fen,
+              "expires_at_us": hold.expires_at_us, "detail": "{}", **changes}
+    return store.AgencyHold(hold.agency_hold_id, store.HoldUpdate(hold_id="", **fields))
+
+
+async def test_the_gateway_lapses_at_expiry_and_the_agency_confirms_or_wins(ledger):
+    case = case_record(number=2, owed=100)
+    await ledger.register_case(case, DEBTORS)
+    confirmed = await placed_hold(ledger, case, "lapse-a", expires_at_us=NOW + 100)
+    renewed = await placed_hold(ledger, case, "lapse-b", expires_at_us=NOW + 100)
+    assert (await ledger.case_view(case.case_number, NOW + 2)).totals.frozen_fen == 20
+    # The agency is silent; the gateway's clock passes the expiry.
+    lapsed = await ledger.lapse_expired(NOW + 100)
+    assert {h.hold_id for h in lapsed} == {confirmed.hold_id, renewed.hold_id}
+    assert all(h.state == store.HOLD_LAPSED and h.lapsed_by_gateway == 1 and h.frozen_fen == 0 for h in lapsed)
+    assert await ledger.lapse_expired(NOW + 200) == []
+    assert (await ledger.case_view(case.case_number, NOW + 101)).totals.frozen_fen == 0
+    # The agency reports one lapsed (confirmed) and the other renewed (the agency wins).
+    synced = await ledger.apply_agency_holds("icbc", [
+        reported(confirmed, state=store.HOLD_LAPSED, frozen_fen=0),
+        reported(renewed, expires_at_us=NOW + 10**9),
+    ], now_us=NOW + 150)
+    after = {s.after.hold_id: s.after for s in synced}
+    assert after[confirmed.hold_id].state == store.HOLD_LAPSED and after[confirmed.hold_id].lapsed_by_gateway == 0
+    assert after[renewed.hold_id].state == store.HOLD_ACTIVE and after[renewed.hold_id].frozen_fen == 10
+    assert (await ledger.case_view(case.case_number, NOW + 151)).totals.frozen_fen == 10
+    # Reported again: nothing changes.
+    assert await ledger.apply_agency_holds("icbc", [reported(after[renewed.hold_id])], now_us=NOW + 160) == []
+
+
+async def test_a_feed_has_one_reader_and_its_cursor_moves_with_the_changes(ledger):
+    case = case_record(number=3, owed=100)
+    await ledger.register_case(case, DEBTORS)
+    hold = await placed_hold(ledger, case, "feed", expires_at_us=NOW + 10**9)
+    assert await ledger.claim_feed("icbc", owner="g1", now_us=NOW, lease_until_us=NOW + 50) == 0
+    assert await ledger.claim_feed("icbc", owner="g2", now_us=NOW + 10, lease_until_us=NOW + 60) is None
+    changes = [reported(hold, frozen_fen=4), store.AgencyHold("not-ours", reported(hold).update)]
+    # Only the lease holder moves the cursor, and the page applies with it.
+    assert await ledger.apply_agency_holds("icbc", changes, now_us=NOW + 11, owner="g2", cursor=7) is None
+    synced = await ledger.apply_agency_holds("icbc", changes, now_us=NOW + 11, owner="g1", cursor=7)
+    assert [(s.before.frozen_fen, s.after.frozen_fen) for s in synced] == [(10, 4)]
+    # The lease runs out: the other gateway goes on from the stored cursor.
+    assert await ledger.claim_feed("icbc", owner="g2", now_us=NOW + 51, lease_until_us=NOW + 100) == 7
+    assert await ledger.release_feed_leases("g2") == 1
+    assert await ledger.claim_feed("icbc", owner="g1", now_us=NOW + 52, lease_until_us=NOW + 100) == 7
