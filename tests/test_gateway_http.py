@@ -284,7 +284,8 @@ async def test_a_stream_client_hanging_up_cancels_the_agency_calls(tmp_path, hea
     in_flight = {"agency": "hangup-bank"}
     cut_off = {"agency": "hangup-bank", "method": "QueryAccounts", "outcome": "TIMEOUT"}
     before = sample("chakong_gateway_agency_calls_total", **cut_off)
-    async with running_gateway(tmp_path, [slow, healthy[0]], deadline_ms=5000) as gateway:
+    # No hold feed reading: it would be a second call in flight to the slow bank.
+    async with running_gateway(tmp_path, [slow, healthy[0]], deadline_ms=5000, hold_sync_seconds=0) as gateway:
         async with aiohttp.ClientSession(headers=auth_headers()) as session:
             url = f"http://{gateway.endpoints['http']}/v1/queries/stream"
             async with session.post(url, json=query_body()) as response:

@@ -17,6 +17,8 @@ from stdnum.cn import ric, uscc
 from protos.common.v1 import common_pb2
 from protos.gateway.v1 import gateway_pb2, gateway_pb2_grpc
 from services import datagen
+from services.gateway.agencies.methods import QUERY
+from services.gateway.control.metrics import HOLD_EVENT_KINDS
 from tests.support.auth import auth_headers, issue_token, register_case_body
 from tests.support.harness import REPO
 
@@ -40,6 +42,11 @@ CONTRACT = {
     "chakong_gateway_frozen_fen_total": "counter",
     "chakong_gateway_deducted_fen_total": "counter",
     "chakong_gateway_actions_pending": "gauge",
+    "chakong_gateway_hold_events_total": "counter",
+    "chakong_gateway_hold_feed_lag_seconds": "gauge",
+    "chakong_gateway_hold_feed_synced_timestamp_seconds": "gauge",
+    "chakong_gateway_hold_repairs_total": "counter",
+    "chakong_gateway_holds": "gauge",
     "chakong_audit_records_total": "counter",
     "chakong_audit_write_failures_total": "counter",
     "chakong_rate_limited_total": "counter",
@@ -67,6 +74,11 @@ GATEWAY_SERVES = (
     "chakong_gateway_actions_pending",
     "chakong_gateway_agency_up",
     "chakong_gateway_agency_ejections_total",
+    "chakong_gateway_hold_events_total",
+    "chakong_gateway_hold_feed_lag_seconds",
+    "chakong_gateway_hold_feed_synced_timestamp_seconds",
+    "chakong_gateway_hold_repairs_total",
+    "chakong_gateway_holds",
     "grpc_server_handled_total",
     "grpc_server_handling_seconds",
     "grpc_server_in_flight_requests",
@@ -339,6 +351,7 @@ CASE = common_pb2.CaseRef(
     case_number="(2024)皖01执321号", court_code="340100", executor_id="E0001", document_number="(2024)皖01执保54号"
 )
 GRPC_CODES = {code.name for code in grpc.StatusCode}
+kind_of = {agency_id: kind for agency_id, kind, _ in AGENCIES}
 # Every label a chakong metric may carry, and where the values are a known
 # set, that set: nothing about a subject, case or account can get in.
 LABEL_VALUES = {
@@ -353,6 +366,8 @@ LABEL_VALUES = {
     "kind": re.compile(r"[a-z][a-z_]*"),
     "reason": re.compile(r"[a-z][a-z_]*"),
     "scope": {"executor", "court"},
+    "event": set(HOLD_EVENT_KINDS),
+    "state": {name.removeprefix("HOLD_STATE_") for name in common_pb2.HoldState.keys()} - {"UNSPECIFIED"},
     "le": re.compile(r"[0-9.]+|\+Inf"),
     # prometheus_client's own process and python_* metrics.
     "generation": re.compile(r"[0-2]"),
@@ -462,8 +477,10 @@ def test_metrics_carry_samples_and_only_contract_names(running_services):
         family_name = name.removesuffix("_total")  # the parser names counter families without it
         assert family_name in families, name
     for agency_id, _, _ in AGENCIES:
-        assert sample_value(gateway, "chakong_gateway_agency_call_duration_seconds_count", agency=agency_id) == 2
-        assert sample_value(gateway, "chakong_gateway_agency_calls_total", agency=agency_id, outcome="OK") == 2
+        # The two queries; the hold changes feed is read in the background too, under its own method.
+        query = {"agency": agency_id, "method": QUERY[kind_of[agency_id]].method_name}
+        assert sample_value(gateway, "chakong_gateway_agency_call_duration_seconds_count", **query) == 2
+        assert sample_value(gateway, "chakong_gateway_agency_calls_total", **query, outcome="OK") == 2
         agency = outputs[agency_id]
         assert sample_value(agency, "grpc_server_handling_seconds_count") >= 1
         assert sample_value(agency, "chakong_agency_records", agency=agency_id) > 0

@@ -93,7 +93,10 @@ def check_plate(value: str) -> str:
 
 # (2024)皖01执123号, with optional district digits and suffixes such as 执恢
 # or 执保; full-width brackets are accepted as courts write them either way.
-_CASE_NUMBER = re.compile(r"[(（](\d{4})[)）][\u4e00-\u9fff]\d{2,4}执[恢保异复]?(\d{1,6})号")
+# ASCII digits only ([0-9], not \d, which takes every script's digits): one
+# case has one spelling, so it cannot be registered twice as (２０２６)… or
+# (٢٠٢٦)… and have its seizure cap counted twice.
+_CASE_NUMBER = re.compile(r"[(（]([0-9]{4})[)）][\u4e00-\u9fff][0-9]{2,4}执[恢保异复]?([0-9]{1,6})号")
 
 
 def normal_case_number(value: str) -> str:
@@ -114,5 +117,7 @@ def case_number_spellings(value: str) -> tuple[str, ...]:
 
 def check_case_number(value: str) -> str:
     if not _CASE_NUMBER.fullmatch(value):
+        if any(c.isdigit() and not c.isascii() for c in value):
+            raise InvalidIdentifier("must be written with the digits 0-9, like (2024)皖01执123号")
         raise InvalidIdentifier("must look like (2024)皖01执123号")
     return value

@@ -5,6 +5,7 @@ and the rule it breaks, so a caller can fix the request without guessing.
 """
 
 import re
+import unicodedata
 
 from protos.common.v1 import common_pb2
 from services.common import identifiers
@@ -34,6 +35,12 @@ class FieldError(ValueError):
         self.rule = rule
 
 
+# Control characters (NUL among them), invisible format characters (zero
+# width, bidirectional overrides) and lone surrogates: text that shows one
+# thing and stores another, or that one backend stores and the other cannot.
+_UNPRINTABLE = frozenset({"Cc", "Cf", "Cs"})
+
+
 def require_text(value: str, field: str, max_chars: int) -> str:
     if not value or not value.strip():
         raise FieldError(field, "is required")
@@ -41,6 +48,15 @@ def require_text(value: str, field: str, max_chars: int) -> str:
         raise FieldError(field, f"must be at most {max_chars} characters (got {len(value)})")
     if value != value.strip():
         raise FieldError(field, "must not start or end with white space")
+    check_printable(value, field)
+    return value
+
+
+def check_printable(value: str, field: str) -> str:
+    """Refuse control, format and surrogate characters, naming the first one."""
+    for position, char in enumerate(value):
+        if unicodedata.category(char) in _UNPRINTABLE:
+            raise FieldError(field, f"must not contain control or invisible characters (U+{ord(char):04X} at {position})")
     return value
 
 

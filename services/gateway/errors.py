@@ -40,6 +40,7 @@ HTTP_ERROR_CODES: dict[int, str] = {
     # Control answers 409 for ALREADY_EXISTS and FAILED_PRECONDITION, and names which in `code`.
     409: "ALREADY_EXISTS",
     413: "PAYLOAD_TOO_LARGE",
+    415: "UNSUPPORTED_MEDIA_TYPE",
     429: "RESOURCE_EXHAUSTED",
     500: "INTERNAL",
     503: "UNAVAILABLE",

@@ -39,7 +39,7 @@ def write_registry(directory: Path, agencies: list[Agency]) -> Path:
 
 
 @contextlib.asynccontextmanager
-async def running_gateway(directory: Path, agencies: list[Agency], deadline_ms: int = DEADLINE_MS):
+async def running_gateway(directory: Path, agencies: list[Agency], deadline_ms: int = DEADLINE_MS, **overrides):
     settings = GatewaySettings(
         grpc_address="127.0.0.1:0",
         http_address="127.0.0.1:0",
@@ -48,6 +48,7 @@ async def running_gateway(directory: Path, agencies: list[Agency], deadline_ms: 
         grace_seconds=1.0,
         data_dir=directory,
         insecure_plaintext=True,
+        **overrides,
     )
     gateway = await Gateway(settings).start()
     try:

@@ -28,7 +28,7 @@ from google.protobuf.message import Message
 
 from protos.common.v1 import common_pb2
 from services.common.identifiers import normal_case_number
-from services.common.validation import FieldError, validate_case
+from services.common.validation import FieldError, check_printable, validate_case
 from services.gateway.access import authz
 from services.gateway.errors import GatewayError
 from services.gateway.ledger import Ledger, LedgerUnavailable
@@ -89,6 +89,7 @@ def agency_ids(values) -> tuple[str, ...]:
     for value in values:
         if len(value) > MAX_AGENCY_ID_CHARS:
             raise FieldError("agency_ids", f"an agency ID has at most {MAX_AGENCY_ID_CHARS} characters")
+        check_printable(value, "agency_ids")
     return tuple(values)
 
 

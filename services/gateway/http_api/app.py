@@ -11,7 +11,7 @@ from services.common.validation import FieldError
 from services.gateway.access.door import Admitted
 from services.gateway.http_api import request_ids
 from services.gateway.http_api.control import control_routes
-from services.gateway.http_api.json_io import MAX_BODY_BYTES, dumps, error_response
+from services.gateway.http_api.json_io import MAX_BODY_BYTES, UnsupportedMediaType, dumps, error_response
 from services.gateway.http_api.jsonmap import message_to_dict
 from services.gateway.http_api.lifecycle import DRAIN, Drain, refuse_when_stopping
 from services.gateway.http_api.openapi import openapi_document
@@ -31,6 +31,8 @@ async def json_errors(request: web.Request, handler) -> web.StreamResponse:
     """Every error, ours or aiohttp's, as the documented JSON error body."""
     try:
         return await handler(request)
+    except UnsupportedMediaType as exc:
+        return error_response(415, str(exc), exc.field)
     except FieldError as exc:
         return error_response(400, str(exc), exc.field)
     except web.HTTPRequestEntityTooLarge:

@@ -17,7 +17,7 @@ from google.protobuf.message import Message
 from services.gateway.access.door import Admitted, Operation
 from services.gateway.control.messages import action_message
 from services.gateway.errors import LEDGER_UNAVAILABLE, GatewayError, field_of, http_status
-from services.gateway.http_api.json_io import error_response, parse_json_message
+from services.gateway.http_api.json_io import check_media_type, error_response, parse_json_message
 from services.gateway.http_api.jsonmap import message_to_dict
 from services.gateway.ledger import LedgerUnavailable
 from services.gateway.root import GatewayCore
@@ -46,6 +46,7 @@ class Route:
     def read(self, request: web.Request, body: bytes) -> Message:
         if self.parse is not None:
             return self.parse(request, body)
+        check_media_type(request.content_type if "Content-Type" in request.headers else "")
         return parse_json_message(body, self.operation.request_type)
 
 

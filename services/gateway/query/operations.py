@@ -1,19 +1,20 @@
 """The query API's operations as the door sees them: asking about a debtor, and listing the agencies."""
 
 from protos.gateway.v1 import gateway_pb2
-from services.common.validation import validate_subject
+from services.common.validation import validate_subject, validate_token
 from services.gateway.access import authz
 from services.gateway.access.door import Call, Operation, agency_ids, case_call
 
 
 def _describe_query(request: gateway_pb2.AssetQueryRequest) -> Call:
     validate_subject(request.subject)
+    validate_token(request.request_id, "request_id", required=False)
     return case_call(
         authz.QUERY,
         request.case,
         subject=request.subject,
         agency_ids=agency_ids(request.agency_ids),
-        request_id=request.request_id[:128],
+        request_id=request.request_id,
     )
 
 
