@@ -358,7 +358,7 @@ LABEL_VALUES = {
     "agency": {agency_id for agency_id, _, _ in AGENCIES},
     "api": {"grpc", "grpc_stream", "http", "http_stream"},
     "result": {"complete", "partial", "rejected"},
-    "outcome": GRPC_CODES | {"TIMEOUT", "succeeded", "refused", "rejected", "pending", "allowed", "denied"},
+    "outcome": GRPC_CODES | {"TIMEOUT", "succeeded", "refused", "rejected", "pending", "allowed", "denied", "answered"},
     "grpc_code": GRPC_CODES,
     "method": re.compile(r"[A-Z][A-Za-z]*"),
     "grpc_method": re.compile(r"[A-Z][A-Za-z]*"),

@@ -74,4 +74,12 @@ def field_of(message: str) -> str | None:
     return match.group(1) if match else None
 
 
-LEDGER_UNAVAILABLE = "the gateway's ledger is unavailable; retry with the same key"
+# Seconds a caller refused because a store is down should wait (Retry-After).
+RETRY_AFTER_S = "1"
+
+
+def ledger_unavailable() -> GatewayError:
+    return GatewayError(
+        grpc.StatusCode.UNAVAILABLE, "the gateway's ledger is unavailable; retry with the same key",
+        retry_after=RETRY_AFTER_S,
+    )

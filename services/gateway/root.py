@@ -104,5 +104,6 @@ async def open_gateway(settings: GatewaySettings) -> AsyncIterator[GatewayCore]:
         audit = await open_audit_store(settings.audit_store_url)
         stack.push_async_callback(audit.close)
         door = Door(TokenVerifier.from_env(), QueryRateLimiter(RateLimits.from_env()), audit, ledger)
+        stack.push_async_callback(door.close)
 
         yield GatewayCore(settings, clients, fanout, reloader, ledger, control, holds, door)

@@ -45,7 +45,9 @@ logger = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
 GENESIS_HASH = "0" * 64
-OUTCOMES = ("allowed", "denied")
+# allowed and denied are written before a request runs (write-ahead); answered
+# after an allowed one, with what came of it in `result`.
+OUTCOMES = ("allowed", "denied", "answered")
 MAX_TEXT_CHARS = 1000
 MAX_AGENCIES = 64
 

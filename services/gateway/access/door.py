@@ -7,9 +7,10 @@ authenticate (UNAUTHENTICATED), parse the request once, describe it
 validation answers the field-naming INVALID_ARGUMENT), rate-limit queries
 (RESOURCE_EXHAUSTED with retry-after), decide (authz.decide:
 PERMISSION_DENIED, or NOT_FOUND for an unregistered case) and append one
-audit record, allowed or denied, before the handler runs and so before any
-reply or agency call. If that append fails the request fails (UNAVAILABLE):
-nothing happens that the audit trail does not show.
+audit record, allowed or denied, durable before the handler runs and so
+before any agency is asked (write-ahead). If that append fails the request
+fails (UNAVAILABLE, retry later): nothing happens that the audit trail does
+not show. What came of an allowed request is appended after it (answered).
 
 What each operation is, for the door, is an `Operation`, declared once
 beside what it does (query/operations.py, control/kinds.py,
@@ -30,7 +31,7 @@ from protos.common.v1 import common_pb2
 from services.common.identifiers import normal_case_number
 from services.common.validation import FieldError, check_printable, validate_case
 from services.gateway.access import authz
-from services.gateway.errors import GatewayError
+from services.gateway.errors import RETRY_AFTER_S, GatewayError
 from services.gateway.ledger import Ledger, LedgerUnavailable
 from services.security.audit import MAX_AGENCIES, AuditEntry, AuditError
 from services.security.ratelimit import QueryRateLimiter
@@ -109,18 +110,15 @@ class Admitted:
     message: Message | None
     # The request could not be parsed: the handler answers with this.
     parse_error: FieldError | None = None
-    # A unary query's audit record, written while its agencies are asked.
-    deferred_record: asyncio.Future | None = None
+    # What was recorded as allowed; None for a request its handler refuses as invalid.
+    call: Call | None = None
+    # What came of it, for the record appended after (the handler may say more than the status).
+    result: str = ""
 
     def request(self) -> Message:
         if self.parse_error is not None:
             raise self.parse_error
         return self.message
-
-    async def settle(self) -> None:
-        """Wait for a deferred audit record; raises GatewayError (UNAVAILABLE) if it failed."""
-        if self.deferred_record is not None:
-            await asyncio.shield(self.deferred_record)
 
 
 class Door:
@@ -135,6 +133,7 @@ class Door:
         # is refused), so what was found stays true: cache found answers
         # only, keyed by case and subject, most recent last.
         self._parties: OrderedDict[tuple[str, str], authz.CaseParties] = OrderedDict()
+        self._answering: set[asyncio.Task] = set()
 
     def authenticate(self, read_token: Callable[[], str | None]) -> Principal:
         """The caller named by the token `read_token()` reads from the request."""
@@ -148,16 +147,13 @@ class Door:
         read_token: Callable[[], str | None],
         operation: Operation,
         parse: Callable[[], Message],
-        *,
-        defer_record: bool = False,
     ) -> Admitted:
         """The shared door; raises GatewayError when denied.
 
-        With `defer_record` (unary queries only), an allowed query's audit
-        record is written while the handler runs; the caller must await
-        `Admitted.settle()` before sending the reply. A query changes
-        nothing, so overlapping its record with the agency calls keeps the
-        rule (recorded before any reply) at no latency cost.
+        Write-ahead: the record, allowed or denied, is built (which checks
+        that the store can hold every field) and durable before this returns,
+        so before the handler asks any agency. `answered` appends what came
+        of an allowed request afterwards.
         """
         action = operation.action
         try:
@@ -190,19 +186,29 @@ class Door:
             case=await self._case(call),
             subject_id=call.subject.id_number if call.subject is not None else "",
         )
-        if decision.allowed and defer_record:
-            return Admitted(principal, message, deferred_record=asyncio.ensure_future(self._record_behind(principal, call)))
         await self.record(principal, call, "" if decision.allowed else decision.reason)
         if not decision.allowed:
             raise GatewayError(decision.code, decision.reason)
-        return Admitted(principal, message)
+        return Admitted(principal, message, call=call)
 
-    async def _record_behind(self, principal: Principal, call: Call) -> None:
-        # One loop turn first: the tasks the handler starts meanwhile (the
-        # agency calls) are queued ahead, so the calls go out before the
-        # record is built and handed to the audit store.
-        await asyncio.sleep(0)
-        await self.record(principal, call, "")
+    def answered(self, admitted: Admitted, result: str) -> None:
+        """Append what came of an allowed request, in the background: the reply does not wait for it."""
+        if admitted.call is None:
+            return
+        task = asyncio.ensure_future(self._record_answer(admitted, admitted.result or result))
+        self._answering.add(task)
+        task.add_done_callback(self._answering.discard)
+
+    async def _record_answer(self, admitted: Admitted, result: str) -> None:
+        try:
+            await self.record(admitted.principal, admitted.call, "", outcome="answered", result=result)
+        except GatewayError:
+            pass  # logged by record; the request itself was recorded before it ran
+
+    async def close(self) -> None:
+        """Wait for the answers still being recorded."""
+        if self._answering:
+            await asyncio.wait(list(self._answering), timeout=5.0)
 
     async def _case(self, call: Call) -> authz.CaseParties | None:
         if not call.case_number or call.action == authz.REGISTER_CASE:
@@ -217,7 +223,9 @@ class Door:
             found = await self.ledger.case_parties(call.case_number, subject_id)
         except LedgerUnavailable as exc:
             logger.error("ledger unavailable for authorization: %s", exc)
-            raise GatewayError(grpc.StatusCode.UNAVAILABLE, "the gateway's ledger is unavailable; retry later") from None
+            raise GatewayError(
+                grpc.StatusCode.UNAVAILABLE, "the gateway's ledger is unavailable; retry later", retry_after=RETRY_AFTER_S
+            ) from None
         if found is None:
             return None
         case, is_debtor = found
@@ -229,7 +237,9 @@ class Door:
             self._parties.popitem(last=False)
         return parties
 
-    async def record(self, principal: Principal | None, call: Call, denial: str) -> None:
+    async def record(
+        self, principal: Principal | None, call: Call, denial: str, *, outcome: str = "", result: str = ""
+    ) -> None:
         """Append the audit record; fail closed."""
         subject = call.subject
         try:
@@ -241,8 +251,9 @@ class Door:
                 subject_id=subject.id_number[:1000] if subject is not None else "",
                 action=call.action,
                 agency_ids=call.agency_ids,
-                outcome="denied" if denial else "allowed",
+                outcome=outcome or ("denied" if denial else "allowed"),
                 reason=denial[:1000],
+                result=result[:1000],
                 request_id=call.request_id,
                 subject_type=common_pb2.SubjectType.Name(subject.type) if subject is not None and
                 subject.type in common_pb2.SubjectType.values() else "",
@@ -251,5 +262,6 @@ class Door:
         except (AuditError, ValueError, OSError) as exc:
             logger.error("audit append failed, refusing the request: %s", exc)
             raise GatewayError(
-                grpc.StatusCode.UNAVAILABLE, "the audit trail is unavailable; the request was refused (retry later)"
+                grpc.StatusCode.UNAVAILABLE, "the audit trail is unavailable; the request was refused (retry later)",
+                retry_after=RETRY_AFTER_S,
             ) from None

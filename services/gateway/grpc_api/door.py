@@ -16,6 +16,7 @@ from services.common.validation import FieldError
 from services.gateway.access.door import ADMINISTER, Door, Operation
 from services.gateway.control import operations as control_operations
 from services.gateway.errors import GatewayError
+from services.gateway.grpc_api.status import abort
 from services.gateway.query import operations as query_operations
 from services.security.tokens import token_from_metadata
 
@@ -82,21 +83,21 @@ class DoorInterceptor(grpc.aio.ServerInterceptor):
         metadata = handler_call_details.invocation_metadata
         door = self._door
 
-        async def admit(request, context, *, defer_record: bool = False):
+        async def admit(request, context):
             """The Admitted request; aborts the RPC when it is denied or cannot be decoded."""
             try:
-                admitted = await door.admit(
-                    lambda: token_from_metadata(metadata), operation, lambda: _decoded(request), defer_record=defer_record
-                )
+                admitted = await door.admit(lambda: token_from_metadata(metadata), operation, lambda: _decoded(request))
             except GatewayError as denied:
-                if denied.retry_after:
-                    context.set_trailing_metadata((("retry-after", denied.retry_after),))
-                await context.abort(denied.code, denied.message)
+                await abort(context, denied)
             if admitted.parse_error is not None:
                 await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "request: not a valid protobuf message")
             # An invalid request is recorded as denied and goes on to its
             # handler, whose validation answers with the field named.
             return admitted
+
+        def answered(admitted, context) -> None:
+            code = context.code()
+            door.answered(admitted, f"gRPC {code.name if isinstance(code, grpc.StatusCode) else 'OK'}")
 
         kwargs = {
             "request_deserializer": _tolerant(handler.request_deserializer),
@@ -104,26 +105,24 @@ class DoorInterceptor(grpc.aio.ServerInterceptor):
         }
         if handler.unary_unary:
             inner_uu = handler.unary_unary
-            # Only a query's record may be written while it runs (access/door.py).
-            defer = operation is query_operations.QUERY_ASSETS
 
             async def unary_unary(request, context):
-                admitted = await admit(request, context, defer_record=defer)
+                admitted = await admit(request, context)
                 try:
                     return await inner_uu(request, context)
                 finally:
-                    try:
-                        await admitted.settle()
-                    except GatewayError as denied:
-                        await context.abort(denied.code, denied.message)
+                    answered(admitted, context)
 
             return grpc.unary_unary_rpc_method_handler(unary_unary, **kwargs)
         if handler.unary_stream:
             inner_us = handler.unary_stream
 
             async def unary_stream(request, context):
-                await admit(request, context)
-                await drain_server_stream(inner_us, request, context)
+                admitted = await admit(request, context)
+                try:
+                    await drain_server_stream(inner_us, request, context)
+                finally:
+                    answered(admitted, context)
 
             return grpc.unary_stream_rpc_method_handler(unary_stream, **kwargs)
 

@@ -13,7 +13,7 @@ from grpc_status import rpc_status
 
 from services.common.validation import FieldError
 from services.gateway.control.messages import action_message
-from services.gateway.errors import LEDGER_UNAVAILABLE, GatewayError
+from services.gateway.errors import GatewayError, ledger_unavailable
 from services.gateway.ledger import LedgerUnavailable
 
 logger = logging.getLogger(__name__)
@@ -47,7 +47,14 @@ async def answer_errors(context: grpc.aio.ServicerContext, call):
     except FieldError as error:
         await context.abort_with_status(invalid_argument_status(error))
     except GatewayError as error:
-        await context.abort_with_status(error_status(error))
+        await abort(context, error)
     except LedgerUnavailable as exc:
         logger.error("ledger unavailable: %s", exc)
-        await context.abort(grpc.StatusCode.UNAVAILABLE, LEDGER_UNAVAILABLE)
+        await abort(context, ledger_unavailable())
+
+
+async def abort(context: grpc.aio.ServicerContext, error: GatewayError) -> None:
+    """End the RPC with the error's status, its details (the refused Action) and retry-after when waiting helps."""
+    status = error_status(error)
+    retry_after = (("retry-after", error.retry_after),) if error.retry_after else ()
+    await context.abort(status.code, status.details, (*status.trailing_metadata, *retry_after))

@@ -50,7 +50,7 @@ async def json_errors(request: web.Request, handler) -> web.StreamResponse:
 def routes() -> list[Route]:
     """Every route behind the door."""
     return [
-        Route("POST", "/v1/queries", QUERY_ASSETS, post_query, defer_record=True),
+        Route("POST", "/v1/queries", QUERY_ASSETS, post_query),
         Route("POST", "/v1/queries/stream", QUERY_ASSETS, post_query_stream),
         Route("GET", "/v1/agencies", LIST_AGENCIES, get_agencies, parse=lambda request, body: LIST_AGENCIES.request_type()),
         *control_routes(),

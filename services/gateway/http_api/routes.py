@@ -10,13 +10,12 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-import grpc
 from aiohttp import web
 from google.protobuf.message import Message
 
 from services.gateway.access.door import Admitted, Operation
 from services.gateway.control.messages import action_message
-from services.gateway.errors import LEDGER_UNAVAILABLE, GatewayError, field_of, http_status
+from services.gateway.errors import GatewayError, field_of, http_status, ledger_unavailable
 from services.gateway.http_api.json_io import check_media_type, error_response, parse_json_message
 from services.gateway.http_api.jsonmap import message_to_dict
 from services.gateway.ledger import LedgerUnavailable
@@ -40,8 +39,6 @@ class Route:
     handler: Handler
     # The request message; by default the JSON body as the operation's request type.
     parse: Parse | None = None
-    # A unary query: its audit record is written while the agencies are asked.
-    defer_record: bool = False
 
     def read(self, request: web.Request, body: bytes) -> Message:
         if self.parse is not None:
@@ -65,7 +62,7 @@ def error_body(error: GatewayError, headers: dict | None = None) -> web.Response
 
 def ledger_error(exc: LedgerUnavailable) -> GatewayError:
     logger.error("ledger unavailable: %s", exc)
-    return GatewayError(grpc.StatusCode.UNAVAILABLE, LEDGER_UNAVAILABLE)
+    return ledger_unavailable()
 
 
 def _guarded(route: Route):
@@ -75,18 +72,17 @@ def _guarded(route: Route):
         try:
             admitted = await door.admit(
                 lambda: bearer_token(request.headers.get("Authorization")), route.operation,
-                lambda: route.read(request, body), defer_record=route.defer_record,
+                lambda: route.read(request, body),
             )
         except GatewayError as denied:
             return error_body(denied)
+        status = "aborted"
         try:
             response = await route.handler(request, admitted)
+            status = str(response.status)
+            return response
         finally:
-            try:
-                await admitted.settle()
-            except GatewayError as denied:
-                return error_body(denied)
-        return response
+            door.answered(admitted, f"HTTP {status}")
 
     handle.__name__ = f"{route.method.lower()}_{route.operation.action}"
     return handle

@@ -210,6 +210,24 @@ class _PgTx:
         await self._conn.execute("SELECT 1 FROM cases WHERE case_number = $1 FOR UPDATE", case_number)
 
 
+def _pg_unavailable() -> tuple[type[BaseException], ...]:
+    """What says the database cannot serve now (a retry later may succeed), as opposed to a bug.
+
+    Connection lost or refused (a restart: AdminShutdownError, then
+    CannotConnectNowError while it starts), the server out of connections,
+    a statement cancelled or timed out, and serialization or deadlock
+    rollbacks. Data errors (a value the column cannot hold) are not here:
+    validation refuses those first, so one reaching the database is a bug.
+    """
+    import asyncpg
+
+    return (
+        OSError, asyncio.TimeoutError, asyncpg.InterfaceError, asyncpg.InternalClientError,
+        asyncpg.PostgresConnectionError, asyncpg.OperatorInterventionError, asyncpg.InsufficientResourcesError,
+        asyncpg.TransactionRollbackError,
+    )
+
+
 class PostgresDatabase:
     dialect = "postgresql"
 
@@ -226,7 +244,7 @@ class PostgresDatabase:
             self._pool = await asyncpg.create_pool(
                 self.url, min_size=self.min_size, max_size=self.max_size, command_timeout=30
             )
-        except (OSError, asyncpg.PostgresError) as exc:
+        except (*_pg_unavailable(), asyncpg.PostgresError) as exc:
             raise LedgerUnavailable(f"cannot connect to the ledger database: {exc}") from exc
         return self
 
@@ -242,8 +260,8 @@ class PostgresDatabase:
                     yield _PgTx(conn)
         except asyncpg.UniqueViolationError as exc:
             raise UniqueViolation(str(exc)) from None
-        except (OSError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError) as exc:
-            raise LedgerUnavailable(f"ledger database: {exc}") from exc
+        except _pg_unavailable() as exc:
+            raise LedgerUnavailable(f"ledger database: {type(exc).__name__}: {exc}") from exc
 
     @contextlib.asynccontextmanager
     async def migration_lock(self) -> AsyncIterator[Tx]:
