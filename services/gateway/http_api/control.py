@@ -22,28 +22,17 @@ from services.gateway.control.operations import GET_CASE, REGISTER_CASE
 from services.gateway.errors import GatewayError
 from services.gateway.http_api.json_io import dumps
 from services.gateway.http_api.jsonmap import message_to_dict
-from services.gateway.http_api.routes import CORE, IDEMPOTENCY_HEADER, Route, error_body, ledger_error
-from services.gateway.ledger import PENDING, LedgerUnavailable
+from services.gateway.http_api.routes import CORE, IDEMPOTENCY_HEADER, Route, error_body
+from services.gateway.ledger import PENDING
 
 
 async def post_case(request: web.Request, admitted: Admitted) -> web.Response:
-    message = admitted.request()
-    try:
-        case, created = await request.app[CORE].control.register_case(message)
-    except GatewayError as exc:
-        return error_body(exc)
-    except LedgerUnavailable as exc:
-        return error_body(ledger_error(exc))
+    case, created = await request.app[CORE].control.register_case(admitted.request())
     return web.json_response(message_to_dict(case), status=201 if created else 200, dumps=dumps)
 
 
 async def get_case(request: web.Request, admitted: Admitted) -> web.Response:
-    try:
-        case = await request.app[CORE].control.get_case(admitted.request().case_number)
-    except GatewayError as exc:
-        return error_body(exc)
-    except LedgerUnavailable as exc:
-        return error_body(ledger_error(exc))
+    case = await request.app[CORE].control.get_case(admitted.request().case_number)
     return web.json_response(message_to_dict(case), dumps=dumps)
 
 
@@ -58,10 +47,9 @@ def action_handler(kind: ActionKind):
         try:
             submitted = await request.app[CORE].control.submit(kind.kind, message)
         except GatewayError as exc:
+            # The key goes back with a refusal too: the caller retries with it.
             key = exc.action.idempotency_key if exc.action else message.idempotency_key
             return error_body(exc, {IDEMPOTENCY_HEADER: key} if key else None)
-        except LedgerUnavailable as exc:
-            return error_body(ledger_error(exc))
         action = submitted.action
         return web.json_response(
             message_to_dict(action_message(action)),

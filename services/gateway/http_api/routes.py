@@ -1,7 +1,8 @@
 """HTTP routes behind the door: each declares its operation, and the door runs before its handler.
 
 A route's handler gets the `Admitted` request (parsed once, by the route's
-`parse`); it never parses the body again. Routes without an operation are
+`parse`); it never parses the body again. What the core refuses it with
+(GatewayError, the ledger down) is answered here, as the documented error body. Routes without an operation are
 the probes and documents (/healthz, /readyz, /metrics, /openapi.json),
 registered apart in app.py.
 """
@@ -60,7 +61,7 @@ def error_body(error: GatewayError, headers: dict | None = None) -> web.Response
                           code=error.code.name, **extra)
 
 
-def ledger_error(exc: LedgerUnavailable) -> GatewayError:
+def _ledger_error(exc: LedgerUnavailable) -> GatewayError:
     logger.error("ledger unavailable: %s", exc)
     return ledger_unavailable()
 
@@ -78,7 +79,12 @@ def _guarded(route: Route):
             return error_body(denied)
         status = "aborted"
         try:
-            response = await route.handler(request, admitted)
+            try:
+                response = await route.handler(request, admitted)
+            except GatewayError as refused:
+                response = error_body(refused)
+            except LedgerUnavailable as exc:
+                response = error_body(_ledger_error(exc))
             status = str(response.status)
             return response
         finally:
