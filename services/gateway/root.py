@@ -1,8 +1,8 @@
 """The gateway's composition root: every resource opened in dependency order, closed in reverse.
 
     registry -> agency clients -> fan-out, registry reloader
-    ledger   -> control (and its re-driver)
-    audit    -> the door (which reads cases from the ledger)
+    ledger   -> the courts known (metrics' court labels), control (and its re-driver)
+    audit    -> the door (which reads cases from the ledger), the store probe
 
 `open_gateway(settings)` yields one `GatewayCore`; the gRPC servicers and
 the HTTP app factory both receive it (server.py), and neither reaches into
@@ -16,6 +16,8 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 from services.gateway.access.door import Door
+from services.gateway.access.labels import COURTS
+from services.gateway.access.stores import StoreProbe
 from services.gateway.agencies.clients import AgencyClients
 from services.gateway.agencies.health import ejection_policy
 from services.gateway.agencies.registry import load_registry
@@ -90,6 +92,8 @@ async def open_gateway(settings: GatewaySettings) -> AsyncIterator[GatewayCore]:
         ledger = await Ledger.open(settings.ledger_url, settings.ledger_path, now_us())
         stack.push_async_callback(ledger.close)
         logger.info("ledger: %s", redact(settings.ledger_url) or f"sqlite {settings.ledger_path}")
+        # Every registered court's series at zero before the first request counts in one.
+        COURTS.add_all(await ledger.court_codes())
         control = ControlService(ledger, clients, settings)
         await control.start()
         stack.push_async_callback(control.close)
@@ -97,5 +101,8 @@ async def open_gateway(settings: GatewaySettings) -> AsyncIterator[GatewayCore]:
         audit = await open_audit_store(settings.audit_store_url)
         stack.push_async_callback(audit.close)
         door = Door(TokenVerifier.from_env(), QueryRateLimiter(RateLimits.from_env()), audit, ledger)
+        probe = StoreProbe(ledger, audit)
+        probe.start()
+        stack.push_async_callback(probe.close)
 
         yield GatewayCore(settings, clients, fanout, reloader, ledger, control, door)

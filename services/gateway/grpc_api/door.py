@@ -81,12 +81,15 @@ class DoorInterceptor(grpc.aio.ServerInterceptor):
         operation = POLICIES.get(method, ADMINISTER)
         metadata = handler_call_details.invocation_metadata
         door = self._door
+        # The query metrics' api label (refusals are counted by the door).
+        api = "grpc_stream" if handler.unary_stream else "grpc"
 
         async def admit(request, context, *, defer_record: bool = False):
             """The Admitted request; aborts the RPC when it is denied or cannot be decoded."""
             try:
                 admitted = await door.admit(
-                    lambda: token_from_metadata(metadata), operation, lambda: _decoded(request), defer_record=defer_record
+                    lambda: token_from_metadata(metadata), operation, lambda: _decoded(request), api=api,
+                    defer_record=defer_record,
                 )
             except GatewayError as denied:
                 if denied.retry_after:

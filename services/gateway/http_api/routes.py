@@ -42,6 +42,8 @@ class Route:
     parse: Parse | None = None
     # A unary query: its audit record is written while the agencies are asked.
     defer_record: bool = False
+    # The query metrics' api label, for what the door refuses.
+    api: str = "http"
 
     def read(self, request: web.Request, body: bytes) -> Message:
         if self.parse is not None:
@@ -74,7 +76,7 @@ def _guarded(route: Route):
         try:
             admitted = await door.admit(
                 lambda: bearer_token(request.headers.get("Authorization")), route.operation,
-                lambda: route.read(request, body), defer_record=route.defer_record,
+                lambda: route.read(request, body), api=route.api, defer_record=route.defer_record,
             )
         except GatewayError as denied:
             return error_body(denied)
