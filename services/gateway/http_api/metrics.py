@@ -74,6 +74,6 @@ def create_series(app: web.Application) -> None:
         HTTP_SECONDS.labels(resource.canonical, route.method)
         for status in STATUS_CLASSES:
             HTTP_REQUESTS.labels(resource.canonical, route.method, status)
-    for method in ("GET", "POST"):
+    for method in (*sorted(METHODS), OTHER_METHOD):
         HTTP_SECONDS.labels(UNMATCHED, method)
         HTTP_REQUESTS.labels(UNMATCHED, method, "4xx")
