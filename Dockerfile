@@ -10,5 +10,9 @@ COPY services ./services
 RUN pip install . && useradd --system --uid 10001 chakong && mkdir -p /data /pki && chown chakong /data /pki
 COPY config ./config
 
+# The source revision chakong_build_info shows (docker-compose.yml passes it).
+ARG CHAKONG_REVISION=unknown
+ENV CHAKONG_REVISION=$CHAKONG_REVISION
+
 USER chakong
 ENV DATA_DIR=/data

@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
 # Install the tools the tests call that are not Python packages: promtool
-# (from Debian's `prometheus` package) and nginx (`nginx-light`, the load
-# balancer of the scale-out test). Idempotent and quiet; run as root.
+# and the Prometheus server (from Debian's `prometheus` package), amtool and
+# the Alertmanager server (`prometheus-alertmanager`; the monitoring test
+# starts both on free ports with the shipped rules and routing) and nginx
+# (`nginx-light`, the load balancer of the scale-out test). Idempotent and
+# quiet; run as root.
 #
-# Both packages also ship a server and start it from their post-install
-# scripts. Those must not be left running: Prometheus would listen on 9090
-# and nginx on 80, which docker-compose and developers use. So service
+# The packages also ship servers and start them from their post-install
+# scripts. Those must not be left running: Prometheus would listen on 9090,
+# Alertmanager on 9093 and nginx on 80, which docker-compose and developers
+# use. So service
 # starts are refused while installing (policy-rc.d exiting 101, which
 # invoke-rc.d and deb-systemd-invoke obey), and a server that runs anyway
 # is stopped and disabled afterwards.
@@ -16,6 +20,7 @@ die() { log "error: $*"; exit 1; }
 
 packages=()
 command -v promtool >/dev/null 2>&1 || packages+=(prometheus)
+command -v amtool >/dev/null 2>&1 || packages+=(prometheus-alertmanager)
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || packages+=(nginx-light)
 if [ "${#packages[@]}" -eq 0 ]; then
     exit 0
@@ -66,6 +71,7 @@ cleanup() {
     for package in "${packages[@]}"; do
         case $package in
             prometheus) stop_packaged_server prometheus /usr/bin/prometheus ;;
+            prometheus-alertmanager) stop_packaged_server prometheus-alertmanager /usr/bin/prometheus-alertmanager ;;
             nginx-light) stop_packaged_server nginx /usr/sbin/nginx ;;
         esac
     done
@@ -88,5 +94,8 @@ if ! { dpkg --configure -a && apt-get update -qq \
 fi
 
 command -v promtool >/dev/null 2>&1 || die "the 'prometheus' package installed but promtool is not on PATH"
+command -v prometheus >/dev/null 2>&1 || die "the 'prometheus' package installed but the prometheus server is not on PATH"
+command -v amtool >/dev/null 2>&1 || die "the 'prometheus-alertmanager' package installed but amtool is not on PATH"
+command -v prometheus-alertmanager >/dev/null 2>&1 || die "the 'prometheus-alertmanager' package installed but its server is not on PATH"
 [ -x /usr/sbin/nginx ] || command -v nginx >/dev/null 2>&1 || die "the 'nginx-light' package installed but nginx is missing"
-log "installed ${packages[*]}: $(promtool --version 2>&1 | head -n 1); $(/usr/sbin/nginx -v 2>&1)"
+log "installed ${packages[*]}: $(promtool --version 2>&1 | head -n 1); $(amtool --version 2>&1 | head -n 1); $(/usr/sbin/nginx -v 2>&1)"

@@ -206,7 +206,9 @@ async def test_an_agency_that_is_down_leaves_the_action_pending_until_it_is_back
             for name in ("chakong_gateway_actions_pending", "chakong_gateway_actions_total",
                          "chakong_gateway_deducted_fen_total", "chakong_gateway_frozen_fen_total"):
                 assert f"\n{name}" in exposition, name
-    assert REGISTRY.get_sample_value("chakong_gateway_actions_total", {"kind": "deduct", "outcome": "pending"}) >= 1
+    assert REGISTRY.get_sample_value(
+        "chakong_gateway_actions_total", {"kind": "deduct", "outcome": "pending", "court": "340100"}
+    ) >= 1
     assert [d["amount_fen"] for d in bank_deductions(bank, case_number)] == [6_000]
     assert bank_conservation(bank) == []
 

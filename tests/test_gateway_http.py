@@ -202,8 +202,9 @@ async def test_metrics_after_a_query(aiohttp_client, tmp_path, healthy):
     text = await response.text()
     for name in METRIC_NAMES:
         assert f"# TYPE {name}" in text, name
-    assert 'chakong_gateway_queries_total{api="http",result="complete"}' in text
-    assert 'chakong_gateway_queries_total{api="http",result="rejected"}' in text
+    assert 'chakong_gateway_queries_total{api="http",court="340100",result="complete"}' in text
+    # No case, so no court: a body that does not say which court is labelled "other".
+    assert 'chakong_gateway_queries_total{api="http",court="other",result="rejected"}' in text
     assert 'chakong_gateway_agency_calls_total{agency="icbc",method="QueryAccounts",outcome="OK"}' in text
     bucket = (
         "chakong_gateway_agency_call_duration_seconds_bucket"

@@ -1,16 +1,19 @@
-"""Operations: Prometheus rules and their unit tests, the Grafana dashboard, and promtool on every service's /metrics."""
+"""Operations: Prometheus rules and SLOs and their unit tests, Alertmanager routing, runbooks, the Grafana dashboard,
+the compose layering, the README's metrics table, and promtool and bounded series on every service's /metrics."""
 
 import json
 import os
 import re
 import shutil
 import subprocess
+import urllib.parse
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import grpc
 import pytest
+import yaml
 from prometheus_client.parser import text_string_to_metric_families
 from stdnum.cn import ric, uscc
 
@@ -23,8 +26,12 @@ from tests.support.auth import auth_headers, issue_token, register_case_body
 from tests.support.harness import REPO
 
 PROMETHEUS = REPO / "ops" / "prometheus"
+ALERTMANAGER = REPO / "ops" / "alertmanager" / "alertmanager.yml"
+RUNBOOKS = REPO / "ops" / "runbooks"
 GRAFANA = REPO / "ops" / "grafana"
 DASHBOARD = GRAFANA / "dashboards" / "chakong.json"
+RULE_FILES = ("alerts.yml", "slo.yml")
+RULE_TESTS = ("alerts_test.yml", "slo_test.yml")
 
 # The metric names services expose: alerts and the dashboard may use only
 # these (and the recording rules built on them). Histograms also expose
@@ -47,9 +54,16 @@ CONTRACT = {
     "chakong_gateway_hold_feed_synced_timestamp_seconds": "gauge",
     "chakong_gateway_hold_repairs_total": "counter",
     "chakong_gateway_holds": "gauge",
+    "chakong_gateway_http_requests_total": "counter",
+    "chakong_gateway_http_request_duration_seconds": "histogram",
+    "chakong_gateway_store_up": "gauge",
+    "chakong_gateway_store_duration_seconds": "histogram",
     "chakong_audit_records_total": "counter",
     "chakong_audit_write_failures_total": "counter",
     "chakong_rate_limited_total": "counter",
+    # Every service.
+    "chakong_build_info": "gauge",
+    "chakong_tls_certificate_expiry_timestamp_seconds": "gauge",
     # Every gRPC server.
     "grpc_server_handled_total": "counter",
     "grpc_server_handling_seconds": "histogram",
@@ -61,8 +75,15 @@ CONTRACT = {
 }
 # Added by Prometheus to every target.
 SCRAPE_METRICS = {"up"}
-# What the gateway already serves; the rest of CONTRACT is being added.
+# What the gateway serves (without TLS: no certificate series, but the family).
 GATEWAY_SERVES = (
+    "chakong_gateway_http_requests_total",
+    "chakong_gateway_http_request_duration_seconds",
+    "chakong_gateway_store_up",
+    "chakong_gateway_store_duration_seconds",
+    "chakong_audit_records_total",
+    "chakong_rate_limited_total",
+    "chakong_build_info",
     "chakong_gateway_agency_call_duration_seconds",
     "chakong_gateway_agency_calls_total",
     "chakong_gateway_agency_calls_in_flight",
@@ -92,6 +113,12 @@ ALERTS = (
     "ChakongAuditWriteFailures",
     "ChakongActionsStuckPending",
     "ChakongTargetDown",
+    "ChakongQueryLatencyHigh",
+    "ChakongStoreDown",
+    "ChakongCertificateExpiringSoon",
+    "ChakongQueryAvailabilityBudgetBurn",
+    "ChakongQueryLatencyBudgetBurn",
+    "ChakongControlBudgetBurn",
 )
 
 
@@ -179,57 +206,82 @@ def rule_exprs(text: str) -> list[str]:
     return exprs
 
 
+def rules_text() -> str:
+    return "\n".join((PROMETHEUS / name).read_text() for name in RULE_FILES)
+
+
+def rules() -> list[dict]:
+    """Every rule of every rule file, parsed."""
+    return [rule for name in RULE_FILES for group in yaml.safe_load((PROMETHEUS / name).read_text())["groups"]
+            for rule in group["rules"]]
+
+
 def recorded_names() -> set[str]:
-    return set(re.findall(r"^\s*- record:\s*(\S+)\s*$", (PROMETHEUS / "alerts.yml").read_text(), re.M))
+    return set(re.findall(r"^\s*- record:\s*(\S+)\s*$", rules_text(), re.M))
 
 
 def alert_blocks() -> list[str]:
-    text = (PROMETHEUS / "alerts.yml").read_text()
-    return re.split(r"\n(?=[ ]*- (?:alert|record):)", text)[1:]
+    return [block for name in RULE_FILES
+            for block in re.split(r"\n(?=[ ]*- (?:alert|record):)", (PROMETHEUS / name).read_text())[1:]]
 
 
 def test_prometheus_config_is_valid(promtool, tmp_path):
     # Laid out as docker-compose mounts them: rule_files resolves beside the config.
-    for name in ("prometheus.yml", "alerts.yml"):
+    for name in ("prometheus.yml", *RULE_FILES):
         shutil.copy(PROMETHEUS / name, tmp_path / name)
     result = run(promtool, "check", "config", "--lint=all", "--lint-fatal", str(tmp_path / "prometheus.yml"))
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "SUCCESS: 1 rule files found" in result.stdout
+    assert f"SUCCESS: {len(RULE_FILES)} rule files found" in result.stdout
+    # Prometheus sends to the Alertmanager the compose stack runs.
+    config = yaml.safe_load((PROMETHEUS / "prometheus.yml").read_text())
+    assert config["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"] == ["alertmanager:9093"]
+    # Agency targets carry the agency label that inhibition matches on.
+    agencies = next(job for job in config["scrape_configs"] if job["job_name"] == "agencies")
+    assert all(target["labels"]["agency"] for target in agencies["static_configs"])
 
 
 def test_rules_are_valid(promtool):
-    result = run(promtool, "check", "rules", "--lint=all", "--lint-fatal", "ops/prometheus/alerts.yml")
+    result = run(promtool, "check", "rules", "--lint=all", "--lint-fatal", *(f"ops/prometheus/{n}" for n in RULE_FILES))
     assert result.returncode == 0, result.stdout + result.stderr
     assert "SUCCESS" in result.stdout
 
 
-def test_rule_unit_tests_pass(promtool):
-    result = run(promtool, "test", "rules", "alerts_test.yml", cwd=PROMETHEUS)
+@pytest.mark.parametrize("tests", RULE_TESTS)
+def test_rule_unit_tests_pass(promtool, tests):
+    result = run(promtool, "test", "rules", tests, cwd=PROMETHEUS)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "SUCCESS" in result.stdout
 
 
 def test_every_alert_is_tested_firing_and_quiet():
-    text = (PROMETHEUS / "alerts_test.yml").read_text()
+    text = "\n".join((PROMETHEUS / name).read_text() for name in RULE_TESTS)
     quiet = set(re.findall(r"alertname: (\w+)\n\s+eval_time: \S+\n\s+exp_alerts: \[\]", text))
     firing = set(re.findall(r"alertname: (\w+)\n\s+eval_time: \S+\n\s+exp_alerts:\n", text))
-    defined = set(re.findall(r"^\s*- alert:\s*(\w+)", (PROMETHEUS / "alerts.yml").read_text(), re.M))
+    defined = {rule["alert"] for rule in rules() if "alert" in rule}
     assert defined == set(ALERTS)
     assert firing == defined, f"no firing case for {defined - firing}"
     assert quiet == defined, f"no quiet case for {defined - quiet}"
 
 
-def test_every_alert_has_severity_and_annotations():
-    alerts = [block for block in alert_blocks() if re.match(r"\s*- alert:", block)]
+def test_every_alert_has_severity_annotations_a_runbook_and_a_dashboard_link():
+    alerts = [rule for rule in rules() if "alert" in rule]
     assert alerts
-    for block in alerts:
-        assert re.search(r"^\s+severity: (critical|warning)$", block, re.M), block
-        assert re.search(r"^\s+summary: \S", block, re.M), block
-        assert re.search(r"^\s+description: \S", block, re.M), block
+    uid = json.loads(DASHBOARD.read_text(encoding="utf-8"))["uid"]
+    for rule in alerts:
+        name, annotations = rule["alert"], rule["annotations"]
+        assert rule["labels"]["severity"] in ("critical", "warning"), name
+        assert annotations["summary"].strip() and annotations["description"].strip(), name
+        assert annotations["runbook_url"] == f"ops/runbooks/{name}.md", name
+        assert f"/d/{uid}" in annotations["dashboard_url"], name
+        runbook = (REPO / annotations["runbook_url"]).read_text(encoding="utf-8")
+        assert runbook.startswith(f"# {name}"), name
+        for section in ("## What it means", "## First checks", "## Mitigation"):
+            assert section in runbook, f"{name}: {section}"
+    assert {path.stem for path in RUNBOOKS.glob("Chakong*.md")} == {rule["alert"] for rule in alerts}
 
 
 def test_rules_use_only_contract_metrics():
-    text = (PROMETHEUS / "alerts.yml").read_text()
+    text = rules_text()
     exprs = rule_exprs(text)
     assert len(exprs) == len(alert_blocks())
     allowed = exposed_names() | recorded_names()
@@ -309,8 +361,20 @@ def test_dashboard_uses_only_contract_metrics():
         "chakong_gateway_deducted_fen_total",
         "chakong_gateway_actions_total",
         "chakong_gateway_actions_pending",
+        # Part 2: rate limits, HTTP, stores, certificates, builds, SLOs.
+        "chakong_rate_limited_total",
+        "chakong_gateway_http_requests_total",
+        "chakong_gateway_store_up",
+        "chakong_tls_certificate_expiry_timestamp_seconds",
+        "chakong_build_info",
+        "chakong:slo_errors:ratio_rate1h",
     ):
         assert name in used, name
+    # The per-court views: queries, the complete ratio, money, denials.
+    per_court = [expr for expr in dashboard_exprs() if 'court=~"$court"' in expr and "by (court" in expr]
+    for needle in ('result=~"complete|partial"', 'result="complete"', "frozen_fen_total", "deducted_fen_total",
+                   'result=~"unauthenticated|denied|rate_limited|unknown_case"'):
+        assert any(needle in expr for expr in per_court), needle
 
 
 def test_dashboard_shows_money_in_yuan():
@@ -329,7 +393,7 @@ def test_dashboard_shows_money_in_yuan():
 def test_dashboard_promql_parses(promtool, tmp_path):
     # promtool parses rules; each panel query becomes one, with Grafana's
     # variables replaced by what they stand for. JSON is valid YAML.
-    substitutes = {"$__rate_interval": "1m", "$__range": "1h", "$agency": ".*"}
+    substitutes = {"$__rate_interval": "1m", "$__range": "1h", "$agency": ".*", "$court": ".*"}
     rules = []
     for i, expr in enumerate(dashboard_exprs()):
         for variable, value in substitutes.items():
@@ -352,24 +416,37 @@ CASE = common_pb2.CaseRef(
 )
 GRPC_CODES = {code.name for code in grpc.StatusCode}
 kind_of = {agency_id: kind for agency_id, kind, _ in AGENCIES}
+DOOR = {"unauthenticated", "denied", "rate_limited", "unknown_case", "unavailable"}
 # Every label a chakong metric may carry, and where the values are a known
-# set, that set: nothing about a subject, case or account can get in.
+# set, that set: nothing about a subject, case or account can get in. Court
+# codes are the one identifier allowed, bounded by the courts of registered
+# cases (here the one case's court).
 LABEL_VALUES = {
     "agency": {agency_id for agency_id, _, _ in AGENCIES},
     "api": {"grpc", "grpc_stream", "http", "http_stream"},
-    "result": {"complete", "partial", "rejected"},
-    "outcome": GRPC_CODES | {"TIMEOUT", "succeeded", "refused", "rejected", "pending", "allowed", "denied", "answered"},
+    "result": {"complete", "partial", "rejected"} | DOOR,
+    "outcome": GRPC_CODES | {"TIMEOUT", "EJECTED", "INVALID_ANSWER", "succeeded", "refused", "rejected", "pending",
+                             "allowed", "denied", "answered"} | DOOR,
+    "court": {CASE.court_code, "other", "unknown"},
     "grpc_code": GRPC_CODES,
-    "method": re.compile(r"[A-Z][A-Za-z]*"),
-    "grpc_method": re.compile(r"[A-Z][A-Za-z]*"),
-    "grpc_service": re.compile(r"[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*\.[A-Z][A-Za-z]*"),
+    # Agency and gRPC methods, HTTP methods.
+    "method": re.compile(r"[A-Z][A-Za-z]*|other"),
+    "grpc_method": re.compile(r"[A-Z][A-Za-z]*|unknown"),
+    "grpc_service": re.compile(r"[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*\.[A-Z][A-Za-z]*|unknown"),
+    "route": re.compile(r"(/[a-z0-9_.{}-]+)+|unmatched"),
+    "status": {"1xx", "2xx", "3xx", "4xx", "5xx"},
+    "store": {"ledger", "audit"},
+    "operation": {"read", "write", "append", "ping"},
+    "certificate": {"ca", "gateway", "agency", "other"},
     "kind": re.compile(r"[a-z][a-z_]*"),
     "reason": re.compile(r"[a-z][a-z_]*"),
     "scope": {"executor", "court"},
     "event": set(HOLD_EVENT_KINDS),
     "state": {name.removeprefix("HOLD_STATE_") for name in common_pb2.HoldState.keys()} - {"UNSPECIFIED"},
     "le": re.compile(r"[0-9.]+|\+Inf"),
-    # prometheus_client's own process and python_* metrics.
+    "revision": re.compile(r"[0-9A-Za-z._-]{1,40}"),
+    "python": re.compile(r"\d+\.\d+\.\d+\w*"),
+    # prometheus_client's own process and python_* metrics, and chakong_build_info.
     "generation": re.compile(r"[0-2]"),
     "implementation": re.compile(r"\w+"),
     "major": re.compile(r"\d+"),
@@ -512,3 +589,161 @@ def test_metric_labels_are_bounded(running_services):
                     assert allowed.fullmatch(value), where
                 assert not ric.is_valid(value) and not uscc.is_valid(value), f"{where}: an identity number"
                 assert not SENSITIVE.search(value), f"{where}: looks like a case, plate or account number"
+
+
+# --- Alertmanager ---------------------------------------------------------------
+
+
+@pytest.fixture
+def amtool() -> str:
+    path = shutil.which("amtool")
+    if path is None:
+        if os.environ.get("CI"):
+            pytest.fail("amtool is not installed: run scripts/install_ci_tools.sh")
+        pytest.skip("amtool is not installed (scripts/install_ci_tools.sh installs it)")
+    return path
+
+
+def test_alertmanager_config_is_valid(amtool):
+    result = run(amtool, "check-config", str(ALERTMANAGER))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "SUCCESS" in result.stdout
+
+
+@pytest.mark.parametrize(("labels", "receiver"), [
+    (("severity=critical", "alertname=ChakongAgencyDown", "agency=icbc"), "page"),
+    (("severity=critical", "alertname=ChakongQueryAvailabilityBudgetBurn", "slo=query_availability"), "page"),
+    (("severity=warning", "alertname=ChakongAgencyErrorRatio", "agency=icbc"), "working-hours"),
+    (("severity=warning", "alertname=ChakongCertificateExpiringSoon"), "working-hours"),
+])
+def test_alerts_are_routed_by_severity(amtool, labels, receiver):
+    result = run(amtool, "config", "routes", "test", f"--config.file={ALERTMANAGER}", *labels)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.split() == [receiver]
+
+
+def test_one_agency_down_inhibits_its_other_alerts():
+    config = yaml.safe_load(ALERTMANAGER.read_text())
+    assert config["route"]["group_by"] == ["agency"]
+    inhibited = set()
+    for rule in config["inhibit_rules"]:
+        if rule["source_matchers"] == ['alertname="ChakongAgencyDown"']:
+            for matcher in rule["target_matchers"]:
+                inhibited |= set(re.fullmatch(r'alertname=~"(.*)"', matcher).group(1).split("|"))
+    defined = {rule["alert"] for rule in rules() if "alert" in rule}
+    assert inhibited <= defined
+    assert {"ChakongPartialQueries", "ChakongAgencyErrorRatio", "ChakongTargetDown",
+            "ChakongQueryAvailabilityBudgetBurn", "ChakongControlBudgetBurn"} <= inhibited
+    # Both receivers hear about resolutions.
+    assert all(hook["send_resolved"] for receiver in config["receivers"] for hook in receiver["webhook_configs"])
+
+
+# --- docker compose ---------------------------------------------------------------
+
+
+def test_compose_starts_in_layers():
+    services = yaml.safe_load((REPO / "docker-compose.yml").read_text())["services"]
+    ours = {name for name, service in services.items() if service.get("image") == "chakong:latest"}
+    assert {"gateway-1", "gateway-2", "icbc", "vehicle", "realestate", "pki"} <= ours
+    # Monitoring waits for nothing of ours.
+    for name in ("prometheus", "alertmanager", "grafana"):
+        assert not set(services[name].get("depends_on", {})) & ours, name
+    # Gateways wait for their certificates and the ledger, not for agencies.
+    for name in ("gateway-1", "gateway-2"):
+        assert set(services[name]["depends_on"]) == {"pki", "postgres"}, name
+    volumes = services["prometheus"]["volumes"]
+    assert any(volume.startswith("prometheus-data:") for volume in volumes)
+    for name in ("prometheus.yml", *RULE_FILES):
+        assert f"./ops/prometheus/{name}:/etc/prometheus/{name}:ro" in volumes
+    assert "./ops/alertmanager/alertmanager.yml:/etc/alertmanager/alertmanager.yml:ro" in services["alertmanager"]["volumes"]
+    assert re.search(r"^ALERTMANAGER_PORT=\d+$", (REPO / ".env").read_text(), re.M)
+
+
+# --- The README's metrics table -------------------------------------------------------
+
+
+def readme_metrics() -> set[str]:
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    table = text[text.index("## Metrics"):text.index("### From a slow bucket")]
+    return {name for row in re.findall(r"^\| (.+?) \|", table, re.M) for name in re.findall(r"`([a-z_:]+)`", row)}
+
+
+def test_the_readme_names_every_metric_served(running_services):
+    outputs, _ = running_services
+    named = readme_metrics()
+    assert set(CONTRACT) <= named, set(CONTRACT) - named
+    for service, text in outputs.items():
+        for family in text_string_to_metric_families(text):
+            if not family.name.startswith(("chakong", "grpc_")):
+                continue
+            assert {family.name, f"{family.name}_total"} & named, f"{service} serves {family.name}: add it to README.md"
+
+
+# --- Cardinality: what callers send cannot make series -------------------------------------
+
+
+def series(text: str) -> set[tuple]:
+    return {(s.name, tuple(sorted(s.labels.items()))) for s in samples(text) if s.name.startswith(("chakong", "grpc_"))}
+
+
+def test_a_thousand_random_requests_make_no_new_series(start_service, tmp_path):
+    import http.client
+    import random
+
+    bank = start_service("services.bank", AGENCY_ID="icbc", GRPC_ADDRESS="127.0.0.1:0", METRICS_ADDRESS="127.0.0.1:0",
+                         SEED=SEED, SUBJECTS=SUBJECTS)
+    registry = tmp_path / "agencies.toml"
+    registry.write_text(f'[[agency]]\nid = "icbc"\nkind = "bank"\nname = "icbc 测试"\naddress = "{bank.endpoints["grpc"]}"\n'
+                        "timeout_ms = 1500\n", encoding="utf-8")
+    gateway = start_service("services.gateway", AGENCY_REGISTRY=str(registry), GATEWAY_GRPC_ADDRESS="127.0.0.1:0",
+                            GATEWAY_HTTP_ADDRESS="127.0.0.1:0")
+    http_address = gateway.endpoints["http"]
+    before = series(scrape(http_address))
+    rng = random.Random(15)
+
+    def word(extra: str = "") -> str:
+        return "".join(rng.choice("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789" + extra)
+                       for _ in range(8))
+
+    # 400 gRPC calls to methods that do not exist, on services that do and do not.
+    with grpc.insecure_channel(gateway.endpoints["grpc"]) as channel:
+        for i in range(400):
+            service = rng.choice(["chakong.gateway.v1.AssetGateway", "chakong.gateway.v1.EnforcementControl", word()])
+            call = channel.unary_unary(f"/{service}/{word()}")
+            with pytest.raises(grpc.RpcError) as refused:
+                call(b"", timeout=5, metadata=[("authorization", f"Bearer {word()}")])
+            assert refused.value.code() is grpc.StatusCode.UNIMPLEMENTED
+        # 100 real queries by callers of made-up courts, and 100 without a valid token.
+        stub = gateway_pb2_grpc.AssetGatewayStub(channel)
+        person = datagen.subjects(int(SEED), int(SUBJECTS))[0]
+        subject = common_pb2.Subject(type=person.subject_type, id_number=person.id_number, name=person.name)
+        for i in range(200):
+            court = f"{rng.randrange(10**6):06d}"
+            token = issue_token(court=court) if i % 2 else word()
+            request = gateway_pb2.AssetQueryRequest(case=common_pb2.CaseRef(
+                case_number=f"(2024)皖01执{rng.randrange(10**6)}号", court_code=court, executor_id="E0001",
+                document_number="x"), subject=subject)
+            with pytest.raises(grpc.RpcError):
+                stub.QueryAssets(request, timeout=5, metadata=[("authorization", f"Bearer {token}")])
+    # 400 HTTP requests to paths that do not exist, with any method.
+    host, port = http_address.rsplit(":", 1)
+    connection = http.client.HTTPConnection(host, int(port), timeout=5)
+    try:
+        for i in range(400):
+            method = rng.choice(["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"])
+            path = rng.choice(["", "/v1", "/v1/cases", "/v1/freezes"]) + "/" + urllib.parse.quote(word("执号皖")) + f"/{i}"
+            connection.request(method, path, body=b"{}" if method != "GET" else None, headers={"Authorization": word()})
+            response = connection.getresponse()
+            response.read()
+            assert 400 <= response.status < 500, (method, path, response.status)
+    finally:
+        connection.close()
+
+    after = series(scrape(http_address))
+    assert after == before, f"new series: {sorted(after - before)[:10]}"
+    text = scrape(http_address)
+    assert sample_value(text, "grpc_server_handled_total", grpc_method="unknown", grpc_code="UNIMPLEMENTED") == 400
+    assert sample_value(text, "chakong_gateway_queries_total", court="other", result="denied") + sample_value(
+        text, "chakong_gateway_queries_total", court="other", result="unknown_case") == 100
+    assert sample_value(text, "chakong_gateway_queries_total", court="unknown", result="unauthenticated") == 100
+    assert sample_value(text, "chakong_gateway_http_requests_total", route="unmatched") == 400

@@ -73,7 +73,8 @@ async def test_workers_share_the_ports_and_count_every_query_once(start_service,
 
     samples = await scrape(http)
     assert total(samples, "chakong_gateway_queries_total") == http_queries + grpc_queries
-    assert samples[("chakong_gateway_queries_total", (("api", "http"), ("result", "complete")))] == http_queries
+    complete = ("chakong_gateway_queries_total", (("api", "http"), ("court", "340100"), ("result", "complete")))
+    assert samples[complete] == http_queries
     bucket = ("chakong_gateway_query_duration_seconds_count", (("api", "http"),))
     assert samples[bucket] == http_queries
     # Live gauges add up across workers, and no scrape shows a per-pid series.

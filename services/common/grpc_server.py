@@ -12,6 +12,7 @@ import uvloop
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from services.common.interceptors import initialize_server_metrics
 from services.common.tls import ServerTls
 
 logger = logging.getLogger(__name__)
@@ -62,9 +63,9 @@ class GrpcServer:
         register(server)
         health_servicer = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-        reflection.enable_server_reflection(
-            [*service_names, health.SERVICE_NAME, reflection.SERVICE_NAME], server
-        )
+        served = [*service_names, health.SERVICE_NAME, reflection.SERVICE_NAME]
+        reflection.enable_server_reflection(served, server)
+        initialize_server_metrics(served)
         if tls is None:
             port = server.add_insecure_port(address)
         else:

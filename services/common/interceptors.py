@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import grpc
+from google.protobuf import descriptor_pool
 from prometheus_client import Counter, Gauge, Histogram
 
 from services.common.logs import REQUEST_ID_METADATA_KEY, request_id_var
@@ -35,6 +36,30 @@ GRPC_SERVER_IN_FLIGHT = Gauge(
     ["grpc_service", "grpc_method"],
     multiprocess_mode="livesum",
 )
+
+# A method no service on the server has: one label pair, whatever the caller sent.
+UNKNOWN_METHOD = ("unknown", "unknown")
+
+
+def initialize_server_metrics(service_names) -> None:
+    """Create every series of the server's methods at zero, each with every code.
+
+    As grpc-ecosystem's go-grpc-prometheus InitializeMetrics does: the first
+    PERMISSION_DENIED of a method then shows in increase() like any other.
+    """
+    pool = descriptor_pool.Default()
+    for name in service_names:
+        try:
+            service = pool.FindServiceByName(name)
+        except KeyError:
+            continue
+        for method in service.methods:
+            GRPC_SERVER_HANDLING_SECONDS.labels(name, method.name)
+            GRPC_SERVER_IN_FLIGHT.labels(name, method.name)
+            for code in grpc.StatusCode:
+                GRPC_SERVER_HANDLED.labels(name, method.name, code.name)
+    GRPC_SERVER_HANDLED.labels(*UNKNOWN_METHOD, grpc.StatusCode.UNIMPLEMENTED.name)
+
 
 # Health checks and reflection are not business traffic: no faults injected.
 _INFRASTRUCTURE_SERVICES = ("grpc.health.v1.", "grpc.reflection.")
@@ -100,10 +125,18 @@ def _wrap(handler, around):
 
 
 class MetricsInterceptor(grpc.aio.ServerInterceptor):
-    """Count and time every RPC by service, method and final code."""
+    """Count and time every RPC by service, method and final code.
+
+    Outermost on every server, so whatever an inner interceptor refuses (the
+    gateway's door) is counted too. A method the server does not have is
+    counted as unknown/unknown UNIMPLEMENTED: a caller cannot make series.
+    """
 
     async def intercept_service(self, continuation, handler_call_details):
         handler = await continuation(handler_call_details)
+        if handler is None:
+            GRPC_SERVER_HANDLED.labels(*UNKNOWN_METHOD, grpc.StatusCode.UNIMPLEMENTED.name).inc()
+            return None
         service, method = _split(handler_call_details.method)
         handled = {}
         seconds = GRPC_SERVER_HANDLING_SECONDS.labels(service, method)

@@ -26,7 +26,7 @@ import grpc
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
-from prometheus_client import Counter
+from prometheus_client import Counter, Gauge
 
 from services.common.settings import SettingsError
 
@@ -45,6 +45,15 @@ PEER_REFUSED = Counter(
     "chakong_grpc_peer_refused_total",
     "RPCs refused because the client certificate does not name an allowed identity.",
     ["reason"],
+)
+for _reason in ("no_certificate", "identity"):
+    PEER_REFUSED.labels(_reason)
+CERTIFICATE_EXPIRY = Gauge(
+    "chakong_tls_certificate_expiry_timestamp_seconds",
+    "When a certificate this process presents or trusts stops being valid (Unix time): its own (gateway or"
+    " agency) and the CA's.",
+    ["certificate"],
+    multiprocess_mode="min",
 )
 
 
@@ -156,7 +165,17 @@ def _load_key_pair(cert: Path | str, key: Path | str, ca_pem: bytes, ca: Path | 
     _check_key_pair(leaf, key_pem, cert, key)
     _check_issued_by(leaf, cas, cert, ca)
     _check_current(leaf, cert, now or datetime.now(timezone.utc))
-    return _KeyPair(cert_pem, key_pem, certificate_names(leaf))
+    names = certificate_names(leaf)
+    _export_expiry(names, cas)
+    return _KeyPair(cert_pem, key_pem, names)
+
+
+def _export_expiry(names: CertificateNames, cas: list[x509.Certificate]) -> None:
+    """The expiry of the certificate loaded, labelled by its holder's role, and of the CA (the soonest)."""
+    identity = names.identity
+    role = "gateway" if identity == GATEWAY_IDENTITY else "agency" if identity.startswith(_AGENCY_PREFIX) else "other"
+    CERTIFICATE_EXPIRY.labels(role).set(names.not_after.timestamp())
+    CERTIFICATE_EXPIRY.labels("ca").set(min(ca.not_valid_after_utc for ca in cas).timestamp())
 
 
 @dataclass(frozen=True)

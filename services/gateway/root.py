@@ -1,8 +1,9 @@
 """The gateway's composition root: every resource opened in dependency order, closed in reverse.
 
     registry -> agency clients -> fan-out, registry reloader
-    ledger   -> control (and its re-driver) -> hold sync (the agencies' hold changes feeds)
-    audit    -> the door (which reads cases from the ledger)
+    ledger   -> the courts known (metrics' court labels), control (and its re-driver),
+                hold sync (the agencies' hold changes feeds)
+    audit    -> the door (which reads cases from the ledger), the store probe
 
 `open_gateway(settings)` yields one `GatewayCore`; the gRPC servicers and
 the HTTP app factory both receive it (server.py), and neither reaches into
@@ -16,6 +17,8 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 from services.gateway.access.door import Door
+from services.gateway.access.labels import COURTS
+from services.gateway.access.stores import StoreProbe
 from services.gateway.agencies.clients import AgencyClients
 from services.gateway.agencies.health import ejection_policy
 from services.gateway.agencies.registry import load_registry
@@ -94,6 +97,8 @@ async def open_gateway(settings: GatewaySettings) -> AsyncIterator[GatewayCore]:
         ledger = await Ledger.open(settings.ledger_url, settings.ledger_path, clock.now_us())
         stack.push_async_callback(ledger.close)
         logger.info("ledger: %s", redact(settings.ledger_url) or f"sqlite {settings.ledger_path}")
+        # Every registered court's series at zero before the first request counts in one.
+        COURTS.add_all(await ledger.court_codes())
         control = ControlService(ledger, clients, settings, now_us=clock.now_us)
         await control.start()
         stack.push_async_callback(control.close)
@@ -105,5 +110,8 @@ async def open_gateway(settings: GatewaySettings) -> AsyncIterator[GatewayCore]:
         stack.push_async_callback(audit.close)
         door = Door(TokenVerifier.from_env(), QueryRateLimiter(RateLimits.from_env()), audit, ledger)
         stack.push_async_callback(door.close)
+        probe = StoreProbe(ledger, audit)
+        probe.start()
+        stack.push_async_callback(probe.close)
 
         yield GatewayCore(settings, clients, fanout, reloader, ledger, control, holds, door)

@@ -64,8 +64,9 @@ class Gateway:
                 self.settings.grpc_address,
                 register,
                 [SERVICE_NAME, CONTROL_SERVICE_NAME],
-                # Executor tokens, authorization and audit first (access/door.py).
-                interceptors=[DoorInterceptor(core.door), *server_interceptors(FaultSettings())],
+                # Metrics outermost, so what the door (tokens, authorization, rate
+                # limits, audit: access/door.py) refuses is counted too.
+                interceptors=[*server_interceptors(FaultSettings()), DoorInterceptor(core.door)],
                 reuse_port=self.settings.reuse_port,
             )
         except BaseException:

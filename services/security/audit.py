@@ -309,6 +309,8 @@ class ChainChecker:
 
 class AuditStore(Protocol):
     async def append(self, entry: AuditEntry) -> AuditRecord: ...
+    async def ping(self) -> None:
+        """One cheap read of the chain head; AuditUnavailable when the store cannot answer."""
     async def verify(self) -> VerifyResult: ...
     async def close(self) -> None: ...
 
@@ -408,6 +410,18 @@ class SqliteAuditStore:
             with self._lock:
                 self._conn.close()
                 self._conn = None
+
+    async def ping(self) -> None:
+        def read() -> None:
+            with self._lock:
+                if self._conn is None:
+                    raise AuditUnavailable("audit store is closed")
+                self._conn.execute("SELECT seq FROM audit_head WHERE id = 1").fetchone()
+
+        try:
+            await asyncio.to_thread(read)
+        except sqlite3.Error as exc:
+            raise AuditUnavailable(f"audit store {str(self.path)!r}: cannot read: {exc}") from None
 
     async def __aenter__(self) -> "SqliteAuditStore":
         return self if self._conn is not None else await self.open()
@@ -577,6 +591,18 @@ class PostgresAuditStore:
         if self._pool is not None:
             pool, self._pool = self._pool, None
             await pool.close()
+
+    async def ping(self) -> None:
+        import asyncpg
+
+        if self._pool is None:
+            raise AuditUnavailable("audit store is closed")
+        try:
+            await self._pool.fetchval("SELECT seq FROM audit_head WHERE id = 1")
+        except (OSError, asyncio.TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            raise AuditUnavailable(
+                f"audit store {_redact(self.dsn)}: cannot read: {type(exc).__name__}: {exc}"
+            ) from None
 
     async def __aenter__(self) -> "PostgresAuditStore":
         return self if self._pool is not None else await self.open()

@@ -12,6 +12,11 @@ before any agency is asked (write-ahead). If that append fails the request
 fails (UNAVAILABLE, retry later): nothing happens that the audit trail does
 not show. What came of an allowed request is appended after it (answered).
 
+Every refusal is counted: the adapters' own metrics (gRPC, HTTP) see its
+code, and an operation that counts its requests (queries, actions) gets
+`Operation.count(api, outcome, court)` with the outcome access/labels.py
+names and the caller's court label. Each audit append is timed.
+
 What each operation is, for the door, is an `Operation`, declared once
 beside what it does (query/operations.py, control/kinds.py,
 control/cases.py); the adapters derive their routes and methods from those
@@ -20,6 +25,7 @@ declarations. A gateway method with no Operation needs the admin role.
 
 import asyncio
 import logging
+import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -31,8 +37,10 @@ from protos.common.v1 import common_pb2
 from services.common.identifiers import normal_case_number
 from services.common.validation import FieldError, check_printable, validate_case
 from services.gateway.access import authz
+from services.gateway.access.labels import COURTS, REJECTED, UNKNOWN, refusal_outcome
 from services.gateway.errors import RETRY_AFTER_S, GatewayError
 from services.gateway.ledger import Ledger, LedgerUnavailable
+from services.gateway.ledger.metrics import AUDIT, STORE_SECONDS, STORE_UP
 from services.security.audit import MAX_AGENCIES, AuditEntry, AuditError
 from services.security.ratelimit import QueryRateLimiter
 from services.security.tokens import Principal, TokenError, TokenVerifier
@@ -64,12 +72,15 @@ class Operation:
     `action` is the authorization rule's name and the audit record's action;
     `describe` reads a parsed `request_type` (FieldError for what it cannot
     record). `rate_limited`: counted against the caller's query quota.
+    `count(api, outcome, court)`: counts a request the door refused or could
+    not parse, in the metric the operation's requests are counted in.
     """
 
     action: str
     request_type: type[Message]
     describe: Callable[[Message], Call]
     rate_limited: bool = False
+    count: Callable[[str, str, str], None] | None = None
 
 
 def case_call(action: str, case: common_pb2.CaseRef, **extra) -> Call:
@@ -96,6 +107,10 @@ def agency_ids(values) -> tuple[str, ...]:
 
 def _administer(_request: Message) -> Call:
     return Call(authz.ADMINISTER)
+
+
+def _not_counted(_api: str, _outcome: str, _court: str) -> None:
+    pass
 
 
 # Any gateway method not declared otherwise: the admin role.
@@ -134,6 +149,8 @@ class Door:
         # only, keyed by case and subject, most recent last.
         self._parties: OrderedDict[tuple[str, str], authz.CaseParties] = OrderedDict()
         self._answering: set[asyncio.Task] = set()
+        self._append_seconds = STORE_SECONDS.labels(AUDIT, "append")
+        self._audit_up = STORE_UP.labels(AUDIT)
 
     def authenticate(self, read_token: Callable[[], str | None]) -> Principal:
         """The caller named by the token `read_token()` reads from the request."""
@@ -147,20 +164,39 @@ class Door:
         read_token: Callable[[], str | None],
         operation: Operation,
         parse: Callable[[], Message],
+        *,
+        api: str = "",
     ) -> Admitted:
-        """The shared door; raises GatewayError when denied.
+        """The shared door; raises GatewayError when denied. `api` names the adapter for the counts.
 
         Write-ahead: the record, allowed or denied, is built (which checks
         that the store can hold every field) and durable before this returns,
         so before the handler asks any agency. `answered` appends what came
         of an allowed request afterwards.
         """
-        action = operation.action
+        count = operation.count or _not_counted
         try:
-            principal = self.authenticate(read_token)
-        except GatewayError as denied:
-            await self.record(None, Call(action), denied.message)
+            try:
+                principal = self.authenticate(read_token)
+            except GatewayError as denied:
+                await self.record(None, Call(operation.action), denied.message)
+                raise
+        except GatewayError as refused:
+            count(api, refusal_outcome(refused.code), UNKNOWN)
             raise
+        # The caller's court, as far as its label goes: who is being refused.
+        court = COURTS.label(principal.court_code)
+        try:
+            admitted = await self._admit(principal, operation, parse)
+        except GatewayError as refused:
+            count(api, refusal_outcome(refused.code), court)
+            raise
+        if admitted.parse_error is not None:
+            count(api, REJECTED, court)
+        return admitted
+
+    async def _admit(self, principal: Principal, operation: Operation, parse) -> Admitted:
+        action = operation.action
         try:
             message = parse()
         except FieldError as error:
@@ -229,6 +265,8 @@ class Door:
         if found is None:
             return None
         case, is_debtor = found
+        # A case registered through another gateway on the same ledger: its court is known from now on.
+        COURTS.add(case.court_code)
         parties = authz.CaseParties(
             case.case_number, case.court_code, case.assigned_executors, frozenset({subject_id} if is_debtor else ())
         )
@@ -258,8 +296,15 @@ class Door:
                 subject_type=common_pb2.SubjectType.Name(subject.type) if subject is not None and
                 subject.type in common_pb2.SubjectType.values() else "",
             )
-            await self.audit.append(entry)
+            start = time.perf_counter()
+            try:
+                await self.audit.append(entry)
+            finally:
+                self._append_seconds.observe(time.perf_counter() - start)
+            self._audit_up.set(1)
         except (AuditError, ValueError, OSError) as exc:
+            if not isinstance(exc, ValueError):  # a record the store refused to build is no store failure
+                self._audit_up.set(0)
             logger.error("audit append failed, refusing the request: %s", exc)
             raise GatewayError(
                 grpc.StatusCode.UNAVAILABLE, "the audit trail is unavailable; the request was refused (retry later)",

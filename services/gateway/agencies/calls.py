@@ -1,8 +1,11 @@
 """One instrumented agency call and the one retry policy shape, for queries and control actions alike.
 
 `AgencyCall` is one method on one agency's channel: each attempt is
-counted and timed in the agency's metric children and reported to its
-health (which ejects it after repeated failures). `RetryPolicy` retries
+counted and timed in the agency's metric children (the request ID as the
+duration's exemplar) and reported to its health (which ejects it after
+repeated failures); a call not made because the agency is ejected is
+counted too (`skipped`), and an answer its caller's check refuses counts
+as INVALID_ANSWER. `RetryPolicy` retries
 only codes that prove the call did not take effect (or, for control calls,
 that the idempotency key makes safe), and only while the caller's deadline
 leaves room for another attempt.
@@ -18,12 +21,17 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_aft
 from tenacity.stop import stop_base
 from tenacity.wait import wait_base
 
+from services.common.logs import request_id_var
 from services.gateway.agencies.methods import AgencyMethod
-from services.gateway.agencies.metrics import TIMEOUT, agency_call_metrics
+from services.gateway.agencies.metrics import EJECTED, INVALID_ANSWER, TIMEOUT, agency_call_metrics, exemplar
 
 
 class NoTimeLeft(Exception):
     """The deadline passed before a call could be made."""
+
+
+class InvalidAnswer(Exception):
+    """The agency answered, and the answer broke a rule; the message says which ("<field path>: <rule>")."""
 
 
 class StopNearDeadline(stop_base):
@@ -90,13 +98,23 @@ class AgencyCall:
         self._metrics = agency_call_metrics(agency_id, method.method_name)
         self._health = health
 
-    async def __call__(self, request, *, timeout: float, **call_options):
+    def skipped(self) -> None:
+        """Count a call not made because the agency is ejected (no health report: nothing was heard)."""
+        self._metrics.outcome(EJECTED).inc()
+
+    async def __call__(self, request, *, timeout: float, check: Callable[[object], str | None] | None = None,
+                       **call_options):
+        """One attempt; `check(response)` returns what is wrong with an answer (InvalidAnswer) or None."""
         metrics = self._metrics
         outcome = "UNKNOWN"
         metrics.in_flight.inc()
         start = time.perf_counter()
         try:
             response = await self._call(request, timeout=timeout, **call_options)
+            found = check(response) if check is not None else None
+            if found is not None:
+                outcome = INVALID_ANSWER
+                raise InvalidAnswer(found)
             outcome = "OK"
             return response
         except grpc.aio.AioRpcError as exc:
@@ -108,6 +126,6 @@ class AgencyCall:
             raise
         finally:
             metrics.in_flight.dec()
-            metrics.seconds.observe(time.perf_counter() - start)
+            metrics.seconds.observe(time.perf_counter() - start, exemplar(request_id_var.get()))
             metrics.outcome(outcome).inc()
             self._health.record(outcome)

@@ -13,6 +13,7 @@ from protos.vehicle.v1 import vehicle_pb2
 from services.gateway.agencies.calls import AgencyCall
 from services.gateway.agencies.health import AgencyHealth, EjectionPolicy
 from services.gateway.agencies.methods import QUERY, AgencyMethod
+from services.gateway.agencies.metrics import register_agency
 from services.gateway.agencies.registry import AgencyConfig
 from services.gateway.agencies.tls import open_agency_channel
 
@@ -97,6 +98,8 @@ class AgencyClient:
         self.kind = config.kind_value
         self.name = config.name
         self.timeout_s = config.timeout_ms / 1000
+        # Every series of the agency, at zero, before anything can count in one.
+        register_agency(config.id, config.kind)
         # mTLS naming config.id when credentials are given (tls.py); plaintext only without.
         self.channel = open_agency_channel(config, credentials, CHANNEL_OPTIONS)
         self.health = AgencyHealth(config.id, self.channel, self.timeout_s, policy)

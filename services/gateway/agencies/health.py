@@ -22,7 +22,7 @@ from datetime import datetime, timezone
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from services.gateway.agencies.metrics import AGENCY_EJECTIONS, AGENCY_UP, TIMEOUT
+from services.gateway.agencies.metrics import AGENCY_EJECTIONS, AGENCY_UP, TIMEOUT, forget_agency
 
 logger = logging.getLogger(__name__)
 
@@ -190,8 +190,4 @@ class AgencyHealth:
                 await asyncio.gather(task, return_exceptions=True)
         self._prober = self._idle_watch = None
         if forget:
-            for metric in (AGENCY_UP, AGENCY_EJECTIONS):
-                try:
-                    metric.remove(self.agency_id)
-                except KeyError:
-                    pass
+            forget_agency(self.agency_id)

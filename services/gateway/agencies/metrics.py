@@ -1,6 +1,20 @@
-"""Agency metrics: calls, their duration and outcome, admission; label children bound once per agency and method."""
+"""Agency metrics: calls, their duration and outcome, admission.
 
+Every series of an agency exists from the moment it is registered (at start
+or by a reload): one per method of its kind and outcome, at zero, so the
+first failure of a kind shows in `increase()` like any other. An agency
+removed from the registry has its series removed. Outcomes come from one
+known set: the gRPC code names, TIMEOUT (cut off by the query deadline),
+EJECTED (not called: the agency was ejected) and INVALID_ANSWER (the agency
+answered, but what it said broke a rule: query/answers.py).
+"""
+
+import os
+
+import grpc
 from prometheus_client import Counter, Gauge, Histogram
+
+from services.gateway.agencies.methods import CONTROL_METHODS, QUERY
 
 # 1 ms resolves a local agency; the top buckets cover the 2 s default
 # deadline and the 5 s a caller could be configured for.
@@ -8,13 +22,14 @@ LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 0.75
 
 AGENCY_CALL_SECONDS = Histogram(
     "chakong_gateway_agency_call_duration_seconds",
-    "Duration of one call (one attempt) to an agency.",
+    "Duration of one call (one attempt) to an agency; exemplars carry the request ID.",
     ["agency", "method"],
     buckets=LATENCY_BUCKETS,
 )
 AGENCY_CALLS = Counter(
     "chakong_gateway_agency_calls_total",
-    "Calls (attempts) to agencies, by outcome: the gRPC code, or TIMEOUT when the query deadline cut the call off.",
+    "Calls (attempts) to agencies, by outcome: the gRPC code, TIMEOUT when the query deadline cut the call off,"
+    " EJECTED when it was not made because the agency is ejected, INVALID_ANSWER when the answer broke a rule.",
     ["agency", "method", "outcome"],
 )
 AGENCY_CALLS_IN_FLIGHT = Gauge(
@@ -37,6 +52,25 @@ AGENCY_EJECTIONS = Counter(
 )
 
 TIMEOUT = "TIMEOUT"
+EJECTED = "EJECTED"
+INVALID_ANSWER = "INVALID_ANSWER"
+OUTCOMES = (*(code.name for code in grpc.StatusCode), TIMEOUT, EJECTED, INVALID_ANSWER)
+_OUTCOME_SET = frozenset(OUTCOMES)
+
+
+# OpenMetrics caps an exemplar's labels at 128 characters in all.
+_EXEMPLAR_VALUE_CHARS = 128 - len("request_id")
+
+
+def exemplar(request_id: str) -> dict[str, str] | None:
+    """The request ID as a histogram observation's exemplar: shown in the OpenMetrics format only, never a label."""
+    return {"request_id": request_id[:_EXEMPLAR_VALUE_CHARS]} if request_id else None
+
+
+def kind_methods(kind: str) -> tuple[str, ...]:
+    """The method labels of an agency of this kind: its query, then its control methods."""
+    control = tuple(m.method_name for m in CONTROL_METHODS.values() if m.name.startswith(f"{kind}."))
+    return (QUERY[kind].method_name, *control)
 
 
 class AgencyCallMetrics:
@@ -49,26 +83,41 @@ class AgencyCallMetrics:
         self.method = method
         self.seconds = AGENCY_CALL_SECONDS.labels(agency, method)
         self.in_flight = AGENCY_CALLS_IN_FLIGHT.labels(agency)
-        # Bound up front so every likely outcome shows as 0 before it happens.
-        self._outcomes = {
-            outcome: AGENCY_CALLS.labels(agency, method, outcome)
-            for outcome in ("OK", "UNAVAILABLE", "DEADLINE_EXCEEDED", TIMEOUT)
-        }
+        self._outcomes = {outcome: AGENCY_CALLS.labels(agency, method, outcome) for outcome in OUTCOMES}
 
     def outcome(self, outcome: str) -> Counter:
-        child = self._outcomes.get(outcome)
-        if child is None:
-            # Bounded: gRPC has 17 codes.
-            child = self._outcomes[outcome] = AGENCY_CALLS.labels(self.agency, self.method, outcome)
-        return child
+        # A code a newer grpcio might add still lands in a known series.
+        return self._outcomes[outcome if outcome in _OUTCOME_SET else grpc.StatusCode.UNKNOWN.name]
 
 
 _CALL_METRICS: dict[tuple[str, str], AgencyCallMetrics] = {}
 
 
 def agency_call_metrics(agency: str, method: str) -> AgencyCallMetrics:
-    """Label children for a control method, made once per agency and method."""
+    """Label children for one agency and method, made once."""
     found = _CALL_METRICS.get((agency, method))
     if found is None:
         found = _CALL_METRICS[(agency, method)] = AgencyCallMetrics(agency, method)
     return found
+
+
+def register_agency(agency: str, kind: str) -> None:
+    """Create every series of the agency at zero (idempotent)."""
+    for method in kind_methods(kind):
+        agency_call_metrics(agency, method)
+    AGENCY_UP.labels(agency)
+    AGENCY_EJECTIONS.labels(agency)
+
+
+def forget_agency(agency: str) -> None:
+    """Remove the series of an agency that left the registry.
+
+    Not in multiprocess mode (GATEWAY_WORKERS > 1), where prometheus_client
+    cannot remove samples: they stay until the workers restart.
+    """
+    for key in [key for key in _CALL_METRICS if key[0] == agency]:
+        del _CALL_METRICS[key]
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        return
+    for metric in (AGENCY_CALL_SECONDS, AGENCY_CALLS, AGENCY_CALLS_IN_FLIGHT, AGENCY_UP, AGENCY_EJECTIONS):
+        metric.remove_by_labels({"agency": agency})

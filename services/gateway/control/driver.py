@@ -22,12 +22,13 @@ import grpc
 from google.protobuf import json_format
 from tenacity.wait import wait_random_exponential
 
+from services.common.logs import request_id_var
 from services.gateway.agencies.calls import NoTimeLeft, RetryPolicy
 from services.gateway.agencies.clients import AgencyClients
 from services.gateway.agencies.methods import CONTROL_METHODS
 from services.gateway.config import GatewaySettings
 from services.gateway.control.messages import kind_label, to_json
-from services.gateway.control.metrics import ACTIONS, ACTIONS_PENDING
+from services.gateway.control.metrics import ACTIONS_PENDING, count_action
 from services.gateway.control.outcomes import count_money, hold_change
 from services.gateway.ledger import PENDING, REFUSED, SUCCEEDED, ActionRecord, Ledger
 
@@ -147,6 +148,9 @@ class Driver:
 
     async def _drive(self, record: ActionRecord) -> ActionRecord:
         """Call the agency until it answers; record the outcome. Holds the lease."""
+        # Its own task: the action ID is what the agency logs (x-request-id) and
+        # what the call's duration carries as its exemplar.
+        request_id_var.set(record.action_id)
         label = kind_label(record.kind)
         method = CONTROL_METHODS[record.agency_method]
         client = self.clients.by_id.get(record.agency_id)
@@ -154,11 +158,12 @@ class Driver:
             return await self._still_pending(
                 record, 0, "UNAVAILABLE", f"agency {record.agency_id} is not in the agency registry"
             )
+        call = client.call(method)
         if client.health.ejected:
             # PENDING, not REFUSED: the agency has not seen the call; the re-driver makes it later.
+            call.skipped()
             return await self._still_pending(record, 0, "UNAVAILABLE", client.health.refusal())
         request = json_format.Parse(record.agency_request, method.request_type())
-        call = client.call(method)
         deadline = time.monotonic() + self.deadline_s
         attempts = 0
 
@@ -193,7 +198,7 @@ class Driver:
                 attempts=attempts, now_us=self.now_us(),
             )
             if done is not None:
-                ACTIONS.labels(label, "refused").inc()
+                count_action(label, "refused", record.court_code)
                 logger.info("action %s (%s) REFUSED by %s: %s %s", record.action_id, label, record.agency_id,
                             code.name, exc.details(), extra={"action_id": record.action_id})
         except NoTimeLeft:
@@ -207,7 +212,7 @@ class Driver:
                 attempts=attempts, now_us=self.now_us(), change=hold_change(record, response, self.clients),
             )
             if done is not None:
-                ACTIONS.labels(label, "succeeded").inc()
+                count_action(label, "succeeded", record.court_code)
                 count_money(record, response)
                 logger.info("action %s (%s) SUCCEEDED at %s after %d attempt(s)", record.action_id, label,
                             record.agency_id, record.attempts + attempts, extra={"action_id": record.action_id})
@@ -223,7 +228,7 @@ class Driver:
             record, owner=self.owner, error_code=code, error_message=message, attempts=attempts,
             retry_at_us=now_us + int(backoff_s * 1_000_000), now_us=now_us,
         )
-        ACTIONS.labels(kind_label(record.kind), "pending").inc()
+        count_action(kind_label(record.kind), "pending", record.court_code)
         logger.warning(
             "action %s (%s) still PENDING after %d attempt(s): %s %s; re-driven in %.1f s with the same key",
             record.action_id, kind_label(record.kind), total, code, message, backoff_s,

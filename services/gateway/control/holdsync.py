@@ -101,7 +101,17 @@ class HoldSync:
         # Agencies that answered UNIMPLEMENTED (not on the feed yet): asked again after this (monotonic).
         self._unsupported: dict[str, float] = {}
 
+    def _create_series(self) -> None:
+        """Every bounded series at zero from the start (an agency added by a reload gets its own at its first read)."""
+        for state in common_pb2.HoldState.values():
+            if state:
+                HOLDS.labels(hold_state_label(state))
+        for client in self.clients.all:
+            for metric in (HOLD_FEED_LAG_SECONDS, HOLD_FEED_SYNCED, HOLD_REPAIRS):
+                metric.labels(client.id)
+
     async def start(self) -> None:
+        self._create_series()
         if self.settings.hold_sync_seconds <= 0:
             logger.warning("hold sync off (HOLD_SYNC_SECONDS=0): holds change in the ledger only by own actions")
             return

@@ -37,6 +37,7 @@ from services.gateway.agencies.clients import AgencyClients
 from services.gateway.agencies.methods import AgencyMethod
 from services.gateway.control import rules
 from services.gateway.control.messages import kind_label, timestamp, to_json
+from services.gateway.control.metrics import door_counter
 from services.gateway.errors import GatewayError
 from services.gateway.ledger import CaseRecord, HoldRecord, Planned, Snapshot
 
@@ -116,7 +117,7 @@ class ActionKind:
 
     @cached_property
     def operation(self) -> Operation:
-        return Operation(self.label, self.request_type, self.describe)
+        return Operation(self.label, self.request_type, self.describe, count=door_counter(self.label))
 
 
 def _subject(request: Message) -> tuple[common_pb2.Subject, str]:

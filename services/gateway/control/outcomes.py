@@ -10,6 +10,7 @@ from protos.gateway.v1 import control_pb2
 from protos.realestate.v1 import realestate_pb2
 from services.gateway.agencies.clients import AgencyClients
 from services.gateway.control.messages import timestamp_us, to_json
+from services.gateway.access.labels import COURTS
 from services.gateway.control.metrics import DEDUCTED_FEN, FROZEN_FEN
 from services.gateway.ledger import ActionRecord, HoldChange, HoldRecord, HoldUpdate
 
@@ -61,7 +62,7 @@ def seal_update(hold_id: str, seal: common_pb2.Seal) -> HoldUpdate:
 
 def count_money(record: ActionRecord, response: Message) -> None:
     if record.kind == FREEZE:
-        FROZEN_FEN.inc(response.frozen_fen)
+        FROZEN_FEN.labels(COURTS.label(record.court_code)).inc(response.frozen_fen)
     elif record.kind == DEDUCT:
-        DEDUCTED_FEN.inc(response.amount_fen)
+        DEDUCTED_FEN.labels(COURTS.label(record.court_code)).inc(response.amount_fen)
 

@@ -49,7 +49,8 @@ from services.gateway.control import rules
 from services.gateway.control.driver import Driver
 from services.gateway.control.kinds import KINDS, ActionKind, Plan
 from services.gateway.control.messages import case_message, now_us
-from services.gateway.control.metrics import ACTIONS
+from services.gateway.access.labels import COURTS, REJECTED
+from services.gateway.control.metrics import count_action
 from services.gateway.errors import GatewayError
 from services.gateway.ledger import (
     PENDING,
@@ -152,6 +153,8 @@ class ControlService:
                 f"case {case_number} is already registered (court {exc.existing.court_code}) with other debtors"
                 " or amounts; see GET /v1/cases/{case_number}",
             ) from None
+        # Its court's series exist from now on, before its first query or action.
+        COURTS.add(record.court_code)
         logger.info(
             "case %s %s: court %s, %d debtor(s), owed %d fen + costs %d fen",
             case_number, "registered" if created else "already registered", record.court_code, len(debtors),
@@ -180,7 +183,7 @@ class ControlService:
         try:
             self._validate(kind, request, now_us)
         except (FieldError, GatewayError):
-            ACTIONS.labels(label, "rejected").inc()
+            count_action(label, REJECTED, request.case.court_code)
             raise
         key = request.idempotency_key or uuid.uuid4().hex
         digest = request_digest(kind_value, request)
@@ -204,7 +207,7 @@ class ControlService:
                     lease_owner=self.driver.owner, lease_until_us=now_us + self.driver.lease_us,
                 )
             except GatewayError as exc:
-                ACTIONS.labels(label, "rejected").inc()
+                count_action(label, REJECTED, request.case.court_code)
                 logger.info("%s refused by the gateway (%s): %s", label, exc.code.name, exc.message,
                             extra={"case_number": draft.case_number, "idempotency_key": key})
                 raise

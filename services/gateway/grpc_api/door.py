@@ -82,11 +82,15 @@ class DoorInterceptor(grpc.aio.ServerInterceptor):
         operation = POLICIES.get(method, ADMINISTER)
         metadata = handler_call_details.invocation_metadata
         door = self._door
+        # The query metrics' api label (refusals are counted by the door).
+        api = "grpc_stream" if handler.unary_stream else "grpc"
 
         async def admit(request, context):
             """The Admitted request; aborts the RPC when it is denied or cannot be decoded."""
             try:
-                admitted = await door.admit(lambda: token_from_metadata(metadata), operation, lambda: _decoded(request))
+                admitted = await door.admit(
+                    lambda: token_from_metadata(metadata), operation, lambda: _decoded(request), api=api
+                )
             except GatewayError as denied:
                 await abort(context, denied)
             if admitted.parse_error is not None:

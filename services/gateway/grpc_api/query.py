@@ -50,7 +50,7 @@ class AssetGatewayServicer(gateway_pb2_grpc.AssetGatewayServicer):
         try:
             query = self._fanout.prepare(request, caller_time_remaining=context.time_remaining())
         except FieldError as error:
-            self._unary_metrics.rejected.inc()
+            self._unary_metrics.rejected(request.case.court_code)
             await context.abort_with_status(invalid_argument_status(error))
         # Trailing metadata only: sending headers early would cost a write
         # and a wait before the fan-out even starts.
@@ -63,7 +63,7 @@ class AssetGatewayServicer(gateway_pb2_grpc.AssetGatewayServicer):
         try:
             query = self._fanout.prepare(request, caller_time_remaining=context.time_remaining())
         except FieldError as error:
-            self._stream_metrics.rejected.inc()
+            self._stream_metrics.rejected(request.case.court_code)
             await context.abort_with_status(invalid_argument_status(error))
         await context.send_initial_metadata((("x-request-id", query.request_id),))
         async with contextlib.aclosing(self._fanout.stream(query, "grpc_stream")) as events:

@@ -14,6 +14,7 @@ from services.gateway.http_api.control import control_routes
 from services.gateway.http_api.json_io import MAX_BODY_BYTES, UnsupportedMediaType, dumps, error_response
 from services.gateway.http_api.jsonmap import message_to_dict
 from services.gateway.http_api.lifecycle import DRAIN, Drain, refuse_when_stopping
+from services.gateway.http_api.metrics import create_series, http_metrics
 from services.gateway.http_api.openapi import openapi_document
 from services.gateway.http_api.routes import CORE, Route, add_routes
 from services.gateway.query.fanout import PreparedQuery
@@ -51,7 +52,7 @@ def routes() -> list[Route]:
     """Every route behind the door."""
     return [
         Route("POST", "/v1/queries", QUERY_ASSETS, post_query),
-        Route("POST", "/v1/queries/stream", QUERY_ASSETS, post_query_stream),
+        Route("POST", "/v1/queries/stream", QUERY_ASSETS, post_query_stream, api="http_stream"),
         Route("GET", "/v1/agencies", LIST_AGENCIES, get_agencies, parse=lambda request, body: LIST_AGENCIES.request_type()),
         *control_routes(),
     ]
@@ -59,9 +60,11 @@ def routes() -> list[Route]:
 
 def create_app(core: GatewayCore) -> web.Application:
     """The HTTP API over `core`; the caller (server.py) opens and closes the core."""
-    # request_ids outermost, so error answers carry X-Request-Id too.
+    # Metrics outermost, so every answer is counted; then request_ids, so
+    # error answers carry X-Request-Id too.
     app = web.Application(
-        client_max_size=MAX_BODY_BYTES, middlewares=[request_ids.request_ids, refuse_when_stopping, json_errors]
+        client_max_size=MAX_BODY_BYTES,
+        middlewares=[http_metrics, request_ids.request_ids, refuse_when_stopping, json_errors],
     )
     app[CORE] = core
     app[DRAIN] = Drain()
@@ -72,6 +75,7 @@ def create_app(core: GatewayCore) -> web.Application:
     app.router.add_get("/readyz", get_readyz)
     app.router.add_get("/metrics", get_metrics)
     app.router.add_get("/openapi.json", get_openapi)
+    create_series(app)
     return app
 
 
@@ -116,13 +120,14 @@ async def post_query_stream(request: web.Request, admitted: Admitted) -> web.Str
 
 
 def _prepare(request: web.Request, admitted: Admitted, metrics: QueryMetrics) -> PreparedQuery:
+    # A body that did not parse was counted (rejected) by the door.
+    message = admitted.request()
+    if not message.request_id:
+        message.request_id = request[request_ids.REQUEST_ID]
     try:
-        message = admitted.request()
-        if not message.request_id:
-            message.request_id = request[request_ids.REQUEST_ID]
         return request.app[CORE].fanout.prepare(message)
     except FieldError:
-        metrics.rejected.inc()
+        metrics.rejected(message.case.court_code)
         raise
 
 

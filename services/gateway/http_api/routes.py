@@ -40,6 +40,8 @@ class Route:
     handler: Handler
     # The request message; by default the JSON body as the operation's request type.
     parse: Parse | None = None
+    # The query metrics' api label, for what the door refuses.
+    api: str = "http"
 
     def read(self, request: web.Request, body: bytes) -> Message:
         if self.parse is not None:
@@ -73,7 +75,7 @@ def _guarded(route: Route):
         try:
             admitted = await door.admit(
                 lambda: bearer_token(request.headers.get("Authorization")), route.operation,
-                lambda: route.read(request, body),
+                lambda: route.read(request, body), api=route.api,
             )
         except GatewayError as denied:
             return error_body(denied)

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from services.gateway.ledger.db import Database, Tx, UniqueViolation, open_database
+from services.gateway.ledger.metrics import TimedDatabase
 from services.gateway.ledger.migrations import migrate
 
 logger = logging.getLogger(__name__)
@@ -260,7 +261,8 @@ class Ledger:
     """The gateway's ledger over one Database; open with `Ledger.open`."""
 
     def __init__(self, db: Database, description: str):
-        self.db = db
+        # Every transaction timed and its failures seen (chakong_gateway_store_*).
+        self.db = TimedDatabase(db)
         self.description = description
 
     @classmethod
@@ -283,6 +285,11 @@ class Ledger:
             await tx.fetchval("SELECT 1")
 
     # Cases
+
+    async def court_codes(self) -> list[str]:
+        """The courts of every registered case (the metrics' court labels)."""
+        async with self.db.transaction(write=False) as tx:
+            return [row["court_code"] for row in await tx.fetch("SELECT DISTINCT court_code FROM cases")]
 
     async def register_case(
         self, case: CaseRecord, debtors: Sequence[DebtorRecord]

@@ -4,9 +4,11 @@ An agency is trusted to be honest, not to be bug-free: a negative balance, a
 freeze larger than the balance or a malformed plate would otherwise be shown
 to an executor and summed into the totals an enforcement decision rests on.
 
-`problem(result)` runs on the hot path after every agency answer: plain loops
-and comparisons, no exceptions unless something is wrong. It returns
-"<field path>: <rule>" for the first violation, or None.
+`problem(answer)` runs on the hot path after every agency answer, on the
+agency's own response (before any of it is copied into a result) or on an
+AgencyResult: plain loops and comparisons, no exceptions unless something is
+wrong. It returns "<field path>: <rule>" for the first violation, or None.
+A broken answer counts as the agency call's INVALID_ANSWER outcome.
 """
 
 import math
@@ -69,9 +71,13 @@ def _property_problem(i: int, prop) -> str | None:
     return None
 
 
-def problem(result: gateway_pb2.AgencyResult) -> str | None:
-    """The first rule the agency's answer breaks, as "<field path>: <rule>", or None."""
-    accounts = result.accounts
+def problem(result) -> str | None:
+    """The first rule the agency's answer breaks, as "<field path>: <rule>", or None.
+
+    `result`: an AgencyResult, or a query response of any agency kind (each
+    has the one list of its kind).
+    """
+    accounts = getattr(result, "accounts", None)
     if accounts:
         if len(accounts) > MAX_ITEMS:
             return f"accounts: must be at most {MAX_ITEMS} items"
@@ -79,7 +85,7 @@ def problem(result: gateway_pb2.AgencyResult) -> str | None:
             found = _account_problem(i, account)
             if found is not None:
                 return found
-    vehicles = result.vehicles
+    vehicles = getattr(result, "vehicles", None)
     if vehicles:
         if len(vehicles) > MAX_ITEMS:
             return f"vehicles: must be at most {MAX_ITEMS} items"
@@ -87,7 +93,7 @@ def problem(result: gateway_pb2.AgencyResult) -> str | None:
             found = _vehicle_problem(i, vehicle)
             if found is not None:
                 return found
-    properties = result.properties
+    properties = getattr(result, "properties", None)
     if properties:
         if len(properties) > MAX_ITEMS:
             return f"properties: must be at most {MAX_ITEMS} items"

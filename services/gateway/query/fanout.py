@@ -13,7 +13,8 @@ from tenacity.wait import wait_random_exponential
 from protos.gateway.v1 import gateway_pb2
 from services.common.logs import mask_id, request_id_var
 from services.common.validation import FieldError, validate_case, validate_subject, validate_token
-from services.gateway.agencies.calls import NoTimeLeft, RetryPolicy
+from services.gateway.access.labels import COURTS
+from services.gateway.agencies.calls import InvalidAnswer, NoTimeLeft, RetryPolicy
 from services.gateway.agencies.clients import AgencyClient, AgencyClients, QueryRequest
 from services.gateway.query.answers import problem as check_response
 from services.gateway.query.answers import reject as reject_response
@@ -56,6 +57,8 @@ class PreparedQuery:
     # per-call metadata costs both ends about 20 us a call.
     payload: bytes
     masked_subject: str
+    # The metrics' court label (access/labels.py): the request's court if a case of it is registered.
+    court: str = ""
 
 
 class _Tally:
@@ -140,6 +143,7 @@ class FanOut:
             budget_s=budget_s,
             payload=payload,
             masked_subject=mask_id(request.subject.id_number),
+            court=COURTS.label(request.case.court_code),
         )
 
     def _select(self, agency_ids) -> tuple[AgencyClient, ...]:
@@ -243,7 +247,7 @@ class FanOut:
             result.latency_ms = (now - started) * 1000
 
     def _finished(self, query: PreparedQuery, api: str, response: gateway_pb2.AssetQueryResponse) -> None:
-        query_metrics(api).finished(response.complete, response.latency_ms / 1000)
+        query_metrics(api).finished(response.complete, response.latency_ms / 1000, query.court, query.request_id)
         summary = response.summary
         logger.info(
             "query %s: %s answered by %d of %d agencies in %.1f ms",
@@ -272,6 +276,7 @@ class FanOut:
         """Fill `result` with one agency's answer or failure; never raises but CancelledError."""
         if client.health.ejected:
             # Ejected: answer at once rather than spend the deadline on a peer known to be down.
+            client.query.skipped()
             result.status = UNAVAILABLE
             result.error_message = client.health.refusal()
             result.latency_ms = (time.monotonic() - started) * 1000
@@ -292,19 +297,17 @@ class FanOut:
         except NoTimeLeft:
             result.status = TIMEOUT
             result.error_message = f"DEADLINE_EXCEEDED: no answer within the query deadline of {query.deadline_ms} ms"
+        except InvalidAnswer as exc:
+            # Checked before any of it is shown or summed; counted as the call's INVALID_ANSWER.
+            logger.warning("query %s: agency %s answered invalidly: %s", query.request_id, client.id, exc)
+            reject_response(result, str(exc))
         except Exception as exc:  # a bug here must cost one agency's result, not the query
             logger.exception("query %s: agency %s failed unexpectedly", query.request_id, client.id)
             result.status = ERROR
             result.error_message = f"INTERNAL: gateway error: {type(exc).__name__}"
         else:
             client.fill(response, result)
-            # What the agency said is checked before it is shown or summed.
-            found = check_response(result)
-            if found is None:
-                result.status = OK
-            else:
-                logger.warning("query %s: agency %s answered invalidly: %s", query.request_id, client.id, found)
-                reject_response(result, found)
+            result.status = OK
         result.latency_ms = (time.monotonic() - started) * 1000
         return result
 
@@ -318,7 +321,7 @@ class FanOut:
         result.attempts += 1
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug("query %s: %s attempt %d", query.request_id, client.id, result.attempts)
-        return await client.query(query.payload, timeout=timeout)
+        return await client.query(query.payload, timeout=timeout, check=check_response)
 
     async def aclose(self) -> None:
         """Wait for calls cut off at a deadline to finish cancelling."""

@@ -4,6 +4,7 @@ from protos.gateway.v1 import gateway_pb2
 from services.common.validation import validate_subject, validate_token
 from services.gateway.access import authz
 from services.gateway.access.door import Call, Operation, agency_ids, case_call
+from services.gateway.query.metrics import count_refusal
 
 
 def _describe_query(request: gateway_pb2.AssetQueryRequest) -> Call:
@@ -22,7 +23,9 @@ def _describe_list_agencies(_request: gateway_pb2.ListAgenciesRequest) -> Call:
     return Call(authz.LIST_AGENCIES)
 
 
-QUERY_ASSETS = Operation(authz.QUERY, gateway_pb2.AssetQueryRequest, _describe_query, rate_limited=True)
+QUERY_ASSETS = Operation(
+    authz.QUERY, gateway_pb2.AssetQueryRequest, _describe_query, rate_limited=True, count=count_refusal
+)
 LIST_AGENCIES = Operation(authz.LIST_AGENCIES, gateway_pb2.ListAgenciesRequest, _describe_list_agencies)
 
 # AssetGateway method name -> operation.
