@@ -100,6 +100,9 @@ class HoldSync:
         self._tasks: list[asyncio.Task] = []
         # Agencies that answered UNIMPLEMENTED (not on the feed yet): asked again after this (monotonic).
         self._unsupported: dict[str, float] = {}
+        # The feeds this gateway holds the lease of: agency -> (lease until, cursor). The lease is
+        # renewed in the ledger only when half of it has run out, not on every read.
+        self._leases: dict[str, tuple[int, int]] = {}
 
     def _create_series(self) -> None:
         """Every bounded series at zero from the start (an agency added by a reload gets its own at its first read)."""
@@ -128,6 +131,7 @@ class HoldSync:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
+        self._leases.clear()
         try:
             await self.ledger.release_feed_leases(self.owner)
         except Exception:
@@ -169,11 +173,15 @@ class HoldSync:
         if self._unsupported.get(client.id, 0.0) > time.monotonic():
             return 0
         now_us = self.now_us()
-        cursor = await self.ledger.claim_feed(
-            client.id, owner=self.owner, now_us=now_us, lease_until_us=now_us + self.lease_us
-        )
-        if cursor is None:
-            return 0  # another gateway reads this one
+        lease_until, cursor = self._leases.get(client.id, (0, 0))
+        if now_us > lease_until - self.lease_us // 2:
+            cursor = await self.ledger.claim_feed(
+                client.id, owner=self.owner, now_us=now_us, lease_until_us=now_us + self.lease_us
+            )
+            if cursor is None:
+                self._leases.pop(client.id, None)
+                return 0  # another gateway reads this one
+            self._leases[client.id] = (now_us + self.lease_us, cursor)
         method = HOLD_CHANGES[client.config.kind]
         call = client.call(method)
         changed = 0
@@ -189,6 +197,7 @@ class HoldSync:
                     logger.warning("hold feed of %s was reset (%s); reading it from the start and reconciling",
                                    client.id, exc.details())
                     if await self.ledger.reset_feed(client.id, owner=self.owner, now_us=self.now_us()):
+                        self._leases.pop(client.id, None)
                         return changed + await self._reconcile(client)
                     return changed
                 if exc.code() == grpc.StatusCode.UNIMPLEMENTED:
@@ -211,12 +220,14 @@ class HoldSync:
             )
             if synced is None:
                 logger.info("hold feed of %s: lease lost to another gateway", client.id)
+                self._leases.pop(client.id, None)
                 return changed
             newest = max(timestamp_us(change.changed_at) for change in page.changes)
             HOLD_FEED_LAG_SECONDS.labels(client.id).set(max(0.0, (applied_us - newest) / 1_000_000))
             self._count(client.id, synced, why="feed")
             changed += len(synced)
             cursor = page.last_cursor
+            self._leases[client.id] = (self._leases[client.id][0], cursor)
         return changed
 
     def _count(self, agency_id: str, synced: list[SyncedHold], *, why: str) -> None:

@@ -633,6 +633,13 @@ class Ledger:
 
     async def lapse_expired(self, now_us: int) -> list[HoldRecord]:
         """Mark ACTIVE holds past their expiry LAPSED, as the gateway's own conclusion until the agency confirms."""
+        async with self.db.transaction(write=False) as tx:
+            # Most sweeps find nothing: a read, not a write transaction (and its commit) each time.
+            if await tx.fetchval(
+                "SELECT 1 FROM holds WHERE state = $1 AND expires_at_us > 0 AND expires_at_us <= $2 LIMIT 1",
+                HOLD_ACTIVE, now_us,
+            ) is None:
+                return []
         async with self.db.transaction() as tx:
             due = await tx.fetch(
                 "SELECT hold_id, case_number FROM holds WHERE state = $1 AND expires_at_us > 0"
