@@ -12,6 +12,7 @@ from protos.gateway.v1 import gateway_pb2, gateway_pb2_grpc
 from services.cli import control, render, security
 from services.cli.render import subject_type_of, to_json
 from services.cli.auth import channel_for
+from services.conformance import cli as conformance
 
 
 def build_query(args: argparse.Namespace) -> gateway_pb2.AssetQueryRequest:
@@ -105,6 +106,7 @@ def parser() -> argparse.ArgumentParser:
     agencies.add_argument("--json", action="store_true")
     agencies.set_defaults(run=run_agencies)
     security.register(commands)
+    conformance.register(commands)
     control.add_commands(commands)
     return top
 

@@ -78,8 +78,11 @@ class GrpcServer:
         if port == 0:
             raise OSError(f"cannot bind gRPC server to {address}")
         await server.start()
-        for name in ("", *service_names) if health_for_server else service_names:
+        for name in ("", *service_names):
             await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+        if not health_for_server:
+            # grpc's servicer answers SERVING for "" unless told otherwise.
+            await health_servicer.set("", health_pb2.HealthCheckResponse.SERVICE_UNKNOWN)
         return cls(server, health_servicer, port)
 
     async def stop(self, grace: float) -> None:
