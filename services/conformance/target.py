@@ -6,6 +6,7 @@ certificate that does not name the agency fails the handshake.
 """
 
 import asyncio
+import contextlib
 import ssl
 import time
 from dataclasses import dataclass, field
@@ -211,6 +212,8 @@ class Target:
             der = writer.get_extra_info("ssl_object").getpeercert(binary_form=True)
         finally:
             writer.close()
+            with contextlib.suppress(OSError, ssl.SSLError):
+                await writer.wait_closed()
         names = certificate_names(x509.load_der_x509_certificate(der))
         problems = []
         wanted = agency_identity(options.agency_id)
