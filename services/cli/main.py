@@ -64,10 +64,10 @@ async def run_agencies(args: argparse.Namespace) -> int:
         return 0
     rows = [
         [a.agency_id, gateway_pb2.AgencyKind.Name(a.kind).removeprefix("AGENCY_KIND_").lower(), a.display_name,
-         a.address, f"{a.timeout_ms} ms"]
+         a.address, f"{a.timeout_ms} ms", a.health, ("external, " if a.external else "") + (a.source or "file")]
         for a in response.agencies
     ]
-    print(render.table(["ID", "Kind", "Name 名称", "Address", "Timeout"], rows))
+    print(render.table(["ID", "Kind", "Name 名称", "Address", "Timeout", "Health", "Entry"], rows))
     return 0
 
 

@@ -135,6 +135,8 @@ async def get_agencies(request: web.Request, admitted: Admitted) -> web.Response
             "timeout_ms": client.config.timeout_ms,
             "health": client.health.state,
             "ejected_until": client.health.ejected_until,
+            "source": client.config.source,
+            "external": client.config.external or client.config.source != "file",
         }
         for client in request.app[CORE].fanout.clients.all
     ]

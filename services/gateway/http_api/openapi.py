@@ -153,6 +153,12 @@ def openapi_document(default_deadline_ms: int) -> dict:
                         "name": {"type": "string"},
                         "address": {"type": "string", "description": "host:port of the agency's gRPC endpoint"},
                         "timeout_ms": {"type": "integer"},
+                        "health": {"type": "string", "enum": ["up", "ejected"]},
+                        "ejected_until": {"type": "string", "description": "RFC 3339 while ejected, else empty"},
+                        "source": {"type": "string", "enum": ["file", "admin"],
+                                   "description": "the registry file, or registered at run time"},
+                        "external": {"type": "boolean",
+                                     "description": "runs on its own: a development stack starts no mock for it"},
                     },
                 },
             }
