@@ -39,15 +39,16 @@ async def run_query(args: argparse.Namespace) -> int:
         # Generous: the gateway answers by its own deadline; this only guards a hung gateway.
         timeout = (args.deadline_ms or 10_000) / 1000 + 5
         if args.stream and not args.json:
-            rows = []
+            rows, results = [], []
             async for event in stub.StreamAssets(request, timeout=timeout):
                 if event.HasField("result"):
+                    results.append(event.result)
                     rows.append(render.result_row(event.result))
                     print(render.pad(rows[-1][0], 32), "  ".join(rows[-1][2:]), flush=True)
                     for line in render.asset_lines(event.result):
                         print(line, flush=True)
                 else:
-                    print("\n" + render.summary_text(event.final))
+                    print("\n" + render.summary_text(event.final, results))
             return 0
         response = await stub.QueryAssets(request, timeout=timeout)
     print(to_json(response) if args.json else render.query_report(response))

@@ -25,6 +25,8 @@ VIN_CHARS = 17
 FULL_SHARE_BP = 10_000
 
 ACTIVE, QUEUED = common_pb2.HOLD_STATE_ACTIVE, common_pb2.HOLD_STATE_QUEUED
+# The outcome label of an agency call answered with a reply that breaks the contract.
+INVALID_RESPONSE = "INVALID_RESPONSE"
 ENDED = frozenset({
     common_pb2.HOLD_STATE_RELEASED, common_pb2.HOLD_STATE_LAPSED, common_pb2.HOLD_STATE_DEDUCTED,
     common_pb2.HOLD_STATE_TRANSFERRED,
@@ -208,4 +210,66 @@ def transfer_problem(transfer) -> str | None:
         return "new_certificate_number: must differ from the cancelled certificate"
     if not transfer.HasField("transferred_at"):
         return "transferred_at: is required"
+    return None
+
+
+def _same_case(reply, request) -> str | None:
+    if reply.case_number != request.case.case_number:
+        return f"case_number: {reply.case_number!r}, the request's case is {request.case.case_number!r}"
+    if reply.court_code != request.case.court_code:
+        return f"court_code: {reply.court_code!r}, the request's court is {request.case.court_code!r}"
+    return None
+
+
+def reply_problem(method: str, request, reply) -> str | None:
+    """The first rule a control reply breaks, given the request it answers; None for other methods.
+
+    `method` is the agency RPC's name ("Freeze", "Seal", ...). A reply that
+    fails here confirms nothing: the gateway leaves its action PENDING.
+    """
+    if method in ("Freeze", "RenewFreeze", "ReleaseFreeze"):
+        found = freeze_problem(reply)
+        if found:
+            return found
+        if method == "Freeze":
+            if reply.account_number != request.account_number:
+                return f"account_number: {reply.account_number!r}, the request froze {request.account_number!r}"
+            if reply.requested_fen != request.amount_fen:
+                return f"requested_fen: {reply.requested_fen}, the request asked for {request.amount_fen}"
+            if reply.state not in (ACTIVE, QUEUED):
+                return "state: a new freeze is ACTIVE or QUEUED"
+        elif reply.freeze_id != request.freeze_id:
+            return f"freeze_id: {reply.freeze_id!r}, the request named {request.freeze_id!r}"
+        return _same_case(reply, request)
+    if method == "Deduct":
+        found = deduction_problem(reply)
+        if found:
+            return found
+        if reply.amount_fen != request.amount_fen:
+            return f"amount_fen: {reply.amount_fen}, the request deducted {request.amount_fen}"
+        if request.WhichOneof("source") == "freeze_id" and reply.freeze_id != request.freeze_id:
+            return f"freeze_id: {reply.freeze_id!r}, the request named {request.freeze_id!r}"
+        if request.WhichOneof("source") == "account_number" and reply.account_number != request.account_number:
+            return f"account_number: {reply.account_number!r}, the request named {request.account_number!r}"
+        return _same_case(reply, request)
+    if method in ("Seal", "RenewSeal", "ReleaseSeal"):
+        found = seal_problem(reply)
+        if found:
+            return found
+        if method == "Seal":
+            asset = getattr(request, "plate", "") or getattr(request, "certificate_number", "")
+            if reply.asset_id != asset:
+                return f"asset_id: {reply.asset_id!r}, the request sealed {asset!r}"
+            if reply.state not in (ACTIVE, QUEUED):
+                return "state: a new seal is ACTIVE or QUEUED"
+        elif reply.seal_id != request.seal_id:
+            return f"seal_id: {reply.seal_id!r}, the request named {request.seal_id!r}"
+        return _same_case(reply, request)
+    if method == "Transfer":
+        found = transfer_problem(reply)
+        if found:
+            return found
+        if reply.certificate_number != request.certificate_number:
+            return f"certificate_number: {reply.certificate_number!r}, the request named {request.certificate_number!r}"
+        return _same_case(reply, request)
     return None

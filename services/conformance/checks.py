@@ -1,9 +1,10 @@
 """Rules every answer must keep, checked after every call of every case (the cases check what depends on the story).
 
-The shared checks (services/common/answers.py, which the gateway runs too)
-plus what only a conformance run can afford on every answer: a query's
-accounts against their own freezes, queue positions, the reply against the
-request it answers, the shape of an INVALID_ARGUMENT message.
+The shared checks (services/common/answers.py, which the gateway runs too:
+query answers, and control replies against the request they answer) plus
+what only a conformance run can afford on every answer: a query's accounts
+against their own freezes, queue positions, the shape of an INVALID_ARGUMENT
+message.
 """
 
 import re
@@ -12,6 +13,9 @@ from google.protobuf.message import Message
 
 from protos.common.v1 import common_pb2
 from services.common import answers
+from services.common.answers import reply_problem
+
+__all__ = ["query_problem", "refusal_problem", "reply_problem"]
 
 ACTIVE, QUEUED = common_pb2.HOLD_STATE_ACTIVE, common_pb2.HOLD_STATE_QUEUED
 # "field: rule", the field a proto field path.
@@ -70,64 +74,6 @@ def query_problem(kind: str, agency_id: str, response: Message) -> str | None:
             found = _queue_problem(record.seals, f"{name}[{i}].seals")
             if found:
                 return found
-    return None
-
-
-def _same_case(reply, request) -> str | None:
-    if reply.case_number != request.case.case_number:
-        return f"case_number: {reply.case_number!r}, the request's case is {request.case.case_number!r}"
-    if reply.court_code != request.case.court_code:
-        return f"court_code: {reply.court_code!r}, the request's court is {request.case.court_code!r}"
-    return None
-
-
-def reply_problem(method: str, request: Message, reply: Message) -> str | None:
-    """The first rule a control reply breaks, given the request it answers; None for other methods."""
-    if method in ("Freeze", "RenewFreeze", "ReleaseFreeze"):
-        found = answers.freeze_problem(reply)
-        if found:
-            return found
-        if method == "Freeze":
-            if reply.account_number != request.account_number:
-                return f"account_number: {reply.account_number!r}, the request froze {request.account_number!r}"
-            if reply.requested_fen != request.amount_fen:
-                return f"requested_fen: {reply.requested_fen}, the request asked for {request.amount_fen}"
-            if reply.state not in (ACTIVE, QUEUED):
-                return "state: a new freeze is ACTIVE or QUEUED"
-        elif reply.freeze_id != request.freeze_id:
-            return f"freeze_id: {reply.freeze_id!r}, the request named {request.freeze_id!r}"
-        return _same_case(reply, request)
-    if method == "Deduct":
-        found = answers.deduction_problem(reply)
-        if found:
-            return found
-        if reply.amount_fen != request.amount_fen:
-            return f"amount_fen: {reply.amount_fen}, the request deducted {request.amount_fen}"
-        if request.WhichOneof("source") == "freeze_id" and reply.freeze_id != request.freeze_id:
-            return f"freeze_id: {reply.freeze_id!r}, the request named {request.freeze_id!r}"
-        if request.WhichOneof("source") == "account_number" and reply.account_number != request.account_number:
-            return f"account_number: {reply.account_number!r}, the request named {request.account_number!r}"
-        return _same_case(reply, request)
-    if method in ("Seal", "RenewSeal", "ReleaseSeal"):
-        found = answers.seal_problem(reply)
-        if found:
-            return found
-        if method == "Seal":
-            asset = getattr(request, "plate", "") or getattr(request, "certificate_number", "")
-            if reply.asset_id != asset:
-                return f"asset_id: {reply.asset_id!r}, the request sealed {asset!r}"
-            if reply.state not in (ACTIVE, QUEUED):
-                return "state: a new seal is ACTIVE or QUEUED"
-        elif reply.seal_id != request.seal_id:
-            return f"seal_id: {reply.seal_id!r}, the request named {request.seal_id!r}"
-        return _same_case(reply, request)
-    if method == "Transfer":
-        found = answers.transfer_problem(reply)
-        if found:
-            return found
-        if reply.certificate_number != request.certificate_number:
-            return f"certificate_number: {reply.certificate_number!r}, the request named {request.certificate_number!r}"
-        return _same_case(reply, request)
     return None
 
 

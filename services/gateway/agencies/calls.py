@@ -18,12 +18,21 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_aft
 from tenacity.stop import stop_base
 from tenacity.wait import wait_base
 
+from services.common.answers import INVALID_RESPONSE
 from services.gateway.agencies.methods import AgencyMethod
 from services.gateway.agencies.metrics import TIMEOUT, agency_call_metrics
 
 
 class NoTimeLeft(Exception):
     """The deadline passed before a call could be made."""
+
+
+class InvalidResponse(Exception):
+    """The agency answered, but with a reply that breaks the contract: no answer at all, for the caller."""
+
+    def __init__(self, problem: str):
+        super().__init__(problem)
+        self.problem = problem
 
 
 class StopNearDeadline(stop_base):
@@ -90,13 +99,20 @@ class AgencyCall:
         self._metrics = agency_call_metrics(agency_id, method.method_name)
         self._health = health
 
-    async def __call__(self, request, *, timeout: float, **call_options):
+    async def __call__(self, request, *, timeout: float, check: Callable[[object], str | None] | None = None,
+                       **call_options):
+        """One attempt. `check(response)` names the first rule the answer breaks: then the call
+        counts as INVALID_RESPONSE (an agency error, for metrics and alerts) and raises InvalidResponse."""
         metrics = self._metrics
         outcome = "UNKNOWN"
         metrics.in_flight.inc()
         start = time.perf_counter()
         try:
             response = await self._call(request, timeout=timeout, **call_options)
+            problem = check(response) if check is not None else None
+            if problem is not None:
+                outcome = INVALID_RESPONSE
+                raise InvalidResponse(problem)
             outcome = "OK"
             return response
         except grpc.aio.AioRpcError as exc:

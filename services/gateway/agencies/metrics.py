@@ -2,6 +2,8 @@
 
 from prometheus_client import Counter, Gauge, Histogram
 
+from services.common.answers import INVALID_RESPONSE
+
 # 1 ms resolves a local agency; the top buckets cover the 2 s default
 # deadline and the 5 s a caller could be configured for.
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0)
@@ -14,7 +16,8 @@ AGENCY_CALL_SECONDS = Histogram(
 )
 AGENCY_CALLS = Counter(
     "chakong_gateway_agency_calls_total",
-    "Calls (attempts) to agencies, by outcome: the gRPC code, or TIMEOUT when the query deadline cut the call off.",
+    "Calls (attempts) to agencies, by outcome: the gRPC code, TIMEOUT when the query deadline cut the call off,"
+    " or INVALID_RESPONSE when the agency answered with a reply that breaks the contract.",
     ["agency", "method", "outcome"],
 )
 AGENCY_CALLS_IN_FLIGHT = Gauge(
@@ -52,7 +55,7 @@ class AgencyCallMetrics:
         # Bound up front so every likely outcome shows as 0 before it happens.
         self._outcomes = {
             outcome: AGENCY_CALLS.labels(agency, method, outcome)
-            for outcome in ("OK", "UNAVAILABLE", "DEADLINE_EXCEEDED", TIMEOUT)
+            for outcome in ("OK", "UNAVAILABLE", "DEADLINE_EXCEEDED", TIMEOUT, INVALID_RESPONSE)
         }
 
     def outcome(self, outcome: str) -> Counter:

@@ -13,7 +13,7 @@ from tenacity.wait import wait_random_exponential
 from protos.gateway.v1 import gateway_pb2
 from services.common.logs import mask_id, request_id_var
 from services.common.validation import FieldError, validate_case, validate_subject, validate_token
-from services.gateway.agencies.calls import NoTimeLeft, RetryPolicy
+from services.gateway.agencies.calls import InvalidResponse, NoTimeLeft, RetryPolicy
 from services.gateway.agencies.clients import AgencyClient, AgencyClients, QueryRequest
 from services.gateway.query.answers import problem as check_response
 from services.gateway.query.answers import reject as reject_response
@@ -289,6 +289,10 @@ class FanOut:
             code = exc.code()
             result.status = _STATUS_BY_CODE.get(code, ERROR)
             result.error_message = f"{code.name}: {exc.details() or ''}"
+        except InvalidResponse as exc:
+            # Counted as an agency error (INVALID_RESPONSE) by the call itself.
+            logger.warning("query %s: agency %s answered invalidly: %s", query.request_id, client.id, exc.problem)
+            reject_response(result, exc.problem)
         except NoTimeLeft:
             result.status = TIMEOUT
             result.error_message = f"DEADLINE_EXCEEDED: no answer within the query deadline of {query.deadline_ms} ms"
@@ -298,13 +302,7 @@ class FanOut:
             result.error_message = f"INTERNAL: gateway error: {type(exc).__name__}"
         else:
             client.fill(response, result)
-            # What the agency said is checked before it is shown or summed.
-            found = check_response(result)
-            if found is None:
-                result.status = OK
-            else:
-                logger.warning("query %s: agency %s answered invalidly: %s", query.request_id, client.id, found)
-                reject_response(result, found)
+            result.status = OK
         result.latency_ms = (time.monotonic() - started) * 1000
         return result
 
@@ -318,7 +316,8 @@ class FanOut:
         result.attempts += 1
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug("query %s: %s attempt %d", query.request_id, client.id, result.attempts)
-        return await client.query(query.payload, timeout=timeout)
+        # What the agency says is checked before it is shown or summed.
+        return await client.query(query.payload, timeout=timeout, check=check_response)
 
     async def aclose(self) -> None:
         """Wait for calls cut off at a deadline to finish cancelling."""
