@@ -9,6 +9,7 @@ import grpc
 
 from protos.common.v1 import common_pb2
 from protos.gateway.v1 import gateway_pb2, gateway_pb2_grpc
+from services.cli import agencies as agency_admin
 from services.cli import control, render, security
 from services.cli.render import subject_type_of, to_json
 from services.cli.auth import channel_for
@@ -108,6 +109,7 @@ def parser() -> argparse.ArgumentParser:
     agencies.set_defaults(run=run_agencies)
     security.register(commands)
     conformance.register(commands)
+    agency_admin.register(commands)
     control.add_commands(commands)
     return top
 

@@ -1,7 +1,8 @@
 """The gateway's composition root: every resource opened in dependency order, closed in reverse.
 
-    registry -> agency clients -> fan-out, registry reloader
-    ledger   -> control (and its re-driver)
+    ledger   -> agency admin (the agencies registered at run time)
+    registry (file + admin) -> agency clients -> fan-out, registry reloader
+    ledger, clients -> control (and its re-driver)
     audit    -> the door (which reads cases from the ledger)
 
 `open_gateway(settings)` yields one `GatewayCore`; the gRPC servicers and
@@ -16,10 +17,11 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 from services.gateway.access.door import Door
+from services.gateway.admin.service import AgencyAdmin
 from services.gateway.agencies.clients import AgencyClients
 from services.gateway.agencies.health import ejection_policy
 from services.gateway.agencies.registry import load_registry
-from services.gateway.agencies.reload import RegistryReloader
+from services.gateway.agencies.reload import RegistryReloader, merge
 from services.gateway.agencies.tls import agency_credentials
 from services.gateway.config import GatewaySettings
 from services.gateway.control.messages import now_us
@@ -54,6 +56,7 @@ class GatewayCore:
     ledger: Ledger
     control: ControlService
     door: Door
+    admin: AgencyAdmin
     readiness: Readiness = field(default_factory=Readiness)
 
     async def unready_reasons(self) -> list[str]:
@@ -72,24 +75,31 @@ class GatewayCore:
 @contextlib.asynccontextmanager
 async def open_gateway(settings: GatewaySettings) -> AsyncIterator[GatewayCore]:
     async with contextlib.AsyncExitStack() as stack:
-        registry = load_registry(settings.agency_registry)
-        clients = AgencyClients(registry, ejection_policy(settings), credentials=agency_credentials(settings))
+        # The ledger first: it holds the agencies registered at run time, part of the registry.
+        ledger = await Ledger.open(settings.ledger_url, settings.ledger_path, now_us())
+        stack.push_async_callback(ledger.close)
+        logger.info("ledger: %s", redact(settings.ledger_url) or f"sqlite {settings.ledger_path}")
+        admin = AgencyAdmin(ledger, now_us)
+        file_registry = load_registry(settings.agency_registry)
+        managed = await admin.managed()
+        clients = AgencyClients(merge(file_registry, managed[1]), ejection_policy(settings),
+                                credentials=agency_credentials(settings))
         stack.push_async_callback(clients.close)
         fanout = FanOut(clients, settings.query_deadline_ms)
         stack.push_async_callback(fanout.aclose)
-        reloader = RegistryReloader(
+        reloader = admin.reloader = RegistryReloader(
             settings.agency_registry,
             clients,
             poll_s=settings.registry_poll_seconds,
             # Longer than any query or control drive that started before a reload.
             drain_s=max(settings.query_deadline_ms, settings.control_deadline_ms) / 1000 + 1.0,
+            managed=admin.managed,
+            file_ids=frozenset(config.id for config in file_registry),
+            managed_state=managed,
         )
         reloader.start()
         stack.push_async_callback(reloader.close)
 
-        ledger = await Ledger.open(settings.ledger_url, settings.ledger_path, now_us())
-        stack.push_async_callback(ledger.close)
-        logger.info("ledger: %s", redact(settings.ledger_url) or f"sqlite {settings.ledger_path}")
         control = ControlService(ledger, clients, settings)
         await control.start()
         stack.push_async_callback(control.close)
@@ -98,4 +108,4 @@ async def open_gateway(settings: GatewaySettings) -> AsyncIterator[GatewayCore]:
         stack.push_async_callback(audit.close)
         door = Door(TokenVerifier.from_env(), QueryRateLimiter(RateLimits.from_env()), audit, ledger)
 
-        yield GatewayCore(settings, clients, fanout, reloader, ledger, control, door)
+        yield GatewayCore(settings, clients, fanout, reloader, ledger, control, door, admin)

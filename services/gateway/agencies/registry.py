@@ -25,6 +25,12 @@ FILE, ADMIN = "file", "admin"
 class RegistryError(SettingsError):
     """The registry file is unreadable or an entry breaks a rule; the message names both."""
 
+    def __init__(self, message: str, field: str = "", rule: str = ""):
+        super().__init__(message)
+        # For an entry: which field breaks which rule (the admin API names them).
+        self.field = field
+        self.rule = rule
+
 
 @dataclass(frozen=True, slots=True)
 class AgencyConfig:
@@ -82,6 +88,13 @@ def parse_registry(document: Mapping[str, object], source: str = "agency registr
     return tuple(agencies)
 
 
+def check_entry(entry: dict, source: str) -> AgencyConfig:
+    """One entry, by the registry file's rules, from another source (the admin API): always external."""
+    config = _parse_entry(entry, "agency")
+    return AgencyConfig(id=config.id, kind=config.kind, name=config.name, address=config.address,
+                        timeout_ms=config.timeout_ms, external=True, source=source)
+
+
 def _parse_entry(entry: object, where: str) -> AgencyConfig:
     if not isinstance(entry, dict):
         raise RegistryError(f"{where}: must be a table")
@@ -90,7 +103,7 @@ def _parse_entry(entry: object, where: str) -> AgencyConfig:
         where = f'{where} (id "{raw_id}")'
 
     def fail(field: str, rule: str) -> RegistryError:
-        return RegistryError(f"{where}: {field}: {rule}")
+        return RegistryError(f"{where}: {field}: {rule}", field, rule)
 
     unknown = sorted(set(entry) - set(_FIELDS))
     if unknown:

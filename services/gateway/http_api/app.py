@@ -10,6 +10,7 @@ from services.common.metrics_http import scrape_registry
 from services.common.validation import FieldError
 from services.gateway.access.door import Admitted
 from services.gateway.http_api import request_ids
+from services.gateway.http_api.admin import admin_routes
 from services.gateway.http_api.control import control_routes
 from services.gateway.http_api.json_io import MAX_BODY_BYTES, dumps, error_response
 from services.gateway.http_api.jsonmap import message_to_dict
@@ -52,6 +53,7 @@ def routes() -> list[Route]:
         Route("POST", "/v1/queries/stream", QUERY_ASSETS, post_query_stream),
         Route("GET", "/v1/agencies", LIST_AGENCIES, get_agencies, parse=lambda request, body: LIST_AGENCIES.request_type()),
         *control_routes(),
+        *admin_routes(),
     ]
 
 
