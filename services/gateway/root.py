@@ -75,12 +75,13 @@ class GatewayCore:
 @contextlib.asynccontextmanager
 async def open_gateway(settings: GatewaySettings) -> AsyncIterator[GatewayCore]:
     async with contextlib.AsyncExitStack() as stack:
-        # The ledger first: it holds the agencies registered at run time, part of the registry.
+        # A broken registry file stops the start before anything is opened.
+        file_registry = load_registry(settings.agency_registry)
+        # Then the ledger: it holds the agencies registered at run time, the rest of the registry.
         ledger = await Ledger.open(settings.ledger_url, settings.ledger_path, now_us())
         stack.push_async_callback(ledger.close)
         logger.info("ledger: %s", redact(settings.ledger_url) or f"sqlite {settings.ledger_path}")
         admin = AgencyAdmin(ledger, now_us)
-        file_registry = load_registry(settings.agency_registry)
         managed = await admin.managed()
         clients = AgencyClients(merge(file_registry, managed[1]), ejection_policy(settings),
                                 credentials=agency_credentials(settings))
