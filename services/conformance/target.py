@@ -166,19 +166,29 @@ class Target:
         """
         last = ""
         for version in ("v1", "v1alpha"):
-            call = self.channel().stream_stream(
+            method = self.channel().stream_stream(
                 f"/grpc.reflection.{version}.ServerReflection/ServerReflectionInfo",
                 request_serializer=reflection_pb2.ServerReflectionRequest.SerializeToString,
                 response_deserializer=reflection_pb2.ServerReflectionResponse.FromString,
             )
+            # One request, then read the stream to its end, so the call is over before the next.
+            call = method(timeout=timeout_s)
             try:
-                stream = call(iter([reflection_pb2.ServerReflectionRequest(list_services="")]), timeout=timeout_s)
-                async for response in stream:
-                    return [s.name for s in response.list_services_response.service], version
+                await call.write(reflection_pb2.ServerReflectionRequest(list_services=""))
+                await call.done_writing()
+                responses = []
+                while (response := await call.read()) is not grpc.aio.EOF:
+                    responses.append(response)
             except grpc.aio.AioRpcError as exc:
                 last = f"{exc.code().name}: {exc.details()}"
                 if exc.code() != grpc.StatusCode.UNIMPLEMENTED:
                     break
+                continue
+            finally:
+                call.cancel()
+            if responses:
+                return [s.name for s in responses[0].list_services_response.service], version
+            last = "no answer"
         raise LookupError(f"server reflection did not answer ({last})")
 
     async def server_identity(self, timeout_s: float = 5.0) -> list[str]:
