@@ -6,7 +6,6 @@ certificate that does not name the agency fails the handshake.
 """
 
 import asyncio
-import contextlib
 import ssl
 import time
 from dataclasses import dataclass, field
@@ -164,8 +163,8 @@ class Target:
 
         v1 and v1alpha share one wire format, so the v1alpha messages serve both.
         """
-        last = ""
-        for version in ("v1", "v1alpha"):
+        failures: list[str] = []
+        for version in ("v1alpha", "v1"):
             method = self.channel().stream_stream(
                 f"/grpc.reflection.{version}.ServerReflection/ServerReflectionInfo",
                 request_serializer=reflection_pb2.ServerReflectionRequest.SerializeToString,
@@ -180,16 +179,16 @@ class Target:
                 while (response := await call.read()) is not grpc.aio.EOF:
                     responses.append(response)
             except grpc.aio.AioRpcError as exc:
-                last = f"{exc.code().name}: {exc.details()}"
-                if exc.code() != grpc.StatusCode.UNIMPLEMENTED:
-                    break
+                # A server without this version answers UNIMPLEMENTED, possibly before our write
+                # lands (then the write reports it otherwise): either way, try the other version.
+                failures.append(f"{version} {exc.code().name}: {exc.details()}")
                 continue
             finally:
                 call.cancel()
             if responses:
                 return [s.name for s in responses[0].list_services_response.service], version
-            last = "no answer"
-        raise LookupError(f"server reflection did not answer ({last})")
+            failures.append(f"{version}: no answer")
+        raise LookupError(f"server reflection did not answer ({'; '.join(failures)})")
 
     async def server_identity(self, timeout_s: float = 5.0) -> list[str]:
         """Problems with the server certificate the agency presents (empty: it names the agency as it must).
@@ -221,9 +220,10 @@ class Target:
         try:
             der = writer.get_extra_info("ssl_object").getpeercert(binary_form=True)
         finally:
-            writer.close()
-            with contextlib.suppress(OSError, ssl.SSLError):
-                await writer.wait_closed()
+            # Abort, not close: an HTTP/2 server waiting for its preface does not answer a TLS
+            # close_notify, and asyncio would wait 30 s for it.
+            writer.transport.abort()
+            await asyncio.sleep(0)
         names = certificate_names(x509.load_der_x509_certificate(der))
         problems = []
         wanted = agency_identity(options.agency_id)
