@@ -169,7 +169,7 @@ async def test_agencies_health_and_readiness(aiohttp_client, tmp_path, healthy):
     assert agencies == [
         {
             "id": a.id, "kind": a.kind, "name": f"{a.id} 测试", "address": a.address, "timeout_ms": 1500,
-            "health": "up", "ejected_until": "",
+            "health": "up", "ejected_until": "", "source": "file", "external": False,
         }
         for a in healthy
     ]

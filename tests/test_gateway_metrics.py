@@ -1,4 +1,4 @@
-"""The gateway's own counts, in process: a broken answer is INVALID_ANSWER, a removed agency's series go, the door's
+"""The gateway's own counts, in process: a broken answer is INVALID_RESPONSE, a removed agency's series go, the door's
 refusals reach the gRPC and query counts."""
 
 import contextlib
@@ -49,19 +49,19 @@ def calls(agency: str, outcome: str, method: str = "QueryAccounts") -> float | N
 async def test_a_broken_answer_counts_as_invalid_answer_and_a_removed_agency_loses_its_series(tmp_path):
     async with broken_banks("broken-a", "broken-b") as agencies, running_gateway(tmp_path, agencies) as gateway:
         # Registered: every method of the kind and every outcome, at zero.
-        assert calls("broken-a", "INVALID_ANSWER") == 0
+        assert calls("broken-a", "INVALID_RESPONSE") == 0
         assert calls("broken-a", "EJECTED", "Deduct") == 0
         async with aiohttp.ClientSession(headers=auth_headers()) as session:
             async with session.post(f"http://{gateway.endpoints['http']}/v1/queries", json=query_body()) as response:
                 body = await response.json()
         assert [r["status"] for r in body["results"]] == ["AGENCY_STATUS_ERROR"] * 2
-        assert calls("broken-a", "INVALID_ANSWER") == 1 and calls("broken-a", "OK") == 0
+        assert calls("broken-a", "INVALID_RESPONSE") == 1 and calls("broken-a", "OK") == 0
 
         write_registry(tmp_path, agencies[1:])
         assert await gateway.core.reloader.reload("test")
-        assert calls("broken-a", "INVALID_ANSWER") is None
+        assert calls("broken-a", "INVALID_RESPONSE") is None
         assert sample("chakong_gateway_agency_up", agency="broken-a") == 0.0  # gone: no sample
-        assert calls("broken-b", "INVALID_ANSWER") == 1
+        assert calls("broken-b", "INVALID_RESPONSE") == 1
 
 
 @pytest.mark.parametrize(("token", "code", "result", "court"), [

@@ -106,3 +106,14 @@ def test_agency_query_requests_share_one_wire_layout():
     # The gateway encodes a query once and sends the bytes to every kind.
     check_query_requests_share_layout()
     assert bank_pb2.QueryAccountsRequest.DESCRIPTOR.fields_by_name["subject"].number == 3
+
+
+def test_an_entry_may_be_marked_external(tmp_path):
+    _, vmo = load_registry(write(tmp_path, GOOD.replace("timeout_ms = 800", "timeout_ms = 800\nexternal = true")))
+    assert vmo.external is True and vmo.source == "file"
+    icbc = load_registry(write(tmp_path, GOOD))[0]
+    assert icbc.external is False
+    with pytest.raises(RegistryError, match=r"external: 'yes' is not true or false"):
+        load_registry(write(tmp_path, GOOD.replace("timeout_ms = 800", 'timeout_ms = 800\nexternal = "yes"')))
+    with pytest.raises(RegistryError, match="profile: describes mock data"):
+        load_registry(write(tmp_path, GOOD.replace('profile = "bank"', 'profile = "bank"\nexternal = true')))

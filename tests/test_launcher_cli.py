@@ -14,8 +14,9 @@ import pytest
 from services import datagen
 from services.cli.auth import fill_identity
 from services.cli.main import parser
+from services.security import pki
 from services.security.tokens import TokenSigner, write_signing_key
-from tests.support.harness import REPO
+from tests.support.harness import REPO, ServiceProcess
 
 CASE = "(2026)皖01执1024号"
 
@@ -38,10 +39,27 @@ def signing_key(banner: str) -> str:
     return re.search(r"--signing-key (\S+?)\)", banner).group(1)
 
 
+def external_bank(workdir, port: int) -> ServiceProcess:
+    """An agency that runs on its own, as an outside bank would: its own key, a certificate signed from its request."""
+    directory = workdir / "data" / "pki"
+    pki.init_pki(directory, [])
+    key_pem, csr_pem = pki.agency_csr("extbank")
+    (workdir / "extbank.key").write_bytes(key_pem)
+    (workdir / "extbank.crt").write_bytes(pki.load_ca(directory).sign_agency_csr(csr_pem, "extbank").cert_pem())
+    return ServiceProcess("services.bank", {
+        "AGENCY_ID": "extbank", "AGENCY_NAME": "外部银行", "GRPC_ADDRESS": f"127.0.0.1:{port}",
+        "METRICS_ADDRESS": "127.0.0.1:0", "DATA_DIR": str(workdir / "extbank-data"), "SEED": "42", "SUBJECTS": "400",
+        "TLS_CERT": str(workdir / "extbank.crt"), "TLS_KEY": str(workdir / "extbank.key"),
+        "TLS_CA": str(directory / "ca.crt"),
+    }).start()
+
+
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
-    """The launcher running a bank, a vehicle and a real-estate registry."""
+    """The launcher running a bank, a vehicle and a real-estate registry, and an external bank it did not start."""
     workdir = tmp_path_factory.mktemp("stack")
+    external_port = free_port()
+    external = external_bank(workdir, external_port)
     registry = workdir / "agencies.toml"
     registry.write_text(
         f'[[agency]]\nid = "icbc"\nkind = "bank"\nname = "中国工商银行"\naddress = "127.0.0.1:{free_port()}"\n'
@@ -49,7 +67,9 @@ def stack(tmp_path_factory):
         f'[[agency]]\nid = "hefei-vmo"\nkind = "vehicle"\nname = "车管所"\naddress = "127.0.0.1:{free_port()}"\n'
         f"timeout_ms = 1500\n\n"
         f'[[agency]]\nid = "hefei-rer"\nkind = "realestate"\nname = "不动产登记中心"\n'
-        f'address = "127.0.0.1:{free_port()}"\ntimeout_ms = 1500\n'
+        f'address = "127.0.0.1:{free_port()}"\ntimeout_ms = 1500\n\n'
+        f'[[agency]]\nid = "extbank"\nkind = "bank"\nname = "外部银行"\naddress = "127.0.0.1:{external_port}"\n'
+        f"timeout_ms = 1500\nexternal = true\n"
     )
     env = {
         **os.environ,
@@ -79,6 +99,9 @@ def stack(tmp_path_factory):
     assert launcher.wait(30) == 0, rest
     launcher.stdout.close()
     assert "Stopped." in rest
+    # The launcher stopped what it started, not the agency that runs on its own.
+    assert external.proc.poll() is None
+    external.stop()
 
 
 def gateway_address(banner: str) -> str:
@@ -91,6 +114,8 @@ def test_launcher_prints_endpoints_and_debtors_with_assets(stack):
     assert "chakong is up." in banner
     for agency_id in ("icbc", "hefei-vmo", "hefei-rer"):
         assert agency_id in banner
+    assert re.search(r"extbank +bank +127\.0\.0\.1:\d+ +external, health SERVING", banner), banner
+    assert "1 external: extbank" in banner
     population = datagen.subjects(42, 400)
     showcased = datagen.showcase(population, 1)[0]
     assert showcased.id_number in banner
@@ -107,10 +132,11 @@ def test_cli_query_prints_every_agency(stack):
         "query", "--subject", debtor.id_number, "--case", CASE,
     )
     assert result.returncode == 0, result.stderr
-    for agency_id in ("icbc", "hefei-vmo", "hefei-rer"):
+    for agency_id in ("icbc", "hefei-vmo", "hefei-rer", "extbank"):
         assert agency_id in result.stdout
-    assert result.stdout.count(" OK ") == 3
-    assert "3/3 agencies OK, complete" in result.stdout
+    # The external agency answers through the gateway like the mocks.
+    assert result.stdout.count(" OK ") == 4
+    assert "4/4 agencies OK, complete" in result.stdout
 
 
 def test_cli_query_json_is_the_aggregate(stack):
@@ -124,7 +150,7 @@ def test_cli_query_json_is_the_aggregate(stack):
     assert result.returncode == 0, result.stderr
     answer = json.loads(result.stdout)
     assert answer["complete"] is True
-    assert {r["agency_id"] for r in answer["results"]} == {"icbc", "hefei-vmo", "hefei-rer"}
+    assert {r["agency_id"] for r in answer["results"]} == {"icbc", "hefei-vmo", "hefei-rer", "extbank"}
     assert int(answer["summary"]["property_count"]) >= 1
 
 

@@ -4,7 +4,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from protos.gateway.v1 import control_pb2, control_pb2_grpc, gateway_pb2
+from protos.gateway.v1 import admin_pb2, control_pb2, control_pb2_grpc, gateway_pb2
+from services.gateway.admin.operations import BY_GRPC_METHOD as ADMIN_OPERATIONS
 from services.gateway.control.kinds import KINDS
 from services.gateway.control.operations import BY_GRPC_METHOD as CONTROL_OPERATIONS
 from services.gateway.grpc_api.control import EnforcementControlServicer
@@ -25,6 +26,7 @@ def test_every_gateway_method_has_a_declared_operation():
     for service, declared in (
         (gateway_pb2.DESCRIPTOR.services_by_name["AssetGateway"], QUERY_OPERATIONS),
         (control_pb2.DESCRIPTOR.services_by_name["EnforcementControl"], CONTROL_OPERATIONS),
+        (admin_pb2.DESCRIPTOR.services_by_name["AgencyAdmin"], ADMIN_OPERATIONS),
     ):
         assert sorted(declared) == sorted(method.name for method in service.methods)
 

@@ -425,7 +425,7 @@ LABEL_VALUES = {
     "agency": {agency_id for agency_id, _, _ in AGENCIES},
     "api": {"grpc", "grpc_stream", "http", "http_stream"},
     "result": {"complete", "partial", "rejected"} | DOOR,
-    "outcome": GRPC_CODES | {"TIMEOUT", "EJECTED", "INVALID_ANSWER", "succeeded", "refused", "rejected", "pending",
+    "outcome": GRPC_CODES | {"TIMEOUT", "EJECTED", "INVALID_RESPONSE", "succeeded", "refused", "rejected", "pending",
                              "allowed", "denied", "answered"} | DOOR,
     "court": {CASE.court_code, "other", "unknown"},
     "grpc_code": GRPC_CODES,

@@ -156,3 +156,67 @@ def test_cli_issue_and_its_errors(tmp_path, capsys):
     assert "agency ID" in capsys.readouterr().err
     assert main(["pki", "init", "--dir", str(tmp_path), "--agencies", str(tmp_path / "missing.toml")]) == 2
     assert "registry not found" in capsys.readouterr().err
+
+
+# Certificate requests: the agency keeps its private key.
+
+
+def _request(key, names: list[x509.GeneralName] | None) -> bytes:
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.x509.oid import NameOID
+
+    builder = x509.CertificateSigningRequestBuilder().subject_name(
+        x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "whoever")]))
+    if names is not None:
+        builder = builder.add_extension(x509.SubjectAlternativeName(names), critical=False)
+    return builder.sign(key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM)
+
+
+def test_a_signed_request_names_the_agency_and_the_ca_never_sees_the_key(tmp_path):
+    pki.init_pki(tmp_path, [])
+    key_pem, csr_pem = pki.agency_csr("mybank")
+    (tmp_path / "req.csr").write_bytes(csr_pem)
+    assert main(["pki", "sign-csr", "--dir", str(tmp_path), "--agency", "mybank", "--csr", str(tmp_path / "req.csr"),
+                 "--dns", "bank.example.com"]) == 0
+    certificate = load(tmp_path / "req.crt")
+    names = tls.certificate_names(certificate)
+    assert names.identity == tls.agency_identity("mybank")
+    assert names.dns_names == ("mybank", "bank.example.com")
+    assert {ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH} <= usages(certificate)
+    assert pki.load_ca(tmp_path).issued(certificate)
+    # The certificate is for the agency's own key, which the CA directory does not hold.
+    from cryptography.hazmat.primitives import serialization
+
+    key = serialization.load_pem_private_key(key_pem, None)
+    spki = serialization.PublicFormat.SubjectPublicKeyInfo
+    assert certificate.public_key().public_bytes(serialization.Encoding.DER, spki) == key.public_key().public_bytes(
+        serialization.Encoding.DER, spki)
+    assert not any(p.name.startswith("agency-mybank") for p in tmp_path.iterdir())
+    # The agency loads it as its TLS identity.
+    (tmp_path / "mybank.key").write_bytes(key_pem)
+    server = tls.ServerTls.from_files(tmp_path / "req.crt", tmp_path / "mybank.key", tmp_path / "ca.crt")
+    assert server.names.identity == tls.agency_identity("mybank")
+
+
+@pytest.mark.parametrize(("names", "refusal"), [
+    ([x509.UniformResourceIdentifier(tls.GATEWAY_IDENTITY)], "may only be spiffe://chakong/agency/mybank"),
+    ([x509.UniformResourceIdentifier(tls.agency_identity("icbc"))], "may only be"),
+    ([x509.DNSName("icbc")], "DNS name 'icbc', not granted"),
+    ([x509.IPAddress(ipaddress.ip_address("10.0.0.1"))], "IP addresses"),
+])
+def test_a_request_to_be_someone_else_is_refused(tmp_path, names, refusal):
+    ca, _ = pki.ensure_ca(tmp_path)
+    with pytest.raises(pki.PkiError, match=refusal):
+        ca.sign_agency_csr(_request(ec.generate_private_key(ec.SECP256R1()), names), "mybank")
+
+
+def test_a_request_without_names_gets_the_rules_names_and_weak_keys_are_refused(tmp_path):
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    ca, _ = pki.ensure_ca(tmp_path)
+    leaf = ca.sign_agency_csr(_request(rsa.generate_private_key(65537, 2048), None), "mybank")
+    assert tls.certificate_names(leaf.certificate).dns_names == ("mybank",)
+    with pytest.raises(pki.PkiError, match="at least 2048"):
+        ca.sign_agency_csr(_request(rsa.generate_private_key(65537, 1024), None), "mybank")
+    with pytest.raises(pki.PkiError, match="not a PEM certificate signing request"):
+        ca.sign_agency_csr(b"hello", "mybank")

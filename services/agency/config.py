@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from services.agency import faults
 from services.common.interceptors import FaultSettings
 from services.common.settings import SettingsError, env_address, env_float, env_int, env_str
 from services.common.tls import GATEWAY_IDENTITY, ServerTls, agency_identity
@@ -45,6 +46,11 @@ class AgencySettings:
     # None: plaintext (INSECURE_PLAINTEXT). Keyword-only with a default so
     # subclasses may add required fields and in-process tests stay short.
     tls: ServerTls | None = field(default=None, kw_only=True)
+    # AGENCY_TEST_MODE=1: an empty database of its own, chakong.testing.v1
+    # served (fixtures, clock) for `chakong conform`. Never in production.
+    test_mode: bool = field(default=False, kw_only=True)
+    # AGENCY_DELIBERATE_FAULTS (services.agency.faults): test only.
+    deliberate_faults: frozenset[str] = field(default=frozenset(), kw_only=True)
 
     @property
     def data_parameters(self) -> dict[str, str]:
@@ -54,6 +60,8 @@ class AgencySettings:
             "agency_name": self.agency_name,
             "seed": str(self.seed),
             "subjects": str(self.subjects),
+            # Only when set: existing seeded databases keep their fingerprint.
+            **({"test_mode": "1"} if self.test_mode else {}),
         }
 
 
@@ -71,7 +79,9 @@ def agency_env(defaults: AgencyDefaults) -> dict[str, Any]:
     if len(agency_name) > 100:
         raise SettingsError(f"AGENCY_NAME={agency_name!r}: must be at most 100 characters")
     data_dir = Path(env_str("DATA_DIR", "var"))
-    db_path = Path(env_str("DB_PATH", str(data_dir / f"{agency_id}.db")))
+    test_mode = env_flag("AGENCY_TEST_MODE")
+    # Test mode never touches the demo data: the kit resets what it drives.
+    db_path = Path(env_str("DB_PATH", str(data_dir / f"{agency_id}{'.test' if test_mode else ''}.db")))
     if db_path.exists() and not db_path.is_file():
         raise SettingsError(f"DB_PATH={str(db_path)!r}: exists and is not a file")
     return {
@@ -86,7 +96,17 @@ def agency_env(defaults: AgencyDefaults) -> dict[str, Any]:
         "grace_seconds": env_float("GRACE_SECONDS", 5.0, minimum=0.0, maximum=600.0),
         "faults": FaultSettings.from_env(),
         "tls": tls_env(agency_id),
+        "test_mode": test_mode,
+        "deliberate_faults": faults.from_env(),
     }
+
+
+def env_flag(name: str) -> bool:
+    value = os.environ.get(name, "").strip()
+    if value not in ("", "0", "1"):
+        raise SettingsError(f"{name}={value!r}: expected 1 or 0")
+    return value == "1"
+
 
 
 def tls_env(agency_id: str) -> ServerTls | None:

@@ -7,7 +7,9 @@ with the same key and the same request gets the recorded answer and no
 second effect; the same key with a different request is refused.
 Business refusals (FAILED_PRECONDITION, NOT_FOUND, ...) are recorded too, so
 a retry cannot succeed where the first call was refused; malformed requests
-are rejected before the key is looked at and leave nothing behind.
+(INVALID_ARGUMENT, including expires_at checked against the time of the
+call) leave nothing behind, so the key stays free for the corrected request
+(protos/common/v1/common.proto, Idempotency).
 """
 
 import hashlib
@@ -20,6 +22,7 @@ import grpc
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from services.agency import faults
 from services.agency.store import transaction
 from services.common.periods import add_years
 from services.common.validation import FieldError, validate_token
@@ -91,6 +94,8 @@ async def exactly_once(
     except FieldError as exc:
         # A time-dependent check (expires_at against now) failed for a new
         # key: nothing was written, so the key stays free for a fixed request.
+        if faults.active("invalid_argument_stored"):
+            _store(conn, key, method, digest, court_code, Refusal(grpc.StatusCode.INVALID_ARGUMENT, str(exc)), now_us)
         await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
     if isinstance(response, Refusal):
         # Abort outside the transaction: the refusal is committed first.
@@ -115,6 +120,9 @@ def _run_once(
         row = conn.execute(
             "SELECT method, request_digest, response FROM idempotency WHERE idempotency_key = ?", (key,)
         ).fetchone()
+        if row is not None and faults.active("replay_applies_twice" if row["request_digest"] == digest
+                                             else "key_reuse_accepted"):
+            return apply(conn)
         if row is not None:
             if row["method"] != method or row["request_digest"] != digest:
                 refusal = Refusal(
@@ -135,6 +143,8 @@ def _run_once(
             except Refusal as exc:
                 refusal = exc
                 stored = b"E" + f"{exc.code.name}\n{exc.message}".encode()
+                if faults.active("refusal_not_stored"):
+                    return refusal
             conn.execute(
                 "INSERT INTO idempotency (idempotency_key, method, court_code, request_digest, response,"
                 " created_at_us) VALUES (?, ?, ?, ?, ?, ?)",
@@ -143,6 +153,17 @@ def _run_once(
             if refusal is None:
                 return response
     return refusal
+
+
+def _store(conn: sqlite3.Connection, key: str, method: str, digest: bytes, court_code: str, refusal: Refusal,
+           now_us: int) -> None:
+    """Record a refusal under the key in its own transaction (the invalid_argument_stored fault only)."""
+    with transaction(conn):
+        conn.execute(
+            "INSERT OR IGNORE INTO idempotency (idempotency_key, method, court_code, request_digest, response,"
+            " created_at_us) VALUES (?, ?, ?, ?, ?, ?)",
+            (key, method, court_code, digest, b"E" + f"{refusal.code.name}\n{refusal.message}".encode(), now_us),
+        )
 
 
 def _stored(blob: bytes, response_type: type[Response]) -> Response | Refusal:

@@ -8,7 +8,7 @@ from typing import Protocol, TypeVar
 import grpc
 
 from protos.common.v1 import common_pb2
-from services.agency import store
+from services.agency import faults, store
 from services.agency.config import AgencySettings
 from services.common.logs import mask_id
 from services.common.validation import FieldError, validate_case, validate_subject, validate_token
@@ -16,6 +16,9 @@ from services.common.validation import FieldError, validate_case, validate_subje
 logger = logging.getLogger(__name__)
 
 Record = TypeVar("Record")
+
+# The most accounts, vehicles or properties one answer carries (the contract's limit).
+MAX_ITEMS = 1000
 
 
 class QueryRequest(Protocol):
@@ -57,7 +60,7 @@ async def answer_query(
     records: Sequence[Record] = ()
     if registered is not None:
         name_differs = bool(subject.name) and registered["name"] != subject.name
-        if name_differs or registered["subject_type"] != subject.type:
+        if (name_differs or registered["subject_type"] != subject.type) and not faults.active("name_mismatch_ignored"):
             logger.info(
                 "query %s refused: %s at %s is registered under another name or type",
                 request.request_id or "-", mask_id(subject.id_number), agency_id,
@@ -69,6 +72,14 @@ async def answer_query(
                 " (证件号码与姓名不一致); check the debtor's registered name",
             )
         records = find(subject.id_number)
+        if len(records) > MAX_ITEMS and not faults.active("no_item_cap"):
+            logger.warning("query %s refused: %s at %s has %d %s, more than an answer may carry",
+                           request.request_id or "-", mask_id(subject.id_number), agency_id, len(records), kind)
+            await context.abort(
+                grpc.StatusCode.OUT_OF_RANGE,
+                f"subject: holds {len(records)} {kind} here, more than the {MAX_ITEMS} one answer may carry;"
+                " the agency must be asked to report them another way",
+            )
     logger.info(
         "query %s: %s at %s has %d %s",
         request.request_id or "-", mask_id(subject.id_number), agency_id, len(records), kind,

@@ -40,6 +40,7 @@ from dataclasses import dataclass
 import grpc
 
 from protos.common.v1 import common_pb2
+from services.agency import faults
 from services.agency.control import Refusal, check_expiry
 from services.common.periods import add_years
 from services.agency.store import holder, timestamp, transaction
@@ -119,6 +120,8 @@ def seal(
             "subject: the name or document type does not match the registered owner (证件号码与姓名不一致)",
         )
     for row in _pending(conn, asset_id):
+        if faults.active("duplicate_hold_accepted"):
+            break
         if row["court_code"] == court_code and same_case(row["case_number"], case_number):
             raise Refusal(
                 grpc.StatusCode.ALREADY_EXISTS,
@@ -152,7 +155,8 @@ def renew(
     now_us: int,
 ) -> SealView:
     """Move the end of an ACTIVE, unexpired seal later, at most `max_years` from now."""
-    _check_period(rules, expires_us, now_us)
+    if not faults.active("renew_past_period"):
+        _check_period(rules, expires_us, now_us)
     settle(conn, rules, now_us)
     row = _own_seal(conn, seal_id, court_code, case_number, "renew")
     if row["state"] != ACTIVE:
@@ -234,7 +238,7 @@ def settle(conn: sqlite3.Connection, rules: SealRules, now_us: int) -> list[str]
     its end, promoting the next queued seal at that moment (which may in
     turn lapse). Call inside a transaction; returns the lapsed seal IDs."""
     lapsed: list[str] = []
-    while True:
+    while not faults.active("lapse_not_applied"):
         row = conn.execute(
             "SELECT seal_id, asset_id, expires_at_us FROM seals WHERE state = ? AND expires_at_us <= ?"
             " ORDER BY expires_at_us, queue_seq LIMIT 1",
@@ -247,12 +251,13 @@ def settle(conn: sqlite3.Connection, rules: SealRules, now_us: int) -> list[str]
         )
         lapsed.append(row["seal_id"])
         _promote(conn, rules, row["asset_id"], row["expires_at_us"])
+    return lapsed
 
 
 def settle_due(conn: sqlite3.Connection, rules: SealRules, now_us: int) -> list[str]:
     """`settle` in its own transaction, for the query path; only an indexed
     look-up when nothing is due."""
-    if conn.execute(
+    if faults.active("lapse_not_applied") or conn.execute(
         "SELECT 1 FROM seals WHERE state = ? AND expires_at_us <= ? LIMIT 1", (ACTIVE, now_us)
     ).fetchone() is None:
         return []
@@ -288,15 +293,18 @@ def _check_period(rules: SealRules, expires_us: int, start_us: int) -> None:
 
 
 def _promote(conn: sqlite3.Connection, rules: SealRules, asset_id: str, at_us: int) -> None:
+    order = "DESC" if faults.active("queue_order_ignored") else ""
     row = conn.execute(
         "SELECT seal_id, registered_at_us, expires_at_us FROM seals WHERE asset_id = ? AND state = ?"
-        " ORDER BY queue_seq LIMIT 1",
+        f" ORDER BY queue_seq {order} LIMIT 1",
         (asset_id, QUEUED),
     ).fetchone()
     if row is None:
         return
     period = row["expires_at_us"] - row["registered_at_us"]
     expires_us = min(at_us + period, add_years(at_us, rules.max_years))
+    if faults.active("period_from_registration"):
+        expires_us = row["expires_at_us"]
     conn.execute(
         "UPDATE seals SET state = ?, effective_at_us = ?, expires_at_us = ? WHERE seal_id = ?",
         (ACTIVE, at_us, expires_us, row["seal_id"]),
@@ -323,7 +331,10 @@ def _own_seal(
 ) -> sqlite3.Row:
     row = conn.execute("SELECT * FROM seals WHERE seal_id = ?", (seal_id,)).fetchone()
     if row is None:
-        raise Refusal(grpc.StatusCode.NOT_FOUND, f"seal_id: no seal {seal_id} is registered here")
+        code = grpc.StatusCode.NOT_FOUND
+        if faults.active("not_found_as_failed_precondition"):
+            code = grpc.StatusCode.FAILED_PRECONDITION
+        raise Refusal(code, f"seal_id: no seal {seal_id} is registered here")
     if row["court_code"] != court_code:
         raise Refusal(
             grpc.StatusCode.PERMISSION_DENIED,

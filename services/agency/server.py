@@ -12,10 +12,13 @@ from pathlib import Path
 
 import grpc
 
+from protos.testing.v1 import testing_pb2, testing_pb2_grpc
 from services import datagen
-from services.agency import store
+from services.agency import faults, store
 from services.agency.config import AgencySettings
+from services.common.clock import Clock, clock_from_env
 from services.agency.metrics import AGENCY_RECORDS
+from services.agency.testing import AdjustableClock, AgencyTestingServicer, Fixtures
 from services.common.grpc_server import GrpcServer, announce_ready, bound_address, install_shutdown_signals
 from services.common.interceptors import server_interceptors
 from services.common.metrics_http import start_metrics_server
@@ -50,10 +53,12 @@ class AgencyKind:
     # generator; returns how many records it stored.
     schema: str
     populate: Callable[[sqlite3.Connection, AgencySettings], int]
-    # Its servicer class (built with the open DB and the settings) and the
-    # generated add_..._to_server function.
-    servicer: Callable[[sqlite3.Connection, AgencySettings], object]
+    # Its servicer class (built with the open DB, the settings and the
+    # clock) and the generated add_..._to_server function.
+    servicer: Callable[[sqlite3.Connection, AgencySettings, Clock], object]
     add_servicer: Callable[[object, grpc.aio.Server], None]
+    # Its tables and fixture loader, for test mode.
+    fixtures: Fixtures
 
     def seed_plan(self, settings: AgencySettings) -> store.SeedPlan:
         return store.SeedPlan(
@@ -64,8 +69,12 @@ class AgencyKind:
                 **settings.data_parameters,
             },
             schema=self.schema,
-            populate=lambda conn: self.populate(conn, settings),
+            # Test mode starts empty: the conformance kit loads what each case needs.
+            populate=(lambda conn: 0) if settings.test_mode else (lambda conn: self.populate(conn, settings)),
         )
+
+
+TESTING_SERVICE = testing_pb2.DESCRIPTOR.services_by_name["AgencyTesting"].full_name
 
 
 @dataclass
@@ -104,20 +113,45 @@ def log_transport_security(settings: AgencySettings) -> None:
         )
 
 
+def log_test_mode(settings: AgencySettings) -> None:
+    if settings.test_mode:
+        logger.warning(
+            "TEST MODE: agency %s serves chakong.testing.v1.AgencyTesting on %s: anyone allowed to call it can wipe"
+            " %s and move this agency's clock. For conformance runs only; unset AGENCY_TEST_MODE in production.",
+            settings.agency_id, settings.grpc_address, settings.db_path,
+        )
+
+
 async def start_agency(settings: AgencySettings, agency: AgencyKind) -> RunningAgency:
     """Seed the DB if needed, then serve gRPC and metrics; returns once listening."""
+    faults.activate(settings.deliberate_faults)
     outcome = await asyncio.to_thread(store.ensure_seeded, settings.db_path, agency.seed_plan(settings))
     AGENCY_RECORDS.labels(settings.agency_id, agency.records).set(outcome.records)
     log_transport_security(settings)
+    log_test_mode(settings)
     conn = store.connect(settings.db_path)
+    clock = AdjustableClock(clock_from_env()) if settings.test_mode else clock_from_env()
+
+    def register(server: grpc.aio.Server) -> None:
+        agency.add_servicer(agency.servicer(conn, settings, clock), server)
+        if settings.test_mode:
+            testing_pb2_grpc.add_AgencyTestingServicer_to_server(
+                AgencyTestingServicer(conn, agency.fixtures, clock, settings.agency_id), server
+            )
+
+    services = [agency.service_name]
+    if settings.test_mode:
+        services.append(TESTING_SERVICE)
     try:
         metrics_port = start_metrics_server(settings.metrics_address)
         server = await GrpcServer.start(
             settings.grpc_address,
-            lambda s: agency.add_servicer(agency.servicer(conn, settings), s),
-            [agency.service_name],
+            register,
+            services,
             interceptors=server_interceptors(settings.faults),
             tls=settings.tls,
+            health_for_server=not faults.active("health_service_name_only"),
+            check_peer=not faults.active("any_client_allowed"),
         )
     except BaseException:
         conn.close()
@@ -140,6 +174,7 @@ async def serve_agency(settings: AgencySettings, agency: AgencyKind) -> None:
         agency_id=settings.agency_id,
         grpc=running.grpc_address,
         metrics=running.metrics_address,
+        **({"test_mode": "1"} if settings.test_mode else {}),
     )
     try:
         await shutdown.wait()

@@ -36,8 +36,10 @@ Where DOMAIN.md is silent, this ledger decides:
   case: a court acts on a freeze only for the case it was placed for.
 - A queued freeze can only be released whole: it holds nothing to reduce.
 - Time-relative rules on expires_at are checked here, not in validation:
-  they are decided once, when the request is first applied, and recorded
-  under its key, so a retry long after still gets the original answer.
+  they are decided when the request is first applied. A success is
+  recorded under its key, so a retry long after still gets the original
+  answer; the refusal (INVALID_ARGUMENT, a FieldError) is not, so the key
+  stays free for the corrected request, as for any malformed request.
 """
 
 import sqlite3
@@ -48,10 +50,10 @@ import grpc
 
 from protos.bank.v1 import bank_pb2
 from protos.common.v1 import common_pb2
+from services.agency import faults
 from services.agency.control import Refusal, check_expiry
 from services.common.periods import BANK_FREEZE_YEARS, add_years
 from services.agency.store import timestamp
-from services.common.validation import FieldError
 
 ACTIVE = common_pb2.HOLD_STATE_ACTIVE
 QUEUED = common_pb2.HOLD_STATE_QUEUED
@@ -96,6 +98,8 @@ def state_name(state: int) -> str:
 
 def lapses_due(conn: sqlite3.Connection, now_us: int) -> bool:
     """Is any ACTIVE freeze at or past its expiry? One probe of freezes_due."""
+    if faults.active("lapse_not_applied"):
+        return False
     return (
         conn.execute(
             "SELECT 1 FROM freezes WHERE state = ? AND expires_at_us <= ? LIMIT 1", (ACTIVE, now_us)
@@ -109,6 +113,8 @@ def settle(conn: sqlite3.Connection, now_us: int) -> int:
     a queue, promote it at the moment of each lapse, earliest first; returns
     how many lapsed. A promoted freeze may itself lapse before now_us: the
     loop takes it in its turn."""
+    if faults.active("lapse_not_applied"):
+        return 0
     # Where nothing is queued, lapses promote nobody and their order cannot
     # matter: one statement settles them all (a backlog after downtime
     # would otherwise cost a round of queries per expiry moment).
@@ -148,9 +154,10 @@ def promote(conn: sqlite3.Connection, account_number: str, at_us: int) -> list[s
     balance, held = _balance_and_held(conn, account_number)
     available = balance - held
     promoted = []
+    order = "DESC" if faults.active("queue_order_ignored") else ""
     for row in conn.execute(
         "SELECT freeze_id, requested_fen, expires_at_us, period_us FROM freezes"
-        " WHERE account_number = ? AND state = ? ORDER BY queue_seq",
+        f" WHERE account_number = ? AND state = ? ORDER BY queue_seq {order}",
         (account_number, QUEUED),
     ).fetchall():
         if available <= 0 and held > 0:
@@ -171,7 +178,7 @@ def promote(conn: sqlite3.Connection, account_number: str, at_us: int) -> list[s
 
 
 def _expiry_from(effective_us: int, period_us: int | None, registered_expiry_us: int) -> int:
-    if period_us is None:
+    if period_us is None or faults.active("period_from_registration"):
         return registered_expiry_us
     # A period asked for across a 29 February can be a day longer than a
     # calendar year that starts later; the statutory limit wins.
@@ -210,7 +217,7 @@ def freeze(
         " AND state IN (?, ?) ORDER BY queue_seq LIMIT 1",
         (account_number, authority.case_number, authority.court_code, ACTIVE, QUEUED),
     ).fetchone()
-    if existing is not None:
+    if existing is not None and not faults.active("duplicate_hold_accepted"):
         raise Refusal(
             grpc.StatusCode.ALREADY_EXISTS,
             f"case {authority.case_number} already has freeze {existing['freeze_id']}"
@@ -225,7 +232,7 @@ def freeze(
     if queue_waiting is not None or (available <= 0 and held > 0):
         state, frozen, shortfall, effective = QUEUED, 0, 0, None
     else:
-        frozen = min(amount_fen, available)
+        frozen = amount_fen if faults.active("no_shortfall") else min(amount_fen, available)
         state, shortfall, effective = ACTIVE, amount_fen - frozen, now_us
     conn.execute(
         "INSERT INTO freezes (freeze_id, account_number, case_number, court_code, state, requested_fen,"
@@ -259,7 +266,8 @@ def renew(
             f"freeze {freeze_id} is not active ({state_name(row['state'])}); only an active freeze can be"
             " renewed" + ("; a queued freeze's period starts when it takes effect" if row["state"] == QUEUED else ""),
         )
-    _check_expiry(expires_at_us, now_us)
+    if not faults.active("renew_past_period"):
+        _check_expiry(expires_at_us, now_us)
     if expires_at_us <= row["expires_at_us"]:
         raise Refusal(
             grpc.StatusCode.FAILED_PRECONDITION,
@@ -325,12 +333,12 @@ def deduct_from_freeze(
             f"freeze {freeze_id} is not active ({state_name(row['state'])}); only an active freeze can be deducted",
         )
     frozen = row["frozen_fen"]
-    if amount_fen > frozen:
+    if amount_fen > frozen and not faults.active("deduct_beyond_freeze"):
         raise Refusal(
             grpc.StatusCode.FAILED_PRECONDITION,
             f"amount_fen: only {frozen} fen remains frozen on freeze {freeze_id}; deduct at most that",
         )
-    remaining = frozen - amount_fen
+    remaining = max(0, frozen - amount_fen)
     _debit(conn, row["account_number"], amount_fen)
     conn.execute(
         "UPDATE freezes SET frozen_fen = ?, deducted_fen = deducted_fen + ?, state = ?, ended_at_us = ?"
@@ -499,7 +507,10 @@ def _freeze_for(conn: sqlite3.Connection, freeze_id: str, authority: Authority, 
     """The freeze, if this court placed it for this case."""
     row = conn.execute("SELECT * FROM freezes WHERE freeze_id = ?", (freeze_id,)).fetchone()
     if row is None:
-        raise Refusal(grpc.StatusCode.NOT_FOUND, f"freeze_id: no freeze {freeze_id} at this institution")
+        code = grpc.StatusCode.NOT_FOUND
+        if faults.active("not_found_as_failed_precondition"):
+            code = grpc.StatusCode.FAILED_PRECONDITION
+        raise Refusal(code, f"freeze_id: no freeze {freeze_id} at this institution")
     if row["court_code"] != authority.court_code:
         raise Refusal(
             grpc.StatusCode.PERMISSION_DENIED,
@@ -514,10 +525,8 @@ def _freeze_for(conn: sqlite3.Connection, freeze_id: str, authority: Authority, 
 
 
 def _check_expiry(expires_at_us: int, now_us: int) -> None:
-    try:
-        check_expiry(timestamp(expires_at_us), "expires_at", start_us=now_us, max_years=BANK_FREEZE_YEARS)
-    except FieldError as exc:
-        raise Refusal(grpc.StatusCode.INVALID_ARGUMENT, str(exc)) from None
+    """FieldError (INVALID_ARGUMENT, not recorded under the key) unless within the statutory year from now."""
+    check_expiry(timestamp(expires_at_us), "expires_at", start_us=now_us, max_years=BANK_FREEZE_YEARS)
 
 
 def _debit(conn: sqlite3.Connection, account_number: str, amount_fen: int) -> None:

@@ -10,7 +10,7 @@ from google.protobuf.message import Message
 
 from protos.bank.v1 import bank_pb2, bank_pb2_grpc
 from protos.common.v1 import common_pb2
-from services.agency import feed
+from services.agency import faults, feed
 from services.agency.control import exactly_once, timestamp_us
 from services.common.clock import Clock, clock_from_env
 from services.agency.queries import QueryServicer
@@ -75,7 +75,10 @@ class BankServicer(QueryServicer, bank_pb2_grpc.BankServicer):
                 expires_at_us=timestamp_us(request.expires_at),
                 now_us=now_us,
             )
-            return store.freeze_message(conn, freeze_id)
+            answer = store.freeze_message(conn, freeze_id)
+            if faults.active("freeze_reply_without_id"):
+                answer.freeze_id = ""
+            return answer
 
         return await self._control(
             "Freeze", request, context, bank_pb2.AccountFreeze, validate, apply,
@@ -280,6 +283,7 @@ BANK = AgencyKind(
     records="accounts",
     schema=store.SCHEMA,
     populate=store.populate,
+    fixtures=store.FIXTURES,
     servicer=BankServicer,
     add_servicer=bank_pb2_grpc.add_BankServicer_to_server,
 )

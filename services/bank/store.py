@@ -6,9 +6,13 @@ from collections import defaultdict
 from protos.bank.v1 import bank_pb2
 from protos.common.v1 import common_pb2
 from services import datagen
+from protos.testing.v1 import testing_pb2
+from services.agency import faults
 from services.agency.holds import PENDING_STATES, queue_positions
 from services.agency.store import HoldTable, insert_holders, timestamp
+from services.agency.testing import Fixtures, require_owner
 from services.bank.config import Settings
+from services.common.validation import FieldError, require_text
 
 # Money is integer fen throughout. `opening_balance_fen` is the seeded
 # balance, kept for the conservation check: opening = balance + deductions.
@@ -116,6 +120,29 @@ def populate(conn: sqlite3.Connection, settings: Settings) -> int:
     return cursor.rowcount
 
 
+def load_fixtures(conn: sqlite3.Connection, request: testing_pb2.LoadFixturesRequest, subjects: frozenset[str]) -> int:
+    """Test mode: the request's accounts, as if seeded."""
+    for i, fixture in enumerate(request.accounts):
+        a, where = fixture.account, f"accounts[{i}]"
+        require_owner(fixture.owner_id_number, subjects, f"{where}.owner_id_number")
+        require_text(a.account_number, f"{where}.account.account_number", 64)
+        if len(a.currency) != 3 or not (a.currency.isascii() and a.currency.isalpha() and a.currency.isupper()):
+            raise FieldError(f"{where}.account.currency", "must be 3 upper-case letters (ISO 4217)")
+        if a.balance_fen < 0:
+            raise FieldError(f"{where}.account.balance_fen", "must not be negative")
+        conn.execute(
+            "INSERT INTO accounts (account_number, owner_id_number, account_type, currency,"
+            " opening_balance_fen, balance_fen, status, branch, opened_on) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (a.account_number, fixture.owner_id_number, a.type or bank_pb2.ACCOUNT_TYPE_DEMAND_DEPOSIT, a.currency,
+             a.balance_fen, a.balance_fen, a.status or bank_pb2.ACCOUNT_STATUS_NORMAL, a.branch,
+             a.opened_on or "2020-01-01"),
+        )
+    return len(request.accounts)
+
+
+FIXTURES = Fixtures(tables=("deductions", "freezes", "accounts"), load=load_fixtures)
+
+
 def freeze_message(conn: sqlite3.Connection, freeze_id: str) -> bank_pb2.AccountFreeze:
     """One freeze as it stands, with its place in its account's queue."""
     row = conn.execute("SELECT * FROM freezes WHERE freeze_id = ?", (freeze_id,)).fetchone()
@@ -193,7 +220,8 @@ def accounts_of(conn: sqlite3.Connection, id_number: str) -> list[bank_pb2.Accou
                 type=row["account_type"],
                 currency=row["currency"],
                 balance_fen=row["balance_fen"],
-                available_balance_fen=row["balance_fen"] - frozen[number],
+                available_balance_fen=row["balance_fen"] - (0 if faults.active("available_ignores_frozen")
+                                                            else frozen[number]),
                 frozen_fen=frozen[number],
                 status=row["status"],
                 branch=row["branch"],

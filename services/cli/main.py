@@ -9,9 +9,11 @@ import grpc
 
 from protos.common.v1 import common_pb2
 from protos.gateway.v1 import gateway_pb2, gateway_pb2_grpc
+from services.cli import agencies as agency_admin
 from services.cli import control, render, security
 from services.cli.render import subject_type_of, to_json
 from services.cli.auth import COURT_HELP, EXECUTOR_HELP, channel_for, fill_identity
+from services.conformance import cli as conformance
 
 
 def build_query(args: argparse.Namespace) -> gateway_pb2.AssetQueryRequest:
@@ -38,15 +40,16 @@ async def run_query(args: argparse.Namespace) -> int:
         # Generous: the gateway answers by its own deadline; this only guards a hung gateway.
         timeout = (args.deadline_ms or 10_000) / 1000 + 5
         if args.stream and not args.json:
-            rows = []
+            rows, results = [], []
             async for event in stub.StreamAssets(request, timeout=timeout):
                 if event.HasField("result"):
+                    results.append(event.result)
                     rows.append(render.result_row(event.result))
                     print(render.pad(rows[-1][0], 32), "  ".join(rows[-1][2:]), flush=True)
                     for line in render.asset_lines(event.result):
                         print(line, flush=True)
                 else:
-                    print("\n" + render.summary_text(event.final))
+                    print("\n" + render.summary_text(event.final, results))
             return 0
         response = await stub.QueryAssets(request, timeout=timeout)
     print(to_json(response) if args.json else render.query_report(response))
@@ -63,10 +66,10 @@ async def run_agencies(args: argparse.Namespace) -> int:
         return 0
     rows = [
         [a.agency_id, gateway_pb2.AgencyKind.Name(a.kind).removeprefix("AGENCY_KIND_").lower(), a.display_name,
-         a.address, f"{a.timeout_ms} ms"]
+         a.address, f"{a.timeout_ms} ms", a.health, ("external, " if a.external else "") + (a.source or "file")]
         for a in response.agencies
     ]
-    print(render.table(["ID", "Kind", "Name 名称", "Address", "Timeout"], rows))
+    print(render.table(["ID", "Kind", "Name 名称", "Address", "Timeout", "Health", "Entry"], rows))
     return 0
 
 
@@ -105,6 +108,8 @@ def parser() -> argparse.ArgumentParser:
     agencies.add_argument("--json", action="store_true")
     agencies.set_defaults(run=run_agencies)
     security.register(commands)
+    conformance.register(commands)
+    agency_admin.register(commands)
     control.add_commands(commands)
     return top
 

@@ -44,7 +44,18 @@ def _enum_label(enum, value: int) -> str:
     return name.split("_", 2)[-1].lower().replace("_", " ")
 
 
-def status_label(status: int) -> str:
+# The gateway's prefix for an answer it rejected (services/gateway/query/answers.py).
+INVALID_PREFIX = "invalid response from agency: "
+
+
+def invalid(result: gateway_pb2.AgencyResult) -> bool:
+    """The agency answered, but with something that breaks the contract (not: did not answer)."""
+    return result.status == gateway_pb2.AGENCY_STATUS_ERROR and result.error_message.startswith(INVALID_PREFIX)
+
+
+def status_label(status: int, result: gateway_pb2.AgencyResult | None = None) -> str:
+    if result is not None and invalid(result):
+        return "INVALID"
     return gateway_pb2.AgencyStatus.Name(status).removeprefix("AGENCY_STATUS_")
 
 
@@ -65,7 +76,7 @@ def result_row(result: gateway_pb2.AgencyResult) -> list[str]:
     return [
         result.display_name or result.agency_id,
         result.agency_id,
-        status_label(result.status),
+        status_label(result.status, result),
         f"{result.latency_ms:.0f} ms",
         asset_count(result),
     ]
@@ -96,9 +107,20 @@ def asset_lines(result: gateway_pb2.AgencyResult) -> list[str]:
     return lines
 
 
-def summary_text(response: gateway_pb2.AssetQueryResponse) -> str:
+def partial_reason(results) -> str:
+    """Why a query is partial, in words: who did not answer, who answered wrongly, who refused."""
+    silent = sum(r.status in (gateway_pb2.AGENCY_STATUS_TIMEOUT, gateway_pb2.AGENCY_STATUS_UNAVAILABLE)
+                 for r in results)
+    wrong = sum(invalid(r) for r in results)
+    errors = sum(r.status == gateway_pb2.AGENCY_STATUS_ERROR for r in results) - wrong
+    parts = [f"{silent} did not answer"] * bool(silent) + [f"{wrong} answered with an invalid response"] * bool(wrong)
+    parts += [f"{errors} answered with an error"] * bool(errors)
+    return ", ".join(parts) or "some agencies did not answer"
+
+
+def summary_text(response: gateway_pb2.AssetQueryResponse, results=None) -> str:
     s = response.summary
-    state = "complete" if response.complete else "PARTIAL (some agencies did not answer)"
+    state = "complete" if response.complete else f"PARTIAL ({partial_reason(results or response.results)})"
     return (
         f"Summary: {s.agencies_ok}/{s.agencies_asked} agencies OK, {state}, {response.latency_ms:.0f} ms\n"
         f"  accounts {s.account_count}  balance {yuan(s.total_balance_fen)}  "
@@ -180,7 +202,10 @@ def action_report(action: control_pb2.Action) -> str:
     if result:
         lines.append(f"  result      {result}")
     lines.append(f"  attempts    {action.attempts}   key {action.idempotency_key}")
-    if action.state == control_pb2.ACTION_STATE_PENDING:
+    if action.state == control_pb2.ACTION_STATE_PENDING and action.error_code == "INVALID_RESPONSE":
+        lines.append(f"  the agency answered with an invalid response ({action.error_message.split(': ', 1)[-1]});"
+                     " nothing is recorded as done: the gateway asks again with the same key")
+    elif action.state == control_pb2.ACTION_STATE_PENDING:
         lines.append("  the agency has not confirmed it yet; the gateway keeps trying with the same key")
     return "\n".join(lines)
 

@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 from services.common.settings import SettingsError
+from services.common.tls import certificate_names as tls_names
 from services.gateway.agencies.registry import load_registry
 from services.security import audit, pki, tokens
 
@@ -46,6 +47,36 @@ async def run_pki_issue(args: argparse.Namespace) -> int:
     for action in actions:
         print(action)
     print("restart the service to load the new certificate")
+    return 0
+
+
+async def run_pki_csr(args: argparse.Namespace) -> int:
+    key, csr = Path(args.key_out), Path(args.csr_out)
+    if key.exists() and not args.force:
+        return _error(f"{key} exists; pass --force to replace the agency's private key")
+    try:
+        key_pem, csr_pem = pki.agency_csr(args.agency)
+        pki.write_private(key, key_pem)
+        pki.write_public(csr, csr_pem)
+    except (pki.PkiError, OSError) as exc:
+        return _error(str(exc))
+    print(f"private key: {key} (keep it here; it never leaves this machine)\n"
+          f"certificate request: {csr} (send it to the court's CA: `chakong pki sign-csr`)")
+    return 0
+
+
+async def run_pki_sign_csr(args: argparse.Namespace) -> int:
+    out = Path(args.out) if args.out else Path(args.csr).with_suffix(".crt")
+    try:
+        ca = pki.load_ca(args.dir)
+        leaf = ca.sign_agency_csr(Path(args.csr).read_bytes(), args.agency, extra_dns=args.dns or (), days=args.days)
+        pki.write_public(out, leaf.cert_pem())
+    except (pki.PkiError, OSError) as exc:
+        return _error(str(exc))
+    names = tls_names(leaf.certificate)
+    print(f"certificate: {out}\n  for agency {args.agency}: {', '.join(names.uris + names.dns_names)}\n"
+          f"  valid until {names.not_after:%Y-%m-%d}\n"
+          f"give the agency {out} and the CA certificate {pki.PkiLayout(Path(args.dir)).ca.cert} (its TLS_CA)")
     return 0
 
 
@@ -123,6 +154,26 @@ def register(commands: argparse._SubParsersAction) -> None:
     who.add_argument("--gateway", action="store_true", help="the gateway's server and client certificates")
     issue.add_argument("--days", type=int, default=pki.DEFAULT_LEAF_DAYS, help="validity (default %(default)s)")
     issue.set_defaults(run=run_pki_issue)
+
+    csr = pki_sub.add_parser(
+        "csr", help="an agency's private key and certificate request, made where the agency runs (no CA needed)"
+    )
+    csr.add_argument("--agency", required=True, help="agency ID, as in the registry")
+    csr.add_argument("--key-out", required=True, help="where to write the private key (0600)")
+    csr.add_argument("--csr-out", required=True, help="where to write the request (PEM)")
+    csr.add_argument("--force", action="store_true", help="replace an existing key")
+    csr.set_defaults(run=run_pki_csr)
+
+    sign = pki_sub.add_parser(
+        "sign-csr", help="issue an agency's certificate for its request; the agency keeps its private key"
+    )
+    sign.add_argument("--dir", default=pki_dir, help="PKI directory holding the CA (default %(default)s)")
+    sign.add_argument("--agency", required=True, help="agency ID the certificate names (URI and DNS)")
+    sign.add_argument("--csr", required=True, help="the agency's certificate request (PEM)")
+    sign.add_argument("--out", help="where to write the certificate (default: the request's name, .crt)")
+    sign.add_argument("--dns", action="append", help="grant another DNS name (the agency's host), repeatable")
+    sign.add_argument("--days", type=int, default=pki.DEFAULT_LEAF_DAYS, help="validity (default %(default)s)")
+    sign.set_defaults(run=run_pki_sign_csr)
 
     token_cmd = commands.add_parser("token", help="executor tokens")
     token_sub = token_cmd.add_subparsers(dest="token_command", required=True)

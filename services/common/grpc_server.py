@@ -50,13 +50,19 @@ class GrpcServer:
         interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
         tls: ServerTls | None = None,
         reuse_port: bool = False,
+        health_for_server: bool = True,
+        check_peer: bool = True,
     ) -> "GrpcServer":
         """Plaintext when `tls` is None; otherwise TLS and, when tls.mutual, only tls.allowed_clients may call.
 
         The identity check runs first, before metrics, request IDs or
         injected faults, so a refused peer costs nothing but the refusal.
+        Health reports SERVING for the empty service name (the whole server:
+        what the gateway probes) and for each of `service_names`.
+        `health_for_server` and `check_peer` False break that on purpose:
+        only the conformance kit's deliberate faults pass them.
         """
-        peer_check = tls.interceptor() if tls is not None else None
+        peer_check = tls.interceptor() if tls is not None and check_peer else None
         if peer_check is not None:
             interceptors = [peer_check, *interceptors]
         server = grpc.aio.server(interceptors=list(interceptors), options=server_options(reuse_port=reuse_port))
@@ -75,6 +81,9 @@ class GrpcServer:
         await server.start()
         for name in ("", *service_names):
             await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+        if not health_for_server:
+            # grpc's servicer answers SERVING for "" unless told otherwise.
+            await health_servicer.set("", health_pb2.HealthCheckResponse.SERVICE_UNKNOWN)
         return cls(server, health_servicer, port)
 
     async def stop(self, grace: float) -> None:

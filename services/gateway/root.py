@@ -1,8 +1,9 @@
 """The gateway's composition root: every resource opened in dependency order, closed in reverse.
 
-    registry -> agency clients -> fan-out, registry reloader
-    ledger   -> the courts known (metrics' court labels), control (and its re-driver),
-                hold sync (the agencies' hold changes feeds)
+    registry file (checked first) -> ledger -> agency admin (the agencies registered at run time)
+    registry (file + admin) -> agency clients -> fan-out, registry reloader
+    ledger, clients -> the courts known (metrics' court labels), control (and its re-driver),
+                       hold sync (the agencies' hold changes feeds)
     audit    -> the door (which reads cases from the ledger), the store probe
 
 `open_gateway(settings)` yields one `GatewayCore`; the gRPC servicers and
@@ -19,10 +20,11 @@ from dataclasses import dataclass, field
 from services.gateway.access.door import Door
 from services.gateway.access.labels import COURTS
 from services.gateway.access.stores import StoreProbe
+from services.gateway.admin.service import AgencyAdmin
 from services.gateway.agencies.clients import AgencyClients
 from services.gateway.agencies.health import ejection_policy
 from services.gateway.agencies.registry import load_registry
-from services.gateway.agencies.reload import RegistryReloader
+from services.gateway.agencies.reload import RegistryReloader, merge
 from services.gateway.agencies.tls import agency_credentials
 from services.common.clock import clock_from_env
 from services.gateway.config import GatewaySettings
@@ -59,6 +61,7 @@ class GatewayCore:
     control: ControlService
     holds: HoldSync
     door: Door
+    admin: AgencyAdmin
     readiness: Readiness = field(default_factory=Readiness)
 
     async def unready_reasons(self) -> list[str]:
@@ -79,24 +82,32 @@ async def open_gateway(settings: GatewaySettings) -> AsyncIterator[GatewayCore]:
     async with contextlib.AsyncExitStack() as stack:
         # The real clock, unless a test moves it (CLOCK_OFFSET_FILE, as for the mock agencies).
         clock = clock_from_env()
-        registry = load_registry(settings.agency_registry)
-        clients = AgencyClients(registry, ejection_policy(settings), credentials=agency_credentials(settings))
+        # A broken registry file stops the start before anything is opened.
+        file_registry = load_registry(settings.agency_registry)
+        # Then the ledger: it holds the agencies registered at run time, the rest of the registry.
+        ledger = await Ledger.open(settings.ledger_url, settings.ledger_path, clock.now_us())
+        stack.push_async_callback(ledger.close)
+        logger.info("ledger: %s", redact(settings.ledger_url) or f"sqlite {settings.ledger_path}")
+        admin = AgencyAdmin(ledger, clock.now_us)
+        managed = await admin.managed()
+        clients = AgencyClients(merge(file_registry, managed[1]), ejection_policy(settings),
+                                credentials=agency_credentials(settings))
         stack.push_async_callback(clients.close)
         fanout = FanOut(clients, settings.query_deadline_ms)
         stack.push_async_callback(fanout.aclose)
-        reloader = RegistryReloader(
+        reloader = admin.reloader = RegistryReloader(
             settings.agency_registry,
             clients,
             poll_s=settings.registry_poll_seconds,
             # Longer than any query or control drive that started before a reload.
             drain_s=max(settings.query_deadline_ms, settings.control_deadline_ms) / 1000 + 1.0,
+            managed=admin.managed,
+            file_ids=frozenset(config.id for config in file_registry),
+            managed_state=managed,
         )
         reloader.start()
         stack.push_async_callback(reloader.close)
 
-        ledger = await Ledger.open(settings.ledger_url, settings.ledger_path, clock.now_us())
-        stack.push_async_callback(ledger.close)
-        logger.info("ledger: %s", redact(settings.ledger_url) or f"sqlite {settings.ledger_path}")
         # Every registered court's series at zero before the first request counts in one.
         COURTS.add_all(await ledger.court_codes())
         control = ControlService(ledger, clients, settings, now_us=clock.now_us)
@@ -114,4 +125,4 @@ async def open_gateway(settings: GatewaySettings) -> AsyncIterator[GatewayCore]:
         probe.start()
         stack.push_async_callback(probe.close)
 
-        yield GatewayCore(settings, clients, fanout, reloader, ledger, control, holds, door)
+        yield GatewayCore(settings, clients, fanout, reloader, ledger, control, holds, door, admin)

@@ -2,6 +2,10 @@
 
 This is the development stack: each agency is its own process with its own
 SQLite database under DATA_DIR, seeded on first start from the generator.
+An entry marked `external = true` is an agency that runs on its own (one
+under development, in any language): no mock is started and no key issued
+for it; the gateway calls it at its address, and the banner says whether it
+answers its health check.
 """
 
 import asyncio
@@ -48,7 +52,8 @@ def prepare_pki(data_dir: str, agencies: list[AgencyConfig]) -> pki.PkiLayout:
     development fallback sign with, and what the gateway verifies with.
     """
     layout = pki.PkiLayout(Path(data_dir) / "pki")
-    for action in pki.init_pki(layout.directory, [a.id for a in agencies]):
+    # An external agency holds its own key: its certificate comes from its request (`chakong pki sign-csr`).
+    for action in pki.init_pki(layout.directory, [a.id for a in agencies if not a.external]):
         logger.info("pki %s", action)
     key = layout.directory / "token-signing.key"
     if not key.is_file():
@@ -228,9 +233,11 @@ async def launch(settings: LauncherSettings) -> None:
     layout = prepare_pki(settings.data_dir, agencies)
     signer = TokenSigner.from_file(layout.directory / "token-signing.key")
     # FIRST_METRICS_PORT=0 lets every agency pick a free metrics port.
+    mocks = [a for a in agencies if not a.external]
+    externals = [a for a in agencies if a.external]
     children = [
         agency_child(a, settings, settings.first_metrics_port and settings.first_metrics_port + i, layout)
-        for i, a in enumerate(agencies)
+        for i, a in enumerate(mocks)
     ]
     gateway = Child(
         "gateway",
@@ -244,7 +251,9 @@ async def launch(settings: LauncherSettings) -> None:
     )
     started: list[Child] = []
     try:
-        print(f"Starting {len(children)} agencies (first start seeds {settings.subjects:,} subjects)...", flush=True)
+        print(f"Starting {len(children)} agencies (first start seeds {settings.subjects:,} subjects)"
+              + (f"; {len(externals)} external: {', '.join(a.id for a in externals)}" if externals else "") + "...",
+              flush=True)
         for child in children:
             await child.start()
             started.append(child)
@@ -254,7 +263,8 @@ async def launch(settings: LauncherSettings) -> None:
         await gateway.start()
         started.append(gateway)
         gateway_endpoints = await asyncio.wait_for(gateway.ready, settings.ready_timeout_s)
-        print(banner(agencies, endpoints, gateway_endpoints), flush=True)
+        reachable = await asyncio.gather(*(external_health(a, layout) for a in externals))
+        print(banner(mocks, endpoints, gateway_endpoints, list(zip(externals, reachable))), flush=True)
         try:
             debtors = await showcase_debtors(settings, gateway_endpoints["grpc"], signer)
             print(
@@ -295,10 +305,34 @@ async def launch(settings: LauncherSettings) -> None:
         print("Stopped.", flush=True)
 
 
-def banner(agencies: list[AgencyConfig], endpoints: list[dict], gateway: dict) -> str:
+async def external_health(agency: AgencyConfig, layout: pki.PkiLayout) -> str:
+    """What an external agency's health check says, dialled as the gateway dials it."""
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    from services.common.tls import ClientTls, secure_agency_channel
+
+    if insecure_plaintext():
+        channel = grpc.aio.insecure_channel(agency.address)
+    else:
+        files = layout.gateway_client
+        credentials = ClientTls.from_files(layout.ca.cert, files.cert, files.key).credentials()
+        channel = secure_agency_channel(agency.address, agency.id, credentials)
+    async with channel:
+        try:
+            answer = await health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(service=""), timeout=3)
+        except grpc.aio.AioRpcError as exc:
+            return f"not answering yet ({exc.code().name}); the gateway keeps trying"
+    return health_pb2.HealthCheckResponse.ServingStatus.Name(answer.status)
+
+
+def banner(
+    agencies: list[AgencyConfig], endpoints: list[dict], gateway: dict,
+    externals: list[tuple[AgencyConfig, str]] = (),
+) -> str:
     rows = "\n".join(
-        f"  {a.id:<10} {a.kind:<10} {e['grpc']:<18} metrics http://{e['metrics']}/metrics  {a.name}"
-        for a, e in zip(agencies, endpoints)
+        [f"  {a.id:<10} {a.kind:<10} {e['grpc']:<18} metrics http://{e['metrics']}/metrics  {a.name}"
+         for a, e in zip(agencies, endpoints)]
+        + [f"  {a.id:<10} {a.kind:<10} {a.address:<18} external, health {state}  {a.name}" for a, state in externals]
     )
     return (
         "\nchakong is up.\n"

@@ -68,6 +68,7 @@ REAL_ESTATE_REGISTRY = AgencyKind(
     records="properties",
     schema=store.SCHEMA,
     populate=store.populate,
+    fixtures=store.FIXTURES,
     servicer=RealEstateRegistryServicer,
     add_servicer=realestate_pb2_grpc.add_RealEstateRegistryServicer_to_server,
 )

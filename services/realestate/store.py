@@ -13,8 +13,11 @@ from services.agency import seals
 from services.agency.control import Refusal
 from services.common.periods import REALESTATE_SEAL_YEARS
 from services.agency.holds import pending_seals
+from protos.testing.v1 import testing_pb2
 from services.agency.store import SEALS_SCHEMA, insert_holders
+from services.agency.testing import Fixtures, require_owner
 from services.common.identifiers import InvalidIdentifier
+from services.common.validation import FieldError, check_identifier
 from services.realestate.config import Settings
 
 # A property has one or more owners with shares in basis points; a subject
@@ -142,6 +145,40 @@ def populate(conn: sqlite3.Connection, settings: Settings) -> int:
         insert_holders(conn, [(o.id_number, o.subject_type, o.name) for o in p.owners])
         count += 1
     return count
+
+
+def load_fixtures(conn: sqlite3.Connection, request: testing_pb2.LoadFixturesRequest, subjects: frozenset[str]) -> int:
+    """Test mode: the request's properties with their owners and mortgages, as if seeded."""
+    for i, p in enumerate(request.properties):
+        where = f"properties[{i}]"
+        check_identifier(check_certificate_number, p.certificate_number, f"{where}.certificate_number")
+        if not p.owners:
+            raise FieldError(f"{where}.owners", "at least one owner is required")
+        if sum(o.share_bp for o in p.owners) != 10_000:
+            raise FieldError(f"{where}.owners", "shares (share_bp) must add up to 10000")
+        conn.execute(
+            "INSERT INTO properties (certificate_number, unit_number, address, area_m2, use, registered_on)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (p.certificate_number, p.unit_number, p.address, p.area_m2,
+             p.use or realestate_pb2.PROPERTY_USE_RESIDENTIAL, p.registered_on or "2019-01-01"),
+        )
+        for j, o in enumerate(p.owners):
+            require_owner(o.subject.id_number, subjects, f"{where}.owners[{j}].subject.id_number")
+            conn.execute(
+                "INSERT INTO owners (certificate_number, position, subject_type, id_number, name, share_bp)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (p.certificate_number, j, o.subject.type, o.subject.id_number, o.subject.name, o.share_bp),
+            )
+        for j, m in enumerate(p.mortgages):
+            conn.execute(
+                "INSERT INTO mortgages (certificate_number, position, mortgagee, amount_fen, registered_on)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (p.certificate_number, j, m.mortgagee, m.amount_fen, m.registered_on),
+            )
+    return len(request.properties)
+
+
+FIXTURES = Fixtures(tables=("transfers", "seals", "mortgages", "owners", "properties"), load=load_fixtures)
 
 
 def properties_of(conn: sqlite3.Connection, id_number: str) -> list[realestate_pb2.Property]:

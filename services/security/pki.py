@@ -14,6 +14,12 @@ it), DNS `localhost` and IP 127.0.0.1.
 
 Rotation: `chakong pki issue` writes a new certificate and key over the old
 ones; the service picks them up when restarted.
+
+An agency outside the project keeps its private key: it sends a certificate
+signing request (`chakong pki csr`, or openssl), and `chakong pki sign-csr`
+(`sign_agency_csr`) issues the certificate with the names the rules above
+require, whatever else the request asks for, refusing a request that asks to
+be someone else.
 """
 
 import ipaddress
@@ -28,7 +34,7 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from services.common.tls import GATEWAY_IDENTITY, agency_identity
@@ -164,13 +170,18 @@ class CertificateAuthority:
         not_before: datetime | None = None,
         not_after: datetime | None = None,
         now: datetime | None = None,
+        public_key=None,
     ) -> Leaf:
-        """Sign a new leaf. Validity ends no later than the CA's, unless not_after says otherwise (tests)."""
+        """Sign a new leaf. Validity ends no later than the CA's, unless not_after says otherwise (tests).
+
+        With `public_key` (from a certificate request) no key is made: the
+        Leaf's private_key is None, the holder keeps theirs.
+        """
         if days < 1:
             raise PkiError(f"certificate validity: {days} days; must be at least 1")
         if not (server_auth or client_auth):
             raise PkiError("a certificate must allow server or client authentication")
-        key = ec.generate_private_key(ec.SECP256R1())
+        key = None if public_key is not None else ec.generate_private_key(ec.SECP256R1())
         start = not_before or _now(now) - CLOCK_SKEW
         end = not_after or min(start + CLOCK_SKEW + timedelta(days=days), self.certificate.not_valid_after_utc)
         names: list[x509.GeneralName] = [x509.UniformResourceIdentifier(u) for u in uris]
@@ -179,7 +190,7 @@ class CertificateAuthority:
         if not names:
             raise PkiError(f"certificate for {common_name!r}: needs at least one subject alternative name")
         usages = [ExtendedKeyUsageOID.SERVER_AUTH] * server_auth + [ExtendedKeyUsageOID.CLIENT_AUTH] * client_auth
-        public = key.public_key()
+        public = public_key if public_key is not None else key.public_key()
         certificate = (
             x509.CertificateBuilder()
             .subject_name(x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "chakong"),
@@ -207,6 +218,54 @@ class CertificateAuthority:
             .sign(self.private_key, hashes.SHA256())
         )
         return Leaf(certificate, key)
+
+    def sign_agency_csr(self, csr_pem: bytes, agency_id: str, *, extra_dns: Iterable[str] = (), **validity) -> Leaf:
+        """An agency's certificate for the key in its request; the agency keeps the private key.
+
+        The names are the identity rules', not the request's: the URI SAN
+        spiffe://chakong/agency/<id> and the DNS SAN <id> (plus `extra_dns`,
+        for the agency's own host names). A request that asks for another
+        identity, or for DNS names not granted, is refused rather than
+        silently narrowed, so nobody believes they hold a name they do not.
+        """
+        check_agency_id(agency_id)
+        try:
+            csr = x509.load_pem_x509_csr(csr_pem)
+        except ValueError:
+            raise PkiError("not a PEM certificate signing request (-----BEGIN CERTIFICATE REQUEST-----)") from None
+        if not csr.is_signature_valid:
+            raise PkiError("the request's signature does not verify: it was not signed by the key it carries")
+        public = csr.public_key()
+        if isinstance(public, ec.EllipticCurvePublicKey):
+            if public.curve.name not in ("secp256r1", "secp384r1"):
+                raise PkiError(f"key on curve {public.curve.name}: use P-256 or P-384")
+        elif isinstance(public, rsa.RSAPublicKey):
+            if public.key_size < 2048:
+                raise PkiError(f"RSA key of {public.key_size} bits: use at least 2048")
+        else:
+            raise PkiError(f"{type(public).__name__}: use an EC (P-256, P-384) or RSA (2048+) key")
+        dns = [agency_id, *dict.fromkeys(d for d in extra_dns if d != agency_id)]
+        try:
+            asked = csr.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        except x509.ExtensionNotFound:
+            asked = None
+        if asked is not None:
+            identity = agency_identity(agency_id)
+            for uri in asked.get_values_for_type(x509.UniformResourceIdentifier):
+                if uri != identity:
+                    raise PkiError(f"the request asks for URI {uri}; agency {agency_id} may only be {identity}")
+            for name in asked.get_values_for_type(x509.DNSName):
+                if name not in dns:
+                    raise PkiError(
+                        f"the request asks for DNS name {name!r}, not granted (granted: {', '.join(dns)};"
+                        " add --dns to grant another)"
+                    )
+            if asked.get_values_for_type(x509.IPAddress):
+                raise PkiError("the request asks for IP addresses; agencies are named by DNS and URI only")
+        return self.issue(
+            common_name=f"agency {agency_id}", uris=[agency_identity(agency_id)], dns_names=dns,
+            server_auth=True, client_auth=True, public_key=public, **validity,
+        )
 
     def issue_agency(self, agency_id: str, **validity) -> Leaf:
         """An agency's certificate: it serves the gateway, and may present it to its own health check."""
@@ -252,6 +311,34 @@ def _write_atomic(path: Path, data: bytes, mode: int) -> None:
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+
+
+def agency_csr(agency_id: str) -> tuple[bytes, bytes]:
+    """(private key PEM, certificate request PEM) for an agency, made where the agency runs."""
+    check_agency_id(agency_id)
+    key = ec.generate_private_key(ec.SECP256R1())
+    csr = (
+        x509.CertificateSigningRequestBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"agency {agency_id}")]))
+        .add_extension(x509.SubjectAlternativeName(
+            [x509.UniformResourceIdentifier(agency_identity(agency_id)), x509.DNSName(agency_id)]), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    return key_pem, csr.public_bytes(serialization.Encoding.PEM)
+
+
+def write_private(path: Path, data: bytes) -> None:
+    """A private key, 0600 from the first byte."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _write_atomic(path, data, 0o600)
+
+
+def write_public(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _write_atomic(path, data, 0o644)
 
 
 def write_leaf(files: LeafFiles, leaf: Leaf) -> None:

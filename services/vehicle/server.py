@@ -21,6 +21,7 @@ VEHICLE_REGISTRY = AgencyKind(
     records="vehicles",
     schema=store.SCHEMA,
     populate=store.populate,
+    fixtures=store.FIXTURES,
     servicer=VehicleRegistryServicer,
     add_servicer=vehicle_pb2_grpc.add_VehicleRegistryServicer_to_server,
 )

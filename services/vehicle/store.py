@@ -12,8 +12,11 @@ from services.agency import seals
 from services.agency.control import Refusal
 from services.common.periods import VEHICLE_SEAL_YEARS
 from services.agency.holds import pending_seals
+from protos.testing.v1 import testing_pb2
 from services.agency.store import SEALS_SCHEMA, insert_holders
+from services.agency.testing import Fixtures, require_owner
 from services.common.identifiers import check_plate
+from services.common.validation import FieldError, check_identifier
 from services.vehicle.config import Settings
 
 SCHEMA = """
@@ -53,6 +56,26 @@ def populate(conn: sqlite3.Connection, settings: Settings) -> int:
     )
     insert_holders(conn, ((i, people[i].subject_type, people[i].name) for i in sorted(owners)))
     return cursor.rowcount
+
+
+def load_fixtures(conn: sqlite3.Connection, request: testing_pb2.LoadFixturesRequest, subjects: frozenset[str]) -> int:
+    """Test mode: the request's vehicles, as if seeded."""
+    for i, fixture in enumerate(request.vehicles):
+        v, where = fixture.vehicle, f"vehicles[{i}]"
+        require_owner(fixture.owner_id_number, subjects, f"{where}.owner_id_number")
+        check_identifier(check_plate, v.plate, f"{where}.vehicle.plate")
+        if len(v.vin) != 17:
+            raise FieldError(f"{where}.vehicle.vin", "must be 17 characters")
+        conn.execute(
+            "INSERT INTO vehicles (plate, owner_id_number, vin, brand, model, plate_type, color,"
+            " registered_on, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (v.plate, fixture.owner_id_number, v.vin, v.brand, v.model, v.plate_type or "小型汽车", v.color,
+             v.registered_on or "2020-01-01", v.status or vehicle_pb2.VEHICLE_STATUS_NORMAL),
+        )
+    return len(request.vehicles)
+
+
+FIXTURES = Fixtures(tables=("seals", "vehicles"), load=load_fixtures)
 
 
 def vehicle_owners(conn: sqlite3.Connection, plate: str) -> tuple[str, ...]:

@@ -15,8 +15,11 @@ REPO = Path(__file__).resolve().parent.parent.parent
 class ServiceProcess:
     """One service process; `endpoints` is the JSON of its READY line."""
 
-    def __init__(self, module: str, env: dict[str, str], *, ready_timeout: float = 30.0, cwd: Path | None = None):
+    def __init__(self, module: str, env: dict[str, str], *, ready_timeout: float = 30.0, cwd: Path | None = None,
+                 command: list[str] | None = None):
         self.module = module
+        # Another program (an agency in another language) instead of `python -m module`.
+        self.command = command or [sys.executable, "-m", module]
         # `python -m` imports from its working directory first: another
         # checkout here runs that checkout's code (bench/fanout.py --compare-checkout).
         self.cwd = cwd or REPO
@@ -29,7 +32,7 @@ class ServiceProcess:
 
     def start(self) -> "ServiceProcess":
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", self.module],
+            self.command,
             cwd=self.cwd,
             env=self.env,
             stdout=subprocess.PIPE,

@@ -27,7 +27,9 @@ if _version_not_supported:
 
 
 class BankStub:
-    """Missing associated documentation comment in .proto file."""
+    """One institution's accounts, as the gateway asks for them. Serve it only to
+    the gateway (see Identity in common.proto).
+    """
 
     def __init__(self, channel):
         """Constructor.
@@ -73,41 +75,63 @@ class BankStub:
 
 
 class BankServicer:
-    """Missing associated documentation comment in .proto file."""
+    """One institution's accounts, as the gateway asks for them. Serve it only to
+    the gateway (see Identity in common.proto).
+    """
 
     def QueryAccounts(self, request, context):
-        """Every account the subject holds at this institution.
+        """Every account the subject holds at this institution, with its active and
+        queued freezes. Lapse what has expired first, so the answer is current.
+        A subject the institution does not know: OK with no accounts. A name that
+        differs from the registered one (or another document type for the ID):
+        FAILED_PRECONDITION. More than 1,000 accounts: OUT_OF_RANGE.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def Freeze(self, request, context):
-        """Freeze an exact amount on an account; queued (轮候) behind other
-        courts' freezes on the same funds.
+        """Freeze an exact amount on an account. ACTIVE at once, holding
+        min(amount_fen, available) and reporting the rest as shortfall_fen, when
+        the account has funds no freeze holds, or when no active freeze holds
+        anything (an empty account: ACTIVE, 0 frozen, all shortfall). QUEUED
+        (轮候) when other freezes hold every fen, or when any freeze is already
+        queued on the account (registration order is priority). Refused:
+        unknown account NOT_FOUND; account not the subject's, or closed, or name
+        mismatch FAILED_PRECONDITION; the case already has an ACTIVE or QUEUED
+        freeze on the account ALREADY_EXISTS; expires_at not within one year of
+        now INVALID_ARGUMENT.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def RenewFreeze(self, request, context):
-        """Extend an active freeze before it expires (a queued one has not
-        started its period yet).
+        """Extend an ACTIVE freeze before it expires (续冻), to a later expires_at at
+        most one year from now. A queued freeze has no running period and an
+        ended one cannot be renewed: FAILED_PRECONDITION. Only the placing court,
+        in the same case: PERMISSION_DENIED otherwise.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def ReleaseFreeze(self, request, context):
-        """End a freeze, or release part of its amount.
+        """End a freeze (amount_fen 0, or exactly what it holds), or release part of
+        an active freeze's frozen amount (excess seizure). Then queued freezes on
+        the account take effect in order, each freezing what is available.
+        Only the placing court, in the same case.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def Deduct(self, request, context):
-        """Move funds to the court's account from a freeze or straight from the
-        available balance.
+        """Move funds to the court's account (扣划): from an ACTIVE freeze placed by
+        the same court for the same case, at most what it still holds (the rest
+        stays frozen; deducted to zero it ends DEDUCTED and the queue moves up);
+        or straight from the available balance, at most what no freeze holds, as
+        an atomic freeze-and-deduct. More than that: FAILED_PRECONDITION.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -174,7 +198,9 @@ def add_BankServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class Bank:
-    """Missing associated documentation comment in .proto file."""
+    """One institution's accounts, as the gateway asks for them. Serve it only to
+    the gateway (see Identity in common.proto).
+    """
 
     @staticmethod
     def QueryAccounts(request,

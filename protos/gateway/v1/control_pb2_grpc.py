@@ -26,7 +26,10 @@ if _version_not_supported:
 
 
 class EnforcementControlStub:
-    """Missing associated documentation comment in .proto file."""
+    """The executor's control actions, each recorded in the ledger before its
+    agency is asked and done exactly once per idempotency key. A refusal
+    carries the recorded Action in its status details.
+    """
 
     def __init__(self, channel):
         """Constructor.
@@ -87,7 +90,10 @@ class EnforcementControlStub:
 
 
 class EnforcementControlServicer:
-    """Missing associated documentation comment in .proto file."""
+    """The executor's control actions, each recorded in the ledger before its
+    agency is asked and done exactly once per idempotency key. A refusal
+    carries the recorded Action in its status details.
+    """
 
     def RegisterCase(self, request, context):
         """Register a case with its debtors and what they owe; repeatable with
@@ -105,49 +111,58 @@ class EnforcementControlServicer:
         raise NotImplementedError('Method not implemented!')
 
     def Freeze(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Freeze an amount on a debtor's account (冻结); refused when the case's
+        frozen total would exceed what it may still freeze.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def RenewFreeze(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Renew a freeze of the case before it expires (续冻).
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def ReleaseFreeze(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Release a freeze of the case, whole or in part (解冻).
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def Deduct(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Deduct to the court's account (扣划), from a freeze or directly.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def Seal(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Seal a vehicle or a property (查封).
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def RenewSeal(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Renew a seal of the case before it expires (续封).
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def ReleaseSeal(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Release a seal of the case (解封).
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def Transfer(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Transfer a property the case holds the active seal on (过户).
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -214,7 +229,10 @@ def add_EnforcementControlServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class EnforcementControl:
-    """Missing associated documentation comment in .proto file."""
+    """The executor's control actions, each recorded in the ledger before its
+    agency is asked and done exactly once per idempotency key. A refusal
+    carries the recorded Action in its status details.
+    """
 
     @staticmethod
     def RegisterCase(request,

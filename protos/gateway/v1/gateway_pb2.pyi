@@ -120,7 +120,7 @@ class ListAgenciesRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class Agency(_message.Message):
-    __slots__ = ("agency_id", "kind", "display_name", "address", "timeout_ms", "health", "ejected_until")
+    __slots__ = ("agency_id", "kind", "display_name", "address", "timeout_ms", "health", "ejected_until", "source", "external")
     AGENCY_ID_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     DISPLAY_NAME_FIELD_NUMBER: _ClassVar[int]
@@ -128,6 +128,8 @@ class Agency(_message.Message):
     TIMEOUT_MS_FIELD_NUMBER: _ClassVar[int]
     HEALTH_FIELD_NUMBER: _ClassVar[int]
     EJECTED_UNTIL_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    EXTERNAL_FIELD_NUMBER: _ClassVar[int]
     agency_id: str
     kind: AgencyKind
     display_name: str
@@ -135,7 +137,9 @@ class Agency(_message.Message):
     timeout_ms: int
     health: str
     ejected_until: str
-    def __init__(self, agency_id: _Optional[str] = ..., kind: _Optional[_Union[AgencyKind, str]] = ..., display_name: _Optional[str] = ..., address: _Optional[str] = ..., timeout_ms: _Optional[int] = ..., health: _Optional[str] = ..., ejected_until: _Optional[str] = ...) -> None: ...
+    source: str
+    external: bool
+    def __init__(self, agency_id: _Optional[str] = ..., kind: _Optional[_Union[AgencyKind, str]] = ..., display_name: _Optional[str] = ..., address: _Optional[str] = ..., timeout_ms: _Optional[int] = ..., health: _Optional[str] = ..., ejected_until: _Optional[str] = ..., source: _Optional[str] = ..., external: _Optional[bool] = ...) -> None: ...
 
 class ListAgenciesResponse(_message.Message):
     __slots__ = ("agencies",)

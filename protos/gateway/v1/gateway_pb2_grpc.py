@@ -26,7 +26,8 @@ if _version_not_supported:
 
 
 class AssetGatewayStub:
-    """Missing associated documentation comment in .proto file."""
+    """The executor's asset query.
+    """
 
     def __init__(self, channel):
         """Constructor.
@@ -52,7 +53,8 @@ class AssetGatewayStub:
 
 
 class AssetGatewayServicer:
-    """Missing associated documentation comment in .proto file."""
+    """The executor's asset query.
+    """
 
     def QueryAssets(self, request, context):
         """Ask every agency (or the named subset) and return when all have
@@ -104,7 +106,8 @@ def add_AssetGatewayServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class AssetGateway:
-    """Missing associated documentation comment in .proto file."""
+    """The executor's asset query.
+    """
 
     @staticmethod
     def QueryAssets(request,

@@ -27,7 +27,9 @@ if _version_not_supported:
 
 
 class RealEstateRegistryStub:
-    """Missing associated documentation comment in .proto file."""
+    """The registry's properties, as the gateway asks for them. Serve it only to
+    the gateway (see Identity in common.proto).
+    """
 
     def __init__(self, channel):
         """Constructor.
@@ -73,36 +75,56 @@ class RealEstateRegistryStub:
 
 
 class RealEstateRegistryServicer:
-    """Missing associated documentation comment in .proto file."""
+    """The registry's properties, as the gateway asks for them. Serve it only to
+    the gateway (see Identity in common.proto).
+    """
 
     def QueryProperties(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Every property the subject owns wholly or in part, with all its owners,
+        mortgages and active and queued seals; not those under a certificate a
+        transfer cancelled. A subject the registry does not know: OK with no
+        properties. A name mismatch: FAILED_PRECONDITION. More than 1,000:
+        OUT_OF_RANGE.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def Seal(self, request, context):
-        """Seal a property (at most 3 years); queued by registration time.
+        """Seal a property (查封, at most 3 years): ACTIVE when no seal is, else
+        QUEUED in registration order. Refused: unknown or cancelled certificate
+        NOT_FOUND; the subject is not an owner, or name mismatch
+        FAILED_PRECONDITION; the case already has an ACTIVE or QUEUED seal on it
+        ALREADY_EXISTS; expires_at not within 3 years of now INVALID_ARGUMENT.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def RenewSeal(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Renew (续封) an ACTIVE seal before it expires, to a later end at most 3
+        years from now; see chakong.vehicle.v1.VehicleRegistry.RenewSeal.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def ReleaseSeal(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Release (解封) an ACTIVE or QUEUED seal; see
+        chakong.vehicle.v1.VehicleRegistry.ReleaseSeal.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def Transfer(self, request, context):
-        """Transfer a property to the buyer at a court sale; only the court
-        holding the active seal may ask. Ends every seal on the property.
+        """Transfer a property to the buyer at a court sale (过户). Only the court
+        holding the ACTIVE seal, in that seal's case, may ask: a court whose seal
+        is only queued is refused FAILED_PRECONDITION, any other court or case
+        PERMISSION_DENIED, a property with no active seal FAILED_PRECONDITION.
+        Ends every ACTIVE and QUEUED seal on the property as TRANSFERRED (no
+        promotion), cancels the certificate and registers the property under a
+        new one with the buyer as sole owner and no mortgages.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -169,7 +191,9 @@ def add_RealEstateRegistryServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class RealEstateRegistry:
-    """Missing associated documentation comment in .proto file."""
+    """The registry's properties, as the gateway asks for them. Serve it only to
+    the gateway (see Identity in common.proto).
+    """
 
     @staticmethod
     def QueryProperties(request,

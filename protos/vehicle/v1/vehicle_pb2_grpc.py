@@ -27,7 +27,9 @@ if _version_not_supported:
 
 
 class VehicleRegistryStub:
-    """Missing associated documentation comment in .proto file."""
+    """The registry's vehicles, as the gateway asks for them. Serve it only to the
+    gateway (see Identity in common.proto).
+    """
 
     def __init__(self, channel):
         """Constructor.
@@ -68,29 +70,45 @@ class VehicleRegistryStub:
 
 
 class VehicleRegistryServicer:
-    """Missing associated documentation comment in .proto file."""
+    """The registry's vehicles, as the gateway asks for them. Serve it only to the
+    gateway (see Identity in common.proto).
+    """
 
     def QueryVehicles(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Every vehicle registered to the subject, with its active and queued
+        seals; lapse what has expired first. A subject the registry does not
+        know: OK with no vehicles. A name mismatch: FAILED_PRECONDITION. More
+        than 1,000 vehicles: OUT_OF_RANGE.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def Seal(self, request, context):
-        """Seal a vehicle (at most 2 years); queued behind other courts' seals.
+        """Seal a vehicle (查封, at most 2 years): ACTIVE when no seal is, else QUEUED
+        behind the seals registered before it. Refused: unknown plate NOT_FOUND;
+        not the subject's, scrapped, or name mismatch FAILED_PRECONDITION; the
+        case already has an ACTIVE or QUEUED seal on it ALREADY_EXISTS;
+        expires_at not within 2 years of now INVALID_ARGUMENT.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def RenewSeal(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Renew (续封) an ACTIVE seal before it expires, to a later end at most 2
+        years from now. Queued or ended: FAILED_PRECONDITION. Only the placing
+        court, in the same case: PERMISSION_DENIED otherwise.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def ReleaseSeal(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Release (解封) an ACTIVE or QUEUED seal; when it was active, the next
+        queued seal takes effect now. Ended: FAILED_PRECONDITION. Only the placing
+        court, in the same case.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -151,7 +169,9 @@ def add_VehicleRegistryServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class VehicleRegistry:
-    """Missing associated documentation comment in .proto file."""
+    """The registry's vehicles, as the gateway asks for them. Serve it only to the
+    gateway (see Identity in common.proto).
+    """
 
     @staticmethod
     def QueryVehicles(request,

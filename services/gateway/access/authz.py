@@ -20,6 +20,11 @@ QUERY = "query"
 GET_CASE = "get_case"
 REGISTER_CASE = "register_case"
 LIST_AGENCIES = "agencies.list"
+# Changing the agency set at run time (the admin API).
+REGISTER_AGENCY = "agencies.register"
+UPDATE_AGENCY = "agencies.update"
+REMOVE_AGENCY = "agencies.remove"
+MANAGE_AGENCIES = frozenset({REGISTER_AGENCY, UPDATE_AGENCY, REMOVE_AGENCY})
 # Any other gateway method (agency management, registry reload, what is added later).
 ADMINISTER = "admin"
 
@@ -64,7 +69,7 @@ def decide(
     court = principal.court_code
     if action == LIST_AGENCIES:
         return ALLOW
-    if action == ADMINISTER:
+    if action == ADMINISTER or action in MANAGE_AGENCIES:
         if not principal.has_role(ADMIN):
             return _deny("managing the gateway needs the admin role")
         return ALLOW

@@ -5,7 +5,7 @@ counted and timed in the agency's metric children (the request ID as the
 duration's exemplar) and reported to its health (which ejects it after
 repeated failures); a call not made because the agency is ejected is
 counted too (`skipped`), and an answer its caller's check refuses counts
-as INVALID_ANSWER. `RetryPolicy` retries
+as INVALID_RESPONSE. `RetryPolicy` retries
 only codes that prove the call did not take effect (or, for control calls,
 that the idempotency key makes safe), and only while the caller's deadline
 leaves room for another attempt.
@@ -21,17 +21,24 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_aft
 from tenacity.stop import stop_base
 from tenacity.wait import wait_base
 
+from services.common.answers import INVALID_RESPONSE
 from services.common.logs import request_id_var
 from services.gateway.agencies.methods import AgencyMethod
-from services.gateway.agencies.metrics import EJECTED, INVALID_ANSWER, TIMEOUT, agency_call_metrics, exemplar
+from services.gateway.agencies.metrics import EJECTED, TIMEOUT, agency_call_metrics, exemplar
 
 
 class NoTimeLeft(Exception):
     """The deadline passed before a call could be made."""
 
 
-class InvalidAnswer(Exception):
-    """The agency answered, and the answer broke a rule; the message says which ("<field path>: <rule>")."""
+class InvalidResponse(Exception):
+    """The agency answered with a reply that breaks the contract: no answer at all, for the caller.
+
+    `problem` says which rule ("<field path>: <rule>")."""
+
+    def __init__(self, problem: str):
+        super().__init__(problem)
+        self.problem = problem
 
 
 class StopNearDeadline(stop_base):
@@ -104,7 +111,7 @@ class AgencyCall:
 
     async def __call__(self, request, *, timeout: float, check: Callable[[object], str | None] | None = None,
                        **call_options):
-        """One attempt; `check(response)` returns what is wrong with an answer (InvalidAnswer) or None."""
+        """One attempt; `check(response)` returns what is wrong with an answer (InvalidResponse) or None."""
         metrics = self._metrics
         outcome = "UNKNOWN"
         metrics.in_flight.inc()
@@ -113,8 +120,8 @@ class AgencyCall:
             response = await self._call(request, timeout=timeout, **call_options)
             found = check(response) if check is not None else None
             if found is not None:
-                outcome = INVALID_ANSWER
-                raise InvalidAnswer(found)
+                outcome = INVALID_RESPONSE
+                raise InvalidResponse(found)
             outcome = "OK"
             return response
         except grpc.aio.AioRpcError as exc:

@@ -5,8 +5,8 @@ or by a reload): one per method of its kind and outcome, at zero, so the
 first failure of a kind shows in `increase()` like any other. An agency
 removed from the registry has its series removed. Outcomes come from one
 known set: the gRPC code names, TIMEOUT (cut off by the query deadline),
-EJECTED (not called: the agency was ejected) and INVALID_ANSWER (the agency
-answered, but what it said broke a rule: query/answers.py).
+EJECTED (not called: the agency was ejected) and INVALID_RESPONSE (the agency
+answered, but with a reply that breaks the contract: services/common/answers.py).
 """
 
 import os
@@ -14,7 +14,8 @@ import os
 import grpc
 from prometheus_client import Counter, Gauge, Histogram
 
-from services.gateway.agencies.methods import CONTROL_METHODS, QUERY
+from services.common.answers import INVALID_RESPONSE
+from services.gateway.agencies.methods import CASE_HOLDS, CONTROL_METHODS, HOLD_CHANGES, QUERY
 
 # 1 ms resolves a local agency; the top buckets cover the 2 s default
 # deadline and the 5 s a caller could be configured for.
@@ -29,7 +30,7 @@ AGENCY_CALL_SECONDS = Histogram(
 AGENCY_CALLS = Counter(
     "chakong_gateway_agency_calls_total",
     "Calls (attempts) to agencies, by outcome: the gRPC code, TIMEOUT when the query deadline cut the call off,"
-    " EJECTED when it was not made because the agency is ejected, INVALID_ANSWER when the answer broke a rule.",
+    " EJECTED when it was not made because the agency is ejected, INVALID_RESPONSE when the agency answered with a reply that breaks the contract.",
     ["agency", "method", "outcome"],
 )
 AGENCY_CALLS_IN_FLIGHT = Gauge(
@@ -53,8 +54,7 @@ AGENCY_EJECTIONS = Counter(
 
 TIMEOUT = "TIMEOUT"
 EJECTED = "EJECTED"
-INVALID_ANSWER = "INVALID_ANSWER"
-OUTCOMES = (*(code.name for code in grpc.StatusCode), TIMEOUT, EJECTED, INVALID_ANSWER)
+OUTCOMES = (*(code.name for code in grpc.StatusCode), TIMEOUT, EJECTED, INVALID_RESPONSE)
 _OUTCOME_SET = frozenset(OUTCOMES)
 
 
@@ -68,9 +68,9 @@ def exemplar(request_id: str) -> dict[str, str] | None:
 
 
 def kind_methods(kind: str) -> tuple[str, ...]:
-    """The method labels of an agency of this kind: its query, then its control methods."""
+    """The method labels of an agency of this kind: its query, its control methods, its hold feed and listing."""
     control = tuple(m.method_name for m in CONTROL_METHODS.values() if m.name.startswith(f"{kind}."))
-    return (QUERY[kind].method_name, *control)
+    return (QUERY[kind].method_name, *control, HOLD_CHANGES[kind].method_name, CASE_HOLDS[kind].method_name)
 
 
 class AgencyCallMetrics:

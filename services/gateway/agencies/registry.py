@@ -18,11 +18,18 @@ BANK_PROFILES = ("bank", "payment", "securities")
 MAX_TIMEOUT_MS = 60_000
 
 _ID = re.compile(r"[a-z0-9-]{1,32}")
-_FIELDS = ("id", "kind", "name", "address", "timeout_ms", "profile")
+_FIELDS = ("id", "kind", "name", "address", "timeout_ms", "profile", "external")
+FILE, ADMIN = "file", "admin"
 
 
 class RegistryError(SettingsError):
     """The registry file is unreadable or an entry breaks a rule; the message names both."""
+
+    def __init__(self, message: str, field: str = "", rule: str = ""):
+        super().__init__(message)
+        # For an entry: which field breaks which rule (the admin API names them).
+        self.field = field
+        self.rule = rule
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +41,12 @@ class AgencyConfig:
     timeout_ms: int
     # Only the mock agencies read it; the gateway carries it along.
     profile: str | None = None
+    # The agency runs on its own: `make run` starts no mock and issues no key
+    # for it (it brings a certificate signed from its own request). The
+    # gateway calls it like any other.
+    external: bool = False
+    # Where the entry comes from: the registry file, or the admin API.
+    source: str = FILE
 
     @property
     def kind_value(self) -> int:
@@ -75,6 +88,13 @@ def parse_registry(document: Mapping[str, object], source: str = "agency registr
     return tuple(agencies)
 
 
+def check_entry(entry: dict, source: str) -> AgencyConfig:
+    """One entry, by the registry file's rules, from another source (the admin API): always external."""
+    config = _parse_entry(entry, "agency")
+    return AgencyConfig(id=config.id, kind=config.kind, name=config.name, address=config.address,
+                        timeout_ms=config.timeout_ms, external=True, source=source)
+
+
 def _parse_entry(entry: object, where: str) -> AgencyConfig:
     if not isinstance(entry, dict):
         raise RegistryError(f"{where}: must be a table")
@@ -83,7 +103,7 @@ def _parse_entry(entry: object, where: str) -> AgencyConfig:
         where = f'{where} (id "{raw_id}")'
 
     def fail(field: str, rule: str) -> RegistryError:
-        return RegistryError(f"{where}: {field}: {rule}")
+        return RegistryError(f"{where}: {field}: {rule}", field, rule)
 
     unknown = sorted(set(entry) - set(_FIELDS))
     if unknown:
@@ -108,14 +128,20 @@ def _parse_entry(entry: object, where: str) -> AgencyConfig:
     # bool is an int in Python; `true` is never a timeout.
     if isinstance(timeout_ms, bool) or not isinstance(timeout_ms, int) or not 1 <= timeout_ms <= MAX_TIMEOUT_MS:
         raise fail("timeout_ms", f"{timeout_ms!r} is not a whole number from 1 to {MAX_TIMEOUT_MS}")
+    external = entry.get("external", False)
+    if not isinstance(external, bool):
+        raise fail("external", f"{external!r} is not true or false")
     profile = entry.get("profile")
+    if profile is not None and external:
+        raise fail("profile", "describes mock data; an external agency has its own")
     if profile is not None:
         if kind != "bank":
             raise fail("profile", "only applies to kind = \"bank\"")
         if profile not in BANK_PROFILES:
             raise fail("profile", f"{profile!r} is not one of {', '.join(BANK_PROFILES)}")
     return AgencyConfig(
-        id=agency_id, kind=kind, name=name, address=address, timeout_ms=timeout_ms, profile=profile
+        id=agency_id, kind=kind, name=name, address=address, timeout_ms=timeout_ms, profile=profile,
+        external=external,
     )
 
 

@@ -1,7 +1,12 @@
-"""Reload the agency registry without a restart: on SIGHUP and when the file changes.
+"""Reload the agency registry without a restart: on SIGHUP, when the file changes, and when
+agencies registered at run time change.
 
-A registry that fails to load or validate is rejected whole and the one in
-use stays. Otherwise new agencies get channels, unchanged ones keep theirs
+The agencies asked are the registry file's, then those an administrator
+registered at run time (the `managed` source: the ledger, shared by every
+gateway, whose revision is polled with the file). An ID in both is the
+file's. A registry file that fails to load or validate is rejected whole and
+the set in use stays; so does the last known run-time set while the ledger
+cannot be read. Otherwise new agencies get channels, unchanged ones keep theirs
 (and their health), changed ones get new ones, and the channels of removed
 or changed agencies close once every call that could still use them is over.
 Queries prepared before a reload hold their own tuple of clients, so they
@@ -13,12 +18,26 @@ import contextlib
 import logging
 import os
 import signal
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from services.gateway.agencies.clients import AgencyClient, AgencyClients
-from services.gateway.agencies.registry import RegistryError, load_registry
+from services.gateway.agencies.registry import AgencyConfig, RegistryError, load_registry
 
 logger = logging.getLogger(__name__)
+
+# (revision, entries) of the agencies registered at run time.
+ManagedSource = Callable[[], Awaitable[tuple[int, tuple[AgencyConfig, ...]]]]
+
+
+def merge(file_configs: tuple[AgencyConfig, ...], managed: tuple[AgencyConfig, ...]) -> tuple[AgencyConfig, ...]:
+    """The file's entries, then the run-time ones whose IDs the file does not take."""
+    taken = {config.id for config in file_configs}
+    clashing = [config.id for config in managed if config.id in taken]
+    if clashing:
+        logger.error("agencies %s are registered at run time and in the registry file; the file's entries apply",
+                     clashing)
+    return file_configs + tuple(config for config in managed if config.id not in taken)
 
 
 def _signature(path: Path) -> tuple[int, int, int] | None:
@@ -30,9 +49,15 @@ def _signature(path: Path) -> tuple[int, int, int] | None:
 
 
 class RegistryReloader:
-    def __init__(self, path: Path, clients: AgencyClients, *, poll_s: float, drain_s: float):
+    def __init__(self, path: Path, clients: AgencyClients, *, poll_s: float, drain_s: float,
+                 managed: ManagedSource | None = None, file_ids: frozenset[str] = frozenset(),
+                 managed_state: tuple[int, tuple[AgencyConfig, ...]] = (0, ())):
         self.path = path
         self.clients = clients
+        self.managed = managed
+        # What the last good loads said: the file's IDs, and the run-time set with its revision.
+        self.file_ids = file_ids
+        self._revision, self._managed = managed_state
         self.poll_s = poll_s
         # Longer than any query or control drive that started before a reload.
         self.drain_s = drain_s
@@ -63,19 +88,38 @@ class RegistryReloader:
             seen = _signature(self.path)
             if seen != self._seen:
                 await self.reload("file changed")
+            elif self.managed is not None and await self._managed_moved():
+                await self.reload("agencies changed at run time")
+
+    async def _managed_moved(self) -> bool:
+        try:
+            revision, _ = await self.managed()
+        except Exception as exc:  # the ledger's driver errors, timeouts: keep the set in use
+            logger.warning("agencies registered at run time: cannot read the ledger (%s); keeping the %d known",
+                           exc or type(exc).__name__, len(self._managed))
+            return False
+        return revision != self._revision
 
     async def reload(self, reason: str) -> bool:
         """Load, validate and apply the registry file; False (and the old set kept) when it is broken."""
         async with self._lock:
             self._seen = _signature(self.path)
             try:
-                configs = load_registry(self.path)
+                file_configs = load_registry(self.path)
             except RegistryError as exc:
                 logger.error(
                     "agency registry reload (%s) rejected, still asking the %d agencies loaded before: %s",
                     reason, len(self.clients.all), exc,
                 )
                 return False
+            if self.managed is not None:
+                try:
+                    self._revision, self._managed = await self.managed()
+                except Exception as exc:  # as in _managed_moved
+                    logger.warning("agencies registered at run time: cannot read the ledger (%s); keeping the %d"
+                                   " known", exc or type(exc).__name__, len(self._managed))
+            self.file_ids = frozenset(config.id for config in file_configs)
+            configs = merge(file_configs, self._managed)
             current = self.clients.by_id
             wanted = {config.id for config in configs}
             clients: list[AgencyClient] = []

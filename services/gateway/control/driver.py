@@ -3,7 +3,9 @@
 A drive holds the action's lease in the ledger. It retries only UNAVAILABLE
 and DEADLINE_EXCEEDED at once, with the same agency key (a call that timed
 out may have taken effect; the key makes the retry safe), within the control
-deadline. When no answer came the action stays PENDING and says why; the
+deadline. When no answer came, or the answer breaks the contract
+(services/common/answers.py reply_problem: a freeze without freeze_id would
+leave a hold nobody can act on), the action stays PENDING and says why; the
 re-driver takes it up again with the same key, at start-up and periodically,
 under a lease so that two gateways sharing a ledger rarely drive the same
 action at once (and, when they do, the agency's key makes it harmless).
@@ -22,8 +24,9 @@ import grpc
 from google.protobuf import json_format
 from tenacity.wait import wait_random_exponential
 
+from services.common.answers import INVALID_RESPONSE, reply_problem
 from services.common.logs import request_id_var
-from services.gateway.agencies.calls import NoTimeLeft, RetryPolicy
+from services.gateway.agencies.calls import InvalidResponse, NoTimeLeft, RetryPolicy
 from services.gateway.agencies.clients import AgencyClients
 from services.gateway.agencies.methods import CONTROL_METHODS
 from services.gateway.config import GatewaySettings
@@ -177,7 +180,8 @@ class Driver:
                 # wait_for_ready: a channel reconnecting after a reset waits
                 # (within the timeout) instead of failing the attempt at once.
                 return await call(
-                    request, timeout=timeout, metadata=(("x-request-id", record.action_id),), wait_for_ready=True
+                    request, timeout=timeout, metadata=(("x-request-id", record.action_id),), wait_for_ready=True,
+                    check=lambda reply: reply_problem(method.method_name, request, reply),
                 )
             except grpc.aio.AioRpcError as exc:
                 if CONTROL_RETRIES.retryable(exc):
@@ -201,6 +205,12 @@ class Driver:
                 count_action(label, "refused", record.court_code)
                 logger.info("action %s (%s) REFUSED by %s: %s %s", record.action_id, label, record.agency_id,
                             code.name, exc.details(), extra={"action_id": record.action_id})
+        except InvalidResponse as exc:
+            # Nothing is confirmed by a reply that breaks the contract: PENDING,
+            # and the re-driver asks again with the same key.
+            return await self._still_pending(
+                record, attempts, INVALID_RESPONSE, f"the agency answered with an invalid response: {exc.problem}"
+            )
         except NoTimeLeft:
             return await self._still_pending(
                 record, attempts, "DEADLINE_EXCEEDED", f"no answer within the control deadline of {self.deadline_s:g} s"

@@ -10,10 +10,11 @@ from collections.abc import Callable
 import grpc
 from google.protobuf.message import Message
 
-from protos.gateway.v1 import control_pb2, gateway_pb2
+from protos.gateway.v1 import admin_pb2, control_pb2, gateway_pb2
 from services.common.interceptors import drain_server_stream
 from services.common.validation import FieldError
 from services.gateway.access.door import ADMINISTER, Door, Operation
+from services.gateway.admin import operations as admin_operations
 from services.gateway.control import operations as control_operations
 from services.gateway.errors import GatewayError
 from services.gateway.grpc_api.status import abort
@@ -27,6 +28,7 @@ def _policies() -> dict[str, Operation]:
     services = (
         (gateway_pb2.DESCRIPTOR.services_by_name["AssetGateway"], query_operations.BY_GRPC_METHOD),
         (control_pb2.DESCRIPTOR.services_by_name["EnforcementControl"], control_operations.BY_GRPC_METHOD),
+        (admin_pb2.DESCRIPTOR.services_by_name["AgencyAdmin"], admin_operations.BY_GRPC_METHOD),
     )
     return {
         f"/{service.full_name}/{method}": operation

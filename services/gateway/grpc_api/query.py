@@ -34,6 +34,8 @@ def list_agencies(fanout: FanOut) -> gateway_pb2.ListAgenciesResponse:
             timeout_ms=config.timeout_ms,
             health=client.health.state,
             ejected_until=client.health.ejected_until,
+            source=config.source,
+            external=config.external or config.source != "file",
         )
     return response
 

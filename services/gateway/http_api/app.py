@@ -10,6 +10,7 @@ from services.common.metrics_http import scrape_registry
 from services.common.validation import FieldError
 from services.gateway.access.door import Admitted
 from services.gateway.http_api import request_ids
+from services.gateway.http_api.admin import admin_routes
 from services.gateway.http_api.control import control_routes
 from services.gateway.http_api.json_io import MAX_BODY_BYTES, UnsupportedMediaType, dumps, error_response
 from services.gateway.http_api.jsonmap import message_to_dict
@@ -55,6 +56,7 @@ def routes() -> list[Route]:
         Route("POST", "/v1/queries/stream", QUERY_ASSETS, post_query_stream, api="http_stream"),
         Route("GET", "/v1/agencies", LIST_AGENCIES, get_agencies, parse=lambda request, body: LIST_AGENCIES.request_type()),
         *control_routes(),
+        *admin_routes(),
     ]
 
 
@@ -142,6 +144,8 @@ async def get_agencies(request: web.Request, admitted: Admitted) -> web.Response
             "timeout_ms": client.config.timeout_ms,
             "health": client.health.state,
             "ejected_until": client.health.ejected_until,
+            "source": client.config.source,
+            "external": client.config.external or client.config.source != "file",
         }
         for client in request.app[CORE].fanout.clients.all
     ]

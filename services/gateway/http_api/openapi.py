@@ -153,10 +153,36 @@ def openapi_document(default_deadline_ms: int) -> dict:
                         "name": {"type": "string"},
                         "address": {"type": "string", "description": "host:port of the agency's gRPC endpoint"},
                         "timeout_ms": {"type": "integer"},
+                        "health": {"type": "string", "enum": ["up", "ejected"]},
+                        "ejected_until": {"type": "string", "description": "RFC 3339 while ejected, else empty"},
+                        "source": {"type": "string", "enum": ["file", "admin"],
+                                   "description": "the registry file, or registered at run time"},
+                        "external": {"type": "boolean",
+                                     "description": "runs on its own: a development stack starts no mock for it"},
                     },
                 },
             }
         },
+    }
+    schemas["AgencyEntry"] = {
+        "type": "object",
+        "required": ["id", "kind", "name", "address", "timeout_ms"],
+        "properties": {
+            "id": {"type": "string", "pattern": "^[a-z0-9-]{1,32}$"},
+            "kind": {"type": "string", "enum": ["bank", "vehicle", "realestate"]},
+            "name": {"type": "string", "maxLength": 100},
+            "address": {"type": "string", "description": "host:port of the agency's gRPC endpoint"},
+            "timeout_ms": {"type": "integer", "minimum": 1, "maximum": 60000},
+            "source": {"type": "string", "readOnly": True},
+            "external": {"type": "boolean", "readOnly": True},
+        },
+    }
+    agency_in_path = [{"name": "agency_id", "in": "path", "required": True, "schema": {"type": "string"}}]
+    agency_errors = {
+        "400": _error("A field breaks a registry rule; error.field names it."),
+        "403": _error("Not an admin."),
+        "404": _error("No agency registered at run time under this ID."),
+        "409": _error("ALREADY_EXISTS: the ID is taken; FAILED_PRECONDITION: it comes from the registry file."),
     }
     schemas["Status"] = {
         "type": "object",
@@ -234,7 +260,34 @@ def openapi_document(default_deadline_ms: int) -> dict:
                     "operationId": "listAgencies",
                     "summary": "The agencies this gateway asks, in registry order.",
                     "responses": {"200": _json(_ref("AgencyList"), "The agency registry.")},
-                }
+                },
+                "post": {
+                    "operationId": "registerAgency",
+                    "summary": "Register an agency at run time (admin role): kept in the ledger, asked at once by"
+                               " every gateway sharing it, in the audit trail. Always external.",
+                    "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("AgencyEntry")}}},
+                    "responses": {
+                        "201": _json(_ref("AgencyEntry"), "Registered; the gateway dials it now."),
+                        **agency_errors,
+                    },
+                },
+            },
+            "/v1/agencies/{agency_id}": {
+                "put": {
+                    "operationId": "updateAgency",
+                    "parameters": agency_in_path,
+                    "summary": "Replace an agency registered at run time (admin role); the registry file's are"
+                               " changed in the file.",
+                    "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("AgencyEntry")}}},
+                    "responses": {"200": _json(_ref("AgencyEntry"), "Updated."), **agency_errors},
+                },
+                "delete": {
+                    "operationId": "removeAgency",
+                    "parameters": agency_in_path,
+                    "summary": "Stop asking an agency registered at run time (admin role).",
+                    "responses": {"200": _json({"type": "object", "properties": {"removed": _ref("AgencyEntry")}},
+                                               "Removed."), **agency_errors},
+                },
             },
             "/healthz": {
                 "get": {

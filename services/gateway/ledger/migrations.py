@@ -145,6 +145,30 @@ MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
             "CREATE INDEX holds_due ON holds (state, expires_at_us)",
         ),
     ),
+    (
+        4,
+        "agencies registered at run time",
+        (
+            # Beside the registry file: what an administrator added through
+            # the admin API. Every gateway sharing the ledger polls
+            # agency_registry.revision, bumped in the same transaction as
+            # each change, and reloads when it moved.
+            """
+            CREATE TABLE managed_agencies (
+                agency_id TEXT PRIMARY KEY,
+                -- 'bank', 'vehicle' or 'realestate'
+                kind TEXT NOT NULL,
+                name TEXT NOT NULL,
+                address TEXT NOT NULL,
+                timeout_ms INTEGER NOT NULL,
+                created_at_us BIGINT NOT NULL,
+                updated_at_us BIGINT NOT NULL
+            )
+            """,
+            "CREATE TABLE agency_registry (id INTEGER PRIMARY KEY, revision BIGINT NOT NULL)",
+            "INSERT INTO agency_registry (id, revision) VALUES (1, 0)",
+        ),
+    ),
 )
 
 

@@ -228,6 +228,19 @@ class CaseView:
     actions: tuple[ActionRecord, ...]
 
 
+@dataclass(frozen=True)
+class ManagedAgency:
+    """An agency registered at run time (the admin API), as the ledger keeps it."""
+
+    agency_id: str
+    kind: str
+    name: str
+    address: str
+    timeout_ms: int
+    created_at_us: int
+    updated_at_us: int
+
+
 class CaseConflict(Exception):
     """The case is already registered with different content."""
 
@@ -683,6 +696,55 @@ class Ledger:
             return await tx.execute(
                 "UPDATE hold_feeds SET lease_owner = '', lease_until_us = 0 WHERE lease_owner = $1", owner
             )
+
+
+    # Agencies registered at run time
+
+    async def managed_agencies(self) -> tuple[int, tuple[ManagedAgency, ...]]:
+        """(revision, agencies in registration order); the revision moves with every change."""
+        async with self.db.transaction(write=False) as tx:
+            revision = int(await tx.fetchval("SELECT revision FROM agency_registry WHERE id = 1"))
+            rows = await tx.fetch("SELECT * FROM managed_agencies ORDER BY created_at_us, agency_id")
+        return revision, tuple(ManagedAgency(**{f.name: r[f.name] for f in dataclasses.fields(ManagedAgency)})
+                               for r in rows)
+
+    async def agency_revision(self) -> int:
+        async with self.db.transaction(write=False) as tx:
+            return int(await tx.fetchval("SELECT revision FROM agency_registry WHERE id = 1"))
+
+    async def register_agency(self, agency: ManagedAgency) -> bool:
+        """False when the ID is already registered here."""
+        try:
+            async with self.db.transaction() as tx:
+                names, marks = _columns(ManagedAgency)
+                await tx.execute(f"INSERT INTO managed_agencies ({names}) VALUES ({marks})",
+                                 *dataclasses.astuple(agency))
+                await tx.execute("UPDATE agency_registry SET revision = revision + 1 WHERE id = 1")
+        except UniqueViolation:
+            return False
+        return True
+
+    async def update_agency(self, agency: ManagedAgency) -> ManagedAgency | None:
+        """The entry as updated (created_at kept), or None when the ID is not registered here."""
+        async with self.db.transaction() as tx:
+            row = await tx.fetchrow(
+                "UPDATE managed_agencies SET kind = $2, name = $3, address = $4, timeout_ms = $5, updated_at_us = $6"
+                " WHERE agency_id = $1 RETURNING *",
+                agency.agency_id, agency.kind, agency.name, agency.address, agency.timeout_ms, agency.updated_at_us,
+            )
+            if row is None:
+                return None
+            await tx.execute("UPDATE agency_registry SET revision = revision + 1 WHERE id = 1")
+        return ManagedAgency(**{f.name: row[f.name] for f in dataclasses.fields(ManagedAgency)})
+
+    async def remove_agency(self, agency_id: str) -> ManagedAgency | None:
+        """The entry removed, or None when the ID is not registered here."""
+        async with self.db.transaction() as tx:
+            row = await tx.fetchrow("DELETE FROM managed_agencies WHERE agency_id = $1 RETURNING *", agency_id)
+            if row is None:
+                return None
+            await tx.execute("UPDATE agency_registry SET revision = revision + 1 WHERE id = 1")
+        return ManagedAgency(**{f.name: row[f.name] for f in dataclasses.fields(ManagedAgency)})
 
 
 def same_state(hold: HoldRecord, update: HoldUpdate) -> bool:

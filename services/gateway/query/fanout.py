@@ -14,7 +14,7 @@ from protos.gateway.v1 import gateway_pb2
 from services.common.logs import mask_id, request_id_var
 from services.common.validation import FieldError, validate_case, validate_subject, validate_token
 from services.gateway.access.labels import COURTS
-from services.gateway.agencies.calls import InvalidAnswer, NoTimeLeft, RetryPolicy
+from services.gateway.agencies.calls import InvalidResponse, NoTimeLeft, RetryPolicy
 from services.gateway.agencies.clients import AgencyClient, AgencyClients, QueryRequest
 from services.gateway.query.answers import problem as check_response
 from services.gateway.query.answers import reject as reject_response
@@ -294,13 +294,13 @@ class FanOut:
             code = exc.code()
             result.status = _STATUS_BY_CODE.get(code, ERROR)
             result.error_message = f"{code.name}: {exc.details() or ''}"
+        except InvalidResponse as exc:
+            # Counted as an agency error (INVALID_RESPONSE) by the call itself.
+            logger.warning("query %s: agency %s answered invalidly: %s", query.request_id, client.id, exc.problem)
+            reject_response(result, exc.problem)
         except NoTimeLeft:
             result.status = TIMEOUT
             result.error_message = f"DEADLINE_EXCEEDED: no answer within the query deadline of {query.deadline_ms} ms"
-        except InvalidAnswer as exc:
-            # Checked before any of it is shown or summed; counted as the call's INVALID_ANSWER.
-            logger.warning("query %s: agency %s answered invalidly: %s", query.request_id, client.id, exc)
-            reject_response(result, str(exc))
         except Exception as exc:  # a bug here must cost one agency's result, not the query
             logger.exception("query %s: agency %s failed unexpectedly", query.request_id, client.id)
             result.status = ERROR
@@ -321,6 +321,7 @@ class FanOut:
         result.attempts += 1
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug("query %s: %s attempt %d", query.request_id, client.id, result.attempts)
+        # What the agency says is checked before it is shown or summed.
         return await client.query(query.payload, timeout=timeout, check=check_response)
 
     async def aclose(self) -> None:
