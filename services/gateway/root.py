@@ -31,7 +31,7 @@ from services.gateway.control.service import ControlService
 from services.gateway.ledger import Ledger, redact
 from services.gateway.query.fanout import FanOut
 from services.security.audit import open_audit_store
-from services.security.ratelimit import QueryRateLimiter, RateLimits
+from services.security.ratelimit import RateLimiter, RateLimits
 from services.security.tokens import TokenVerifier
 
 logger = logging.getLogger(__name__)
@@ -108,7 +108,13 @@ async def open_gateway(settings: GatewaySettings) -> AsyncIterator[GatewayCore]:
 
         audit = await open_audit_store(settings.audit_store_url)
         stack.push_async_callback(audit.close)
-        door = Door(TokenVerifier.from_env(), QueryRateLimiter(RateLimits.from_env()), audit, ledger)
+        limits = RateLimits.from_env()
+        limiter = RateLimiter(limits)
+        stack.push_async_callback(limiter.close)
+        if limits.redis_url:
+            shared = "shared in Redis" if await limiter.ping() else "Redis does not answer yet: per process until it does"
+            logger.info("rate limits: %s (%s)", shared, redact(limits.redis_url))
+        door = Door(TokenVerifier.from_env(), limiter, audit, ledger)
         stack.push_async_callback(door.close)
         probe = StoreProbe(ledger, audit)
         probe.start()
