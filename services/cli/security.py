@@ -8,11 +8,15 @@ from pathlib import Path
 
 from services.common.settings import SettingsError
 from services.gateway.agencies.registry import load_registry
-from services.security import audit, pki, tokens
+from services.security import audit, checkpoints, pki, tokens
 
 DEFAULT_PKI_DIR = "var/pki"
 SIGNING_KEY_NAME = "token-signing.key"
 PUBLIC_KEY_NAME = "token-signing.pub"
+DEFAULT_CHECKPOINTS = os.environ.get("AUDIT_CHECKPOINT_FILE", "var/audit-checkpoints.jsonl")
+DEFAULT_CHECKPOINT_KEY = os.environ.get(
+    "AUDIT_CHECKPOINT_PUBLIC_KEY", str(Path(os.environ.get("CHAKONG_PKI_DIR", DEFAULT_PKI_DIR)) / "audit-checkpoint.pub")
+)
 
 
 def _error(message: str, code: int = 2) -> int:
@@ -30,11 +34,13 @@ async def run_pki_init(args: argparse.Namespace) -> int:
             key_action = "created"
         else:
             key_action = "kept"
+        checkpoint_action = "created" if checkpoints.ensure_key(args.dir) else "kept"
     except (pki.PkiError, SettingsError, OSError) as exc:
         return _error(str(exc))
     for action in actions:
         print(action)
     print(f"token signing key: {key_action} ({signing})")
+    print(f"audit checkpoint key: {checkpoint_action} ({Path(args.dir) / checkpoints.KEY_NAME})")
     return 0
 
 
@@ -88,9 +94,15 @@ async def run_token_verify(args: argparse.Namespace) -> int:
 
 
 async def run_audit_verify(args: argparse.Namespace) -> int:
+    files = args.checkpoints or [DEFAULT_CHECKPOINTS]
     try:
-        result = await audit.verify_store(args.store)
-    except audit.AuditError as exc:
+        if not args.checkpoints and not Path(DEFAULT_CHECKPOINTS).is_file():
+            print(f"note: no checkpoint file at {DEFAULT_CHECKPOINTS} (--checkpoints): the chain is checked "
+                  "against itself only", file=sys.stderr)
+            result = await audit.verify_store(args.store)
+        else:
+            result = await checkpoints.verify_anchored(args.store, files, args.checkpoint_key or [DEFAULT_CHECKPOINT_KEY])
+    except (audit.AuditError, SettingsError) as exc:
         return _error(str(exc))
     print(result)
     return 0 if result.ok else 1
@@ -159,9 +171,21 @@ def register(commands: argparse._SubParsersAction) -> None:
 
     audit_cmd = commands.add_parser("audit", help="the audit trail")
     audit_sub = audit_cmd.add_subparsers(dest="audit_command", required=True)
-    audit_verify = audit_sub.add_parser("verify", help="check the hash chain; exit 1 and name the first bad record")
+    audit_verify = audit_sub.add_parser(
+        "verify", help="check the hash chain and the signed checkpoints; exit 1 and name the first bad record"
+    )
     audit_verify.add_argument(
         "--store", default=os.environ.get("AUDIT_STORE", "sqlite:///var/audit.db"),
         help="sqlite:///path.db or postgresql://... (env AUDIT_STORE; default %(default)s)",
+    )
+    audit_verify.add_argument(
+        "--checkpoints", action="append",
+        help="the gateway's checkpoint file; repeat for several gateways (env AUDIT_CHECKPOINT_FILE; default "
+             f"{DEFAULT_CHECKPOINTS}, skipped with a note if absent)",
+    )
+    audit_verify.add_argument(
+        "--checkpoint-key", action="append",
+        help="the checkpoint key's public half; repeat while rotating (env AUDIT_CHECKPOINT_PUBLIC_KEY; default "
+             f"{DEFAULT_CHECKPOINT_KEY})",
     )
     audit_verify.set_defaults(run=run_audit_verify)
