@@ -1,4 +1,7 @@
-"""Query and control limits per executor and per court, in memory and in Redis; Redis down fails open to per-process limits."""
+"""Query and control limits per executor and per court, in memory and in Redis.
+
+Redis down fails open to per-process limits.
+"""
 
 import asyncio
 import socket

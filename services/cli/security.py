@@ -13,10 +13,7 @@ from services.security import audit, checkpoints, pki, tokens
 DEFAULT_PKI_DIR = "var/pki"
 SIGNING_KEY_NAME = "token-signing.key"
 PUBLIC_KEY_NAME = "token-signing.pub"
-DEFAULT_CHECKPOINTS = os.environ.get("AUDIT_CHECKPOINT_FILE", "var/audit-checkpoints.jsonl")
-DEFAULT_CHECKPOINT_KEY = os.environ.get(
-    "AUDIT_CHECKPOINT_PUBLIC_KEY", str(Path(os.environ.get("CHAKONG_PKI_DIR", DEFAULT_PKI_DIR)) / "audit-checkpoint.pub")
-)
+DEFAULT_CHECKPOINTS = "var/audit-checkpoints.jsonl"
 
 
 def _error(message: str, code: int = 2) -> int:
@@ -94,14 +91,15 @@ async def run_token_verify(args: argparse.Namespace) -> int:
 
 
 async def run_audit_verify(args: argparse.Namespace) -> int:
-    files = args.checkpoints or [DEFAULT_CHECKPOINTS]
+    files = args.checkpoints or [args.default_checkpoints]
     try:
-        if not args.checkpoints and not Path(DEFAULT_CHECKPOINTS).is_file():
-            print(f"note: no checkpoint file at {DEFAULT_CHECKPOINTS} (--checkpoints): the chain is checked "
+        if not args.checkpoints and not Path(args.default_checkpoints).is_file():
+            print(f"note: no checkpoint file at {args.default_checkpoints} (--checkpoints): the chain is checked "
                   "against itself only", file=sys.stderr)
             result = await audit.verify_store(args.store)
         else:
-            result = await checkpoints.verify_anchored(args.store, files, args.checkpoint_key or [DEFAULT_CHECKPOINT_KEY])
+            keys = args.checkpoint_key or [args.default_checkpoint_key]
+            result = await checkpoints.verify_anchored(args.store, files, keys)
     except (audit.AuditError, SettingsError) as exc:
         return _error(str(exc))
     print(result)
@@ -178,14 +176,20 @@ def register(commands: argparse._SubParsersAction) -> None:
         "--store", default=os.environ.get("AUDIT_STORE", "sqlite:///var/audit.db"),
         help="sqlite:///path.db or postgresql://... (env AUDIT_STORE; default %(default)s)",
     )
+    default_checkpoints = os.environ.get("AUDIT_CHECKPOINT_FILE", DEFAULT_CHECKPOINTS)
+    default_checkpoint_key = os.environ.get(
+        "AUDIT_CHECKPOINT_PUBLIC_KEY", str(Path(pki_dir) / checkpoints.PUBLIC_KEY_NAME)
+    )
     audit_verify.add_argument(
         "--checkpoints", action="append",
         help="the gateway's checkpoint file; repeat for several gateways (env AUDIT_CHECKPOINT_FILE; default "
-             f"{DEFAULT_CHECKPOINTS}, skipped with a note if absent)",
+             f"{default_checkpoints}, skipped with a note if absent)",
     )
     audit_verify.add_argument(
         "--checkpoint-key", action="append",
         help="the checkpoint key's public half; repeat while rotating (env AUDIT_CHECKPOINT_PUBLIC_KEY; default "
-             f"{DEFAULT_CHECKPOINT_KEY})",
+             f"{default_checkpoint_key})",
     )
-    audit_verify.set_defaults(run=run_audit_verify)
+    audit_verify.set_defaults(
+        run=run_audit_verify, default_checkpoints=default_checkpoints, default_checkpoint_key=default_checkpoint_key
+    )

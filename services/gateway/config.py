@@ -80,7 +80,9 @@ class GatewaySettings:
 
     @property
     def audit_checkpoint_path(self) -> Path:
-        return Path(self.audit_checkpoint_file) if self.audit_checkpoint_file else self.data_dir / "audit-checkpoints.jsonl"
+        if self.audit_checkpoint_file:
+            return Path(self.audit_checkpoint_file)
+        return self.data_dir / "audit-checkpoints.jsonl"
 
     @classmethod
     def from_env(cls) -> "GatewaySettings":

@@ -134,8 +134,11 @@ async def open_gateway(settings: GatewaySettings) -> AsyncIterator[GatewayCore]:
         limiter = RateLimiter(limits)
         stack.push_async_callback(limiter.close)
         if limits.redis_url:
-            shared = "shared in Redis" if await limiter.ping() else "Redis does not answer yet: per process until it does"
-            logger.info("rate limits: %s (%s)", shared, redact(limits.redis_url))
+            if await limiter.ping():
+                logger.info("rate limits: shared in Redis (%s)", redact(limits.redis_url))
+            else:
+                logger.warning("rate limits: Redis (%s) does not answer yet: per process until it does",
+                               redact(limits.redis_url))
         door = Door(TokenVerifier.from_env(), limiter, audit, ledger)
         stack.push_async_callback(door.close)
         probe = StoreProbe(ledger, audit)

@@ -106,7 +106,8 @@ class CheckpointSigner:
     def sign(self, seq: int, head_hash: str, at: datetime | None = None) -> Checkpoint:
         moment = (at or datetime.now(timezone.utc)).astimezone(timezone.utc)
         unsigned = Checkpoint(seq, head_hash, moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ"), self.kid)
-        return Checkpoint(**{**unsigned.__dict__, "sig": _b64(self._key.sign(canonical_json(unsigned.signed_fields())))})
+        signature = self._key.sign(canonical_json(unsigned.signed_fields()))
+        return Checkpoint(**{**unsigned.__dict__, "sig": _b64(signature)})
 
 
 def load_public_keys(paths: Iterable[Path | str]) -> dict[str, Ed25519PublicKey]:
@@ -190,7 +191,8 @@ class CheckResult:
             return f"REWRITTEN after record #{self.last_good_seq}: {self.reason}"
         if not self.checkpoints:
             return "no checkpoints: the chain is checked against itself only"
-        return f"anchored: {self.checkpoints} checkpoints match, the latest at #{self.last_good_seq} ({self.last_good_at})"
+        return (f"anchored: {self.checkpoints} checkpoints match, "
+                f"the latest at #{self.last_good_seq} ({self.last_good_at})")
 
 
 def check(lines: list[tuple[str, dict | None]], keys: dict[str, Ed25519PublicKey],
