@@ -542,7 +542,7 @@ async def test_a_consistent_rewrite_of_the_tail_and_head_is_named_by_the_checkpo
     argv = ["audit", "verify", "--store", backend.url, "--checkpoints", str(log.path), "--checkpoint-key", str(public)]
     assert await asyncio.to_thread(main, argv) == 1
     out = capsys.readouterr().out
-    assert out.startswith("OK: ") and "REWRITTEN after record #5" in out and "#6" in out
+    assert out.startswith("chain: OK: ") and "checkpoints: REWRITTEN after record #5" in out and "#6" in out
 
 
 async def test_an_altered_or_foreign_checkpoint_fails_verification(store, backend, anchor, tmp_path):

@@ -276,7 +276,7 @@ class AnchoredResult:
         return min(found) if found else None
 
     def __str__(self) -> str:
-        return str(self.chain) if self.anchor is None else f"{self.chain}\n{self.anchor}"
+        return str(self.chain) if self.anchor is None else f"chain: {self.chain}\ncheckpoints: {self.anchor}"
 
 
 async def verify_anchored(store_url: str, checkpoint_files: Iterable[Path | str],
