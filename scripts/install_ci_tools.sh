@@ -3,7 +3,8 @@
 # and the Prometheus server (from Debian's `prometheus` package), amtool and
 # the Alertmanager server (`prometheus-alertmanager`; the monitoring test
 # starts both on free ports with the shipped rules and routing) and nginx
-# (`nginx-light`, the load balancer of the scale-out test). Idempotent and
+# (`nginx-light`, the load balancer of the scale-out test) and Redis
+# (`redis-server`, the shared rate limits; .ci/run starts it). Idempotent and
 # quiet; run as root.
 #
 # The packages also ship servers and start them from their post-install
@@ -22,6 +23,7 @@ packages=()
 command -v promtool >/dev/null 2>&1 || packages+=(prometheus)
 command -v amtool >/dev/null 2>&1 || packages+=(prometheus-alertmanager)
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || packages+=(nginx-light)
+command -v redis-server >/dev/null 2>&1 || packages+=(redis-server)
 if [ "${#packages[@]}" -eq 0 ]; then
     exit 0
 fi
@@ -73,6 +75,7 @@ cleanup() {
             prometheus) stop_packaged_server prometheus /usr/bin/prometheus ;;
             prometheus-alertmanager) stop_packaged_server prometheus-alertmanager /usr/bin/prometheus-alertmanager ;;
             nginx-light) stop_packaged_server nginx /usr/sbin/nginx ;;
+            redis-server) stop_packaged_server redis-server /usr/bin/redis-server ;;
         esac
     done
 }
@@ -98,4 +101,5 @@ command -v prometheus >/dev/null 2>&1 || die "the 'prometheus' package installed
 command -v amtool >/dev/null 2>&1 || die "the 'prometheus-alertmanager' package installed but amtool is not on PATH"
 command -v prometheus-alertmanager >/dev/null 2>&1 || die "the 'prometheus-alertmanager' package installed but its server is not on PATH"
 [ -x /usr/sbin/nginx ] || command -v nginx >/dev/null 2>&1 || die "the 'nginx-light' package installed but nginx is missing"
+command -v redis-server >/dev/null 2>&1 || die "the 'redis-server' package installed but redis-server is not on PATH"
 log "installed ${packages[*]}: $(promtool --version 2>&1 | head -n 1); $(amtool --version 2>&1 | head -n 1); $(/usr/sbin/nginx -v 2>&1)"

@@ -13,6 +13,7 @@ import pytest
 from tests.support.agencies import AGENCIES, HEALTHY, Agency, agency_env, start_all
 from tests.support.harness import ServiceProcess
 from tests.support.postgres import LEDGER_BACKENDS, PG_ADMIN_URL, pg_admin, with_database
+from tests.support.redis import redis_ping
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -43,6 +44,10 @@ TEST_ENV = {
     "RATE_LIMIT_EXECUTOR_BURST": "100000",
     "RATE_LIMIT_COURT_PER_MINUTE": "600000",
     "RATE_LIMIT_COURT_BURST": "100000",
+    "RATE_LIMIT_CONTROL_EXECUTOR_PER_MINUTE": "600000",
+    "RATE_LIMIT_CONTROL_EXECUTOR_BURST": "100000",
+    "RATE_LIMIT_CONTROL_COURT_PER_MINUTE": "600000",
+    "RATE_LIMIT_CONTROL_COURT_BURST": "100000",
 }
 
 
@@ -134,6 +139,31 @@ def pg_database() -> str:
         yield with_database(PG_ADMIN_URL, name)
     finally:
         pg_admin(PG_ADMIN_URL, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+# Shared rate limits: the Redis on 127.0.0.1:6379 (CHAKONG_TEST_REDIS to point
+# elsewhere). Unreachable Redis skips those tests, except in CI, where it fails
+# them. Each test gets a key prefix of its own, so runs sharing a Redis do not meet.
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> str:
+    """URL of the Redis the shared rate-limit tests use."""
+    url = os.environ.get("CHAKONG_TEST_REDIS", "redis://127.0.0.1:6379/0")
+    try:
+        redis_ping(url)
+    except Exception as exc:  # OSError, redis errors, timeouts
+        message = f"Redis at {url} is unreachable ({exc!r}); start it (see .ci/run)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return url
+
+
+@pytest.fixture
+def redis_limits(redis_server) -> dict[str, str]:
+    """The environment that shares a gateway's rate limits in Redis under a prefix of this test's own."""
+    return {"RATE_LIMIT_REDIS_URL": redis_server, "RATE_LIMIT_REDIS_PREFIX": f"chakong-test-{uuid.uuid4().hex[:12]}"}
 
 
 @pytest.fixture(params=LEDGER_BACKENDS)

@@ -61,6 +61,7 @@ CONTRACT = {
     "chakong_audit_records_total": "counter",
     "chakong_audit_write_failures_total": "counter",
     "chakong_rate_limited_total": "counter",
+    "chakong_rate_limit_fallback_total": "counter",
     # Every service.
     "chakong_build_info": "gauge",
     "chakong_tls_certificate_expiry_timestamp_seconds": "gauge",
@@ -83,6 +84,7 @@ GATEWAY_SERVES = (
     "chakong_gateway_store_duration_seconds",
     "chakong_audit_records_total",
     "chakong_rate_limited_total",
+    "chakong_rate_limit_fallback_total",
     "chakong_build_info",
     "chakong_gateway_agency_call_duration_seconds",
     "chakong_gateway_agency_calls_total",
@@ -441,6 +443,7 @@ LABEL_VALUES = {
     "kind": re.compile(r"[a-z][a-z_]*"),
     "reason": re.compile(r"[a-z][a-z_]*"),
     "scope": {"executor", "court"},
+    "limit": {"query", "control"},
     "event": set(HOLD_EVENT_KINDS),
     "state": {name.removeprefix("HOLD_STATE_") for name in common_pb2.HoldState.keys()} - {"UNSPECIFIED"},
     "le": re.compile(r"[0-9.]+|\+Inf"),

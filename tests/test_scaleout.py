@@ -12,10 +12,12 @@ import uuid
 from pathlib import Path
 
 import aiohttp
+import grpc
 import pytest
 
 from protos.gateway.v1 import gateway_pb2_grpc
 from services.cli.auth import gateway_channel
+from services.security.audit import SqliteAuditStore
 from tests.support.agencies import BANK, start_agencies
 from tests.support.auth import auth_headers, issue_token
 from tests.support.control import (
@@ -217,3 +219,62 @@ async def test_two_gateways_behind_nginx_share_one_ledger(start_service, tmp_pat
                 view = await response.json()
             assert sorted(a["idempotency_key"] for a in view["actions"]) == sorted([key, "scaleout-deduct-1"])
             assert view["deducted_fen"] == "20000"
+
+
+async def test_one_executors_limit_is_one_limit_across_two_gateways(
+    start_service, tmp_path, nginx, pg_ledger_url, redis_limits
+):
+    """Query and control limits in Redis: two gateways behind nginx allow one executor the limit once, not twice."""
+    (bank,) = start_agencies(start_service, (BANK, "bank", {**PLAINTEXT, "BANK_PROFILE": "bank"}))
+    registry = write_registry(tmp_path, [bank])
+    limits = {
+        **redis_limits,
+        # 4 queries and 2 control actions in any 4 minutes / 2 minutes: nothing returns during the test.
+        "RATE_LIMIT_EXECUTOR_PER_MINUTE": "1", "RATE_LIMIT_EXECUTOR_BURST": "4",
+        "RATE_LIMIT_CONTROL_EXECUTOR_PER_MINUTE": "1", "RATE_LIMIT_CONTROL_EXECUTOR_BURST": "2",
+    }
+    gateways = [
+        start_service(
+            "services.gateway",
+            GATEWAY_GRPC_ADDRESS="127.0.0.1:0", GATEWAY_HTTP_ADDRESS="127.0.0.1:0",
+            AGENCY_REGISTRY=str(registry), LEDGER_URL=pg_ledger_url, GRACE_SECONDS="1",
+            LOG_FORMAT="text", **limits, **PLAINTEXT,
+        ).endpoints
+        for _ in range(2)
+    ]
+    both = {g["http"] for g in gateways}
+    http, grpc_address = nginx(gateways)
+    await register_showcase_case(f"http://{http}")
+    async with aiohttp.ClientSession(base_url=f"http://{http}", headers=auth_headers()) as session:
+        answers = []
+        for _ in range(8):
+            async with session.post("/v1/queries", json=query_body()) as response:
+                answers.append((response.status, response.headers.get("Retry-After"), response.headers[UPSTREAM]))
+        assert [status for status, _, _ in answers] == [200] * 4 + [429] * 4, answers
+        # Round robin: each gateway allowed two and refused two; the refusals say when to come back.
+        assert {upstream for status, _, upstream in answers if status == 200} == both
+        assert {upstream for status, _, upstream in answers if status == 429} == both
+        assert all(int(after) >= 1 for status, after, _ in answers if status == 429)
+        async with gateway_channel(grpc_address, issue_token()) as channel:
+            with pytest.raises(grpc.aio.AioRpcError) as raised:
+                await gateway_pb2_grpc.AssetGatewayStub(channel).QueryAssets(asset_request(), timeout=10)
+        assert raised.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+
+        # Control actions count against their own limit, also one for both gateways. The case is not
+        # registered: the door's limit comes before authorization (404), so nothing is frozen.
+        statuses, upstreams = [], set()
+        case_number, debtor = new_case_number(), debtors()[0]
+        for n in range(4):
+            status, body, upstream = await post(
+                session, "/v1/freezes", freeze_body(case_number, debtor, 1_000), f"limit-freeze-{n}"
+            )
+            statuses.append(status)
+            upstreams.add(upstream)
+        assert statuses == [404, 404, 429, 429] and upstreams == both
+        assert "control actions" in body["error"]["message"]
+
+    # Every refusal is in the audit trail (both gateways write the one in DATA_DIR), as denied.
+    async with SqliteAuditStore(tmp_path / "audit.db") as audit:
+        records = await audit.records()
+    limited = [r for r in records if r.outcome == "denied" and r.reason.startswith("too many")]
+    assert sorted(r.action for r in limited) == ["freeze"] * 2 + ["query"] * 5

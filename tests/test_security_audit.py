@@ -1,6 +1,7 @@
 """The audit trail on SQLite and PostgreSQL: the chain verifies, tampering is found and named, failures fail closed."""
 
 import asyncio
+import json
 import os
 import sqlite3
 import uuid
@@ -15,6 +16,8 @@ from prometheus_client import REGISTRY
 from services.cli.main import main
 from services.security import audit
 from services.security.audit import AuditEntry, AuditRecord, build_record
+from services.security.checkpoints import Checkpointer, CheckpointLog, CheckpointSigner, verify_anchored
+from services.security.tokens import generate_signing_key, write_signing_key
 
 PG_ADMIN = os.environ.get("CHAKONG_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 SUBJECT = "340104199003070011"
@@ -474,3 +477,114 @@ def test_every_tampering_names_the_first_bad_record(count, data):
     result = check(tampered, head)
     assert not result.ok
     assert result.first_bad_seq == expected, result.reason
+
+
+# Signed checkpoints of the head, outside the store: a consistent rewrite of the tail and the head is found.
+
+
+@pytest.fixture
+def anchor(tmp_path):
+    """A checkpoint key pair (its public half in a file) and an empty checkpoint log."""
+    key = generate_signing_key()
+    public = tmp_path / "audit-checkpoint.pub"
+    write_signing_key(tmp_path / "audit-checkpoint.key", public, key)
+    return CheckpointSigner(key), CheckpointLog(tmp_path / "audit-checkpoints.jsonl"), public
+
+
+def rewrite_from(records: list[AuditRecord], seq: int, keep: int | None = None) -> list[str]:
+    """SQL an attacker with write access runs: record #seq says something else, every later hash is
+    recomputed and the head follows; with `keep`, the records after #keep are dropped too."""
+    statements, prev = [], records[seq - 2].hash if seq > 1 else audit.GENESIS_HASH
+    for record in records[seq - 1:keep]:
+        forged = replace(record, result="0 accounts" if record.seq == seq else record.result, prev_hash=prev, hash="")
+        forged = replace(forged, hash=forged.computed_hash())
+        statements.append(f"UPDATE audit_record SET result = '{forged.result}', prev_hash = '{forged.prev_hash}', "
+                          f"hash = '{forged.hash}' WHERE seq = {forged.seq}")
+        prev = forged.hash
+    if keep is not None:
+        statements.append(f"DELETE FROM audit_record WHERE seq > {keep}")
+    last = keep if keep is not None else records[-1].seq
+    statements.append(f"UPDATE audit_head SET seq = {last}, hash = '{prev}' WHERE id = 1")
+    return statements
+
+
+async def anchored_store(store, anchor) -> None:
+    """13 records, checkpointed at #5 and #10."""
+    signer, log, _ = anchor
+    checkpointer = Checkpointer(store.head, signer, log, interval_s=3600)
+    await fill(store, 5)
+    assert (await checkpointer.checkpoint()).seq == 5
+    for n in range(6, 11):
+        await store.append(entry(n))
+    assert (await checkpointer.checkpoint()).seq == 10
+    assert await checkpointer.checkpoint() is None  # the head did not move: nothing new to sign
+    for n in range(11, 14):
+        await store.append(entry(n))
+
+
+@pytest.mark.parametrize("keep", [None, 8], ids=["tail-rewritten", "tail-rewritten-and-cut"])
+async def test_a_consistent_rewrite_of_the_tail_and_head_is_named_by_the_checkpoints(store, backend, anchor, keep,
+                                                                                     capsys):
+    _, log, public = anchor
+    await anchored_store(store, anchor)
+    found = await verify_anchored(backend.url, [log.path], [public])
+    assert found.ok and found.anchor.last_good_seq == 10 and found.first_untrusted_seq is None
+    assert "2 checkpoints match, the latest at #10" in str(found)
+
+    await backend.execute(*rewrite_from(await store.records(), 7, keep))
+    assert (await store.verify()).ok  # the chain on its own cannot tell
+    found = await verify_anchored(backend.url, [log.path], [public])
+    assert not found.ok
+    assert (found.anchor.last_good_seq, found.first_untrusted_seq) == (5, 6)
+    assert "first record after the last good checkpoint: #6" in str(found)
+    assert ("no longer holds" if keep else "hashes to") in found.anchor.reason
+
+    argv = ["audit", "verify", "--store", backend.url, "--checkpoints", str(log.path), "--checkpoint-key", str(public)]
+    assert await asyncio.to_thread(main, argv) == 1
+    out = capsys.readouterr().out
+    assert out.startswith("chain: OK: ") and "checkpoints: REWRITTEN after record #5" in out and "#6" in out
+
+
+async def test_an_altered_or_foreign_checkpoint_fails_verification(store, backend, anchor, tmp_path):
+    _, log, public = anchor
+    await anchored_store(store, anchor)
+    lines = log.path.read_text().splitlines()
+    # Moving a checkpoint's hash to match a rewrite breaks its signature.
+    log.path.write_text(lines[0] + "\n" + lines[1].replace('"seq":10', '"seq":9') + "\n")
+    found = await verify_anchored(backend.url, [log.path], [public])
+    assert not found.ok and "line 2: bad signature" in found.anchor.reason
+    # A checkpoint signed with another key is not taken on trust.
+    log.path.write_text(lines[0] + "\n")
+    log.append(CheckpointSigner(generate_signing_key()).sign(*await store.head()))
+    found = await verify_anchored(backend.url, [log.path], [public])
+    assert not found.ok and "unknown key" in found.anchor.reason
+    log.path.write_text("not json\n")
+    assert "unreadable" in (await verify_anchored(backend.url, [log.path], [public])).anchor.reason
+
+
+async def test_checkpointers_of_several_workers_write_one_line_per_head_and_one_at_close(tmp_path, anchor):
+    signer, log, _ = anchor
+    store = await audit.open_audit_store(str(tmp_path / "audit.db"))
+    workers = [Checkpointer(store.head, signer, log, interval_s=0.05) for _ in range(2)]
+    try:
+        assert await workers[0].checkpoint() is None  # an empty chain needs no anchor
+        await fill(store, 2)
+        for worker in workers:
+            worker.start()
+        await asyncio.sleep(0.3)
+        await store.append(entry(3))
+        for worker in workers:
+            await worker.close()  # the last head is anchored at close
+        seqs = [json.loads(line)["seq"] for line in log.path.read_text().splitlines()]
+        assert seqs == [2, 3]
+    finally:
+        await store.close()
+
+
+async def test_cli_verify_without_a_checkpoint_file_checks_the_chain_alone(store, backend, tmp_path, capsys):
+    await fill(store, 2)
+    assert await asyncio.to_thread(main, ["audit", "verify", "--store", backend.url]) == 0
+    captured = capsys.readouterr()
+    assert captured.out.startswith("OK: 2 records") and "no checkpoint file" in captured.err
+    missing = ["--checkpoints", str(tmp_path / "none.jsonl")]
+    assert await asyncio.to_thread(main, ["audit", "verify", "--store", backend.url, *missing]) == 2

@@ -12,6 +12,8 @@ from protos.gateway.v1 import gateway_pb2_grpc
 from services.cli.auth import gateway_channel
 from services.gateway.config import GatewaySettings
 from services.gateway.server import Gateway
+from services.common.settings import SettingsError
+from services.security import checkpoints
 from services.security.tokens import TokenSigner, generate_signing_key
 from tests.support.auth import issue_token, register_case_body
 from tests.support.gateway import asset_request, population, query_body, register_showcase_case, write_registry
@@ -303,3 +305,25 @@ async def test_too_many_agency_ids_are_refused_naming_the_field(healthy, tmp_pat
         status, body, _ = await post(base, "/v1/queries", query_body(agency_ids=["x"] * 65), issue_token())
         assert status == 400 and body["error"]["field"] == "agency_ids"
 
+
+
+# The audit head, anchored
+
+
+async def test_the_gateway_checkpoints_the_audit_head_and_verify_checks_the_chain_against_it(healthy, tmp_path):
+    key = tmp_path / "pki" / checkpoints.KEY_NAME
+    checkpoints.ensure_key(key.parent)
+    async with gateway(tmp_path, healthy[:1], audit_checkpoint_key=str(key), audit_checkpoint_seconds=0.1) as running:
+        base = f"http://{running.endpoints['http']}"
+        await register_showcase_case(base)
+        assert (await post(base, "/v1/queries", query_body(), issue_token()))[0] == 200
+    # Stopped: the last head (the query's answer included) was anchored at close.
+    log = tmp_path / "audit-checkpoints.jsonl"
+    found = await checkpoints.verify_anchored(str(tmp_path / "audit.db"), [log], [key.parent / "audit-checkpoint.pub"])
+    assert found.ok and found.anchor.last_good_seq == found.chain.checked >= 3, found
+
+
+async def test_a_named_checkpoint_key_that_is_missing_stops_the_start(healthy, tmp_path):
+    with pytest.raises(SettingsError, match="audit checkpoint key"):
+        async with gateway(tmp_path, healthy[:1], audit_checkpoint_key=str(tmp_path / "none.key")):
+            pass

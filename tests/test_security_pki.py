@@ -142,9 +142,10 @@ def test_cli_init_reads_the_agency_registry(tmp_path, capsys):
     assert "CA: created" in out and "agency hefei-rer: issued (missing)" in out
     assert (directory / "agency-alipay.crt").exists()
     assert (directory / "token-signing.key").exists() and (directory / "token-signing.pub").exists()
+    assert "audit checkpoint key: created" in out and (directory / "audit-checkpoint.pub").exists()
     assert main(["pki", "init", "--dir", str(directory), "--agencies", str(REPO / "config/agencies.toml")]) == 0
     out = capsys.readouterr().out
-    assert "issued" not in out and "token signing key: kept" in out
+    assert "issued" not in out and "token signing key: kept" in out and "audit checkpoint key: kept" in out
 
 
 def test_cli_issue_and_its_errors(tmp_path, capsys):

@@ -9,11 +9,12 @@ from pathlib import Path
 from services.common.settings import SettingsError
 from services.common.tls import certificate_names as tls_names
 from services.gateway.agencies.registry import load_registry
-from services.security import audit, pki, tokens
+from services.security import audit, checkpoints, pki, tokens
 
 DEFAULT_PKI_DIR = "var/pki"
 SIGNING_KEY_NAME = "token-signing.key"
 PUBLIC_KEY_NAME = "token-signing.pub"
+DEFAULT_CHECKPOINTS = "var/audit-checkpoints.jsonl"
 
 
 def _error(message: str, code: int = 2) -> int:
@@ -31,11 +32,13 @@ async def run_pki_init(args: argparse.Namespace) -> int:
             key_action = "created"
         else:
             key_action = "kept"
+        checkpoint_action = "created" if checkpoints.ensure_key(args.dir) else "kept"
     except (pki.PkiError, SettingsError, OSError) as exc:
         return _error(str(exc))
     for action in actions:
         print(action)
     print(f"token signing key: {key_action} ({signing})")
+    print(f"audit checkpoint key: {checkpoint_action} ({Path(args.dir) / checkpoints.KEY_NAME})")
     return 0
 
 
@@ -119,9 +122,16 @@ async def run_token_verify(args: argparse.Namespace) -> int:
 
 
 async def run_audit_verify(args: argparse.Namespace) -> int:
+    files = args.checkpoints or [args.default_checkpoints]
     try:
-        result = await audit.verify_store(args.store)
-    except audit.AuditError as exc:
+        if not args.checkpoints and not Path(args.default_checkpoints).is_file():
+            print(f"note: no checkpoint file at {args.default_checkpoints} (--checkpoints): the chain is checked "
+                  "against itself only", file=sys.stderr)
+            result = await audit.verify_store(args.store)
+        else:
+            keys = args.checkpoint_key or [args.default_checkpoint_key]
+            result = await checkpoints.verify_anchored(args.store, files, keys)
+    except (audit.AuditError, SettingsError) as exc:
         return _error(str(exc))
     print(result)
     return 0 if result.ok else 1
@@ -210,9 +220,27 @@ def register(commands: argparse._SubParsersAction) -> None:
 
     audit_cmd = commands.add_parser("audit", help="the audit trail")
     audit_sub = audit_cmd.add_subparsers(dest="audit_command", required=True)
-    audit_verify = audit_sub.add_parser("verify", help="check the hash chain; exit 1 and name the first bad record")
+    audit_verify = audit_sub.add_parser(
+        "verify", help="check the hash chain and the signed checkpoints; exit 1 and name the first bad record"
+    )
     audit_verify.add_argument(
         "--store", default=os.environ.get("AUDIT_STORE", "sqlite:///var/audit.db"),
         help="sqlite:///path.db or postgresql://... (env AUDIT_STORE; default %(default)s)",
     )
-    audit_verify.set_defaults(run=run_audit_verify)
+    default_checkpoints = os.environ.get("AUDIT_CHECKPOINT_FILE", DEFAULT_CHECKPOINTS)
+    default_checkpoint_key = os.environ.get(
+        "AUDIT_CHECKPOINT_PUBLIC_KEY", str(Path(pki_dir) / checkpoints.PUBLIC_KEY_NAME)
+    )
+    audit_verify.add_argument(
+        "--checkpoints", action="append",
+        help="the gateway's checkpoint file; repeat for several gateways (env AUDIT_CHECKPOINT_FILE; default "
+             f"{default_checkpoints}, skipped with a note if absent)",
+    )
+    audit_verify.add_argument(
+        "--checkpoint-key", action="append",
+        help="the checkpoint key's public half; repeat while rotating (env AUDIT_CHECKPOINT_PUBLIC_KEY; default "
+             f"{default_checkpoint_key})",
+    )
+    audit_verify.set_defaults(
+        run=run_audit_verify, default_checkpoints=default_checkpoints, default_checkpoint_key=default_checkpoint_key
+    )

@@ -40,6 +40,13 @@ class GatewaySettings:
     insecure_plaintext: bool = False
     # The audit trail: $DATA_DIR/audit.db unless AUDIT_URL names one.
     audit_url: str = ""
+    # Signed checkpoints of the audit chain head, appended every this many
+    # seconds (0: never) to a file outside the store, with an Ed25519 key of
+    # their own. Without AUDIT_CHECKPOINT_KEY, the key `chakong pki init`
+    # writes, if it is there; a key named but missing stops the start.
+    audit_checkpoint_seconds: float = 60.0
+    audit_checkpoint_key: str = ""
+    audit_checkpoint_file: str = ""
     # Agency health: eject after this many consecutive failures (UNAVAILABLE,
     # DEADLINE_EXCEEDED, TIMEOUT) for a cool-down that doubles up to the cap.
     eject_after_failures: int = 3
@@ -66,6 +73,16 @@ class GatewaySettings:
     @property
     def audit_store_url(self) -> str:
         return self.audit_url or str(self.data_dir / "audit.db")
+
+    @property
+    def audit_checkpoint_key_path(self) -> Path:
+        return Path(self.audit_checkpoint_key or "var/pki/audit-checkpoint.key")
+
+    @property
+    def audit_checkpoint_path(self) -> Path:
+        if self.audit_checkpoint_file:
+            return Path(self.audit_checkpoint_file)
+        return self.data_dir / "audit-checkpoints.jsonl"
 
     @classmethod
     def from_env(cls) -> "GatewaySettings":
@@ -110,6 +127,11 @@ class GatewaySettings:
             agency_tls_key=Path(env_str("AGENCY_TLS_KEY", str(cls.agency_tls_key))),
             insecure_plaintext=env_int("INSECURE_PLAINTEXT", 0, minimum=0, maximum=1) == 1,
             audit_url=env_str("AUDIT_URL", cls.audit_url),
+            audit_checkpoint_seconds=env_float(
+                "AUDIT_CHECKPOINT_SECONDS", cls.audit_checkpoint_seconds, minimum=0.0, maximum=86_400.0
+            ),
+            audit_checkpoint_key=env_str("AUDIT_CHECKPOINT_KEY", cls.audit_checkpoint_key),
+            audit_checkpoint_file=env_str("AUDIT_CHECKPOINT_FILE", cls.audit_checkpoint_file),
         ).checked()
 
     def checked(self) -> "GatewaySettings":
@@ -121,6 +143,10 @@ class GatewaySettings:
             raise SettingsError(f"HOLD_SYNC_SECONDS={self.hold_sync_seconds}: 0 (no hold sync) or at least 0.05")
         if self.ledger_url and not self.ledger_url.startswith(("sqlite:///", "postgresql://", "postgres://")):
             raise SettingsError("LEDGER_URL: expected sqlite:///path or postgresql://user@host:port/database")
+        if 0 < self.audit_checkpoint_seconds < 0.05:
+            raise SettingsError(
+                f"AUDIT_CHECKPOINT_SECONDS={self.audit_checkpoint_seconds}: 0 (no checkpoints) or at least 0.05"
+            )
         if self.crash_at and self.crash_at not in CRASH_POINTS:
             raise SettingsError(f"CHAKONG_CRASH_AT={self.crash_at!r}: expected one of {', '.join(CRASH_POINTS)}")
         return self

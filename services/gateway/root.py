@@ -4,7 +4,8 @@
     registry (file + admin) -> agency clients -> fan-out, registry reloader
     ledger, clients -> the courts known (metrics' court labels), control (and its re-driver),
                        hold sync (the agencies' hold changes feeds)
-    audit    -> the door (which reads cases from the ledger), the store probe
+    audit    -> its signed checkpoints, the door (which reads cases from the ledger), the store probe
+    rate limits (memory or Redis) -> the door
 
 `open_gateway(settings)` yields one `GatewayCore`; the gRPC servicers and
 the HTTP app factory both receive it (server.py), and neither reaches into
@@ -33,7 +34,8 @@ from services.gateway.control.service import ControlService
 from services.gateway.ledger import Ledger, redact
 from services.gateway.query.fanout import FanOut
 from services.security.audit import open_audit_store
-from services.security.ratelimit import QueryRateLimiter, RateLimits
+from services.security.checkpoints import Checkpointer, CheckpointLog, CheckpointSigner
+from services.security.ratelimit import RateLimiter, RateLimits
 from services.security.tokens import TokenVerifier
 
 logger = logging.getLogger(__name__)
@@ -75,6 +77,21 @@ class GatewayCore:
             logger.warning("readiness: ledger unreachable: %s", exc or type(exc).__name__)
             reasons.append(f"ledger unreachable: {type(exc).__name__}")
         return reasons
+
+
+def open_checkpointer(settings: GatewaySettings, audit) -> Checkpointer | None:
+    """The audit head's signed checkpoints, if they are on and a key is there (see config.py)."""
+    key = settings.audit_checkpoint_key_path
+    if settings.audit_checkpoint_seconds <= 0:
+        logger.warning("audit checkpoints are off (AUDIT_CHECKPOINT_SECONDS=0): the audit chain is not anchored")
+        return None
+    if not settings.audit_checkpoint_key and not key.is_file():
+        logger.warning("audit checkpoints are off: no key at %s (`chakong pki init` creates it; or set "
+                       "AUDIT_CHECKPOINT_KEY): the audit chain is not anchored", key)
+        return None
+    log = CheckpointLog(settings.audit_checkpoint_path)
+    logger.info("audit checkpoints: every %g s to %s", settings.audit_checkpoint_seconds, log.path)
+    return Checkpointer(audit.head, CheckpointSigner.from_file(key), log, interval_s=settings.audit_checkpoint_seconds)
 
 
 @contextlib.asynccontextmanager
@@ -119,7 +136,21 @@ async def open_gateway(settings: GatewaySettings) -> AsyncIterator[GatewayCore]:
 
         audit = await open_audit_store(settings.audit_store_url)
         stack.push_async_callback(audit.close)
-        door = Door(TokenVerifier.from_env(), QueryRateLimiter(RateLimits.from_env()), audit, ledger)
+        # Before the door, so that it closes after it: the last answers recorded are anchored at close.
+        checkpointer = open_checkpointer(settings, audit)
+        if checkpointer is not None:
+            checkpointer.start()
+            stack.push_async_callback(checkpointer.close)
+        limits = RateLimits.from_env()
+        limiter = RateLimiter(limits)
+        stack.push_async_callback(limiter.close)
+        if limits.redis_url:
+            if await limiter.ping():
+                logger.info("rate limits: shared in Redis (%s)", redact(limits.redis_url))
+            else:
+                logger.warning("rate limits: Redis (%s) does not answer yet: per process until it does",
+                               redact(limits.redis_url))
+        door = Door(TokenVerifier.from_env(), limiter, audit, ledger)
         stack.push_async_callback(door.close)
         probe = StoreProbe(ledger, audit)
         probe.start()

@@ -28,7 +28,7 @@ from services.common.grpc_server import wait_for_shutdown_signal
 from services.common.settings import env_address, env_int, env_str
 from services.cli.auth import gateway_channel
 from services.gateway.agencies.registry import AgencyConfig, load_registry
-from services.security import pki
+from services.security import checkpoints, pki
 from services.security.tokens import TokenSigner, write_signing_key
 
 logger = logging.getLogger(__name__)
@@ -58,6 +58,7 @@ def prepare_pki(data_dir: str, agencies: list[AgencyConfig]) -> pki.PkiLayout:
     key = layout.directory / "token-signing.key"
     if not key.is_file():
         write_signing_key(key, layout.directory / "token-signing.pub")
+    checkpoints.ensure_key(layout.directory)  # the gateway signs the audit head with it
     return layout
 
 
@@ -69,7 +70,8 @@ def tls_env_for_agency(layout: pki.PkiLayout, agency_id: str) -> dict[str, str]:
 
 
 def tls_env_for_gateway(layout: pki.PkiLayout) -> dict[str, str]:
-    env = {"CHAKONG_TOKEN_PUBLIC_KEY": str(layout.directory / "token-signing.pub")}
+    env = {"CHAKONG_TOKEN_PUBLIC_KEY": str(layout.directory / "token-signing.pub"),
+           "AUDIT_CHECKPOINT_KEY": str(layout.directory / checkpoints.KEY_NAME)}
     if insecure_plaintext():
         return {**env, "INSECURE_PLAINTEXT": "1"}
     files = layout.gateway_client

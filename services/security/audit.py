@@ -15,8 +15,9 @@ verify() walks the chain in order and names the first record that breaks it:
              forged record's prev_hash does not match;
 - reordered: a record's number or prev_hash no longer fits its place.
 The chain proves the records are as written only up to whoever can rewrite
-the whole tail and the head: anchor the head hash outside the database
-(`chakong audit verify` prints it) to close that gap.
+the whole tail and the head: the gateway anchors the head outside the
+database in signed checkpoints (checkpoints.py), which `chakong audit
+verify` checks the records against.
 
 Records hold the subject's full ID; anything leaving the store (logs,
 reprs, errors) shows it masked.
@@ -234,6 +235,8 @@ class VerifyResult:
     first_bad_seq: int | None = None
     reason: str = ""
     head_hash: str = GENESIS_HASH
+    # The hash each watched record computes to (ChainChecker's `watch`), as far as the walk got.
+    hashes: dict[int, str] = field(default_factory=dict, compare=False, repr=False)
 
     def __str__(self) -> str:
         if self.ok:
@@ -244,7 +247,9 @@ class VerifyResult:
 class ChainChecker:
     """Feed records in sequence order; stops at the first break and names the record."""
 
-    def __init__(self):
+    def __init__(self, watch: Iterable[int] = ()):
+        self.watch = frozenset(watch)
+        self.seen: dict[int, str] = {}
         self.expected_seq = 1
         self.prev_hash = GENESIS_HASH
         # The hash the previous record was chained to: tells an inserted record from an edited one.
@@ -260,7 +265,10 @@ class ChainChecker:
                 gap = f"#{self.expected_seq}" if seq == self.expected_seq + 1 else f"#{self.expected_seq}-#{seq - 1}"
                 return self._fail(self.expected_seq, f"record {gap} missing (deleted); the next stored is #{seq}")
             return self._fail(seq, f"out of order: stored after #{self.expected_seq - 1}")
-        if record.computed_hash() != record.hash:
+        computed = record.computed_hash()
+        if seq in self.watch:
+            self.seen[seq] = computed
+        if computed != record.hash:
             if seq > 1 and record.prev_hash == self.prev_prev_hash:
                 # This record was written right after #seq-2 and has been
                 # renumbered since: whatever now sits at #seq-1 was slipped in.
@@ -297,10 +305,10 @@ class ChainChecker:
         if head_hash != self.prev_hash:
             return self._verdict(max(last, 1), "the chain head's hash does not match this record (head or "
                                                "records rewritten)")
-        return VerifyResult(True, self.checked, None, "", self.prev_hash)
+        return VerifyResult(True, self.checked, None, "", self.prev_hash, self.seen)
 
     def _verdict(self, seq: int, reason: str) -> VerifyResult:
-        return VerifyResult(False, self.checked, seq, reason, self.prev_hash)
+        return VerifyResult(False, self.checked, seq, reason, self.prev_hash, self.seen)
 
     def _fail(self, seq: int, reason: str) -> bool:
         self.failure = self._verdict(seq, reason)
@@ -311,7 +319,9 @@ class AuditStore(Protocol):
     async def append(self, entry: AuditEntry) -> AuditRecord: ...
     async def ping(self) -> None:
         """One cheap read of the chain head; AuditUnavailable when the store cannot answer."""
-    async def verify(self) -> VerifyResult: ...
+    async def verify(self, watch: Iterable[int] = ()) -> VerifyResult: ...
+    async def head(self) -> tuple[int, str]:
+        """The chain head: the last record's seq and hash ((0, GENESIS_HASH) when empty)."""
     async def close(self) -> None: ...
 
 
@@ -485,19 +495,34 @@ class SqliteAuditStore:
                 raise
             return records
 
-    async def verify(self) -> VerifyResult:
+    async def head(self) -> tuple[int, str]:
+        def read() -> tuple[int, str]:
+            with self._lock:
+                if self._conn is None:
+                    raise AuditUnavailable("audit store is closed")
+                row = self._conn.execute("SELECT seq, hash FROM audit_head WHERE id = 1").fetchone()
+            if row is None:
+                raise AuditUnavailable(f"audit store {str(self.path)!r}: the chain head row is missing")
+            return int(row[0]), str(row[1])
+
         try:
-            return await asyncio.to_thread(self._verify)
+            return await asyncio.to_thread(read)
         except sqlite3.Error as exc:
             raise AuditUnavailable(f"audit store {str(self.path)!r}: cannot read: {exc}") from None
 
-    def _verify(self) -> VerifyResult:
+    async def verify(self, watch: Iterable[int] = ()) -> VerifyResult:
+        try:
+            return await asyncio.to_thread(self._verify, watch)
+        except sqlite3.Error as exc:
+            raise AuditUnavailable(f"audit store {str(self.path)!r}: cannot read: {exc}") from None
+
+    def _verify(self, watch: Iterable[int]) -> VerifyResult:
         # A connection of its own, so a long walk does not hold up appends.
         conn = sqlite3.connect(self.path.resolve().as_uri() + "?mode=ro", uri=True, isolation_level=None)
         try:
             conn.execute("BEGIN")  # one snapshot for records and head
             head = conn.execute("SELECT seq, hash FROM audit_head WHERE id = 1").fetchone()
-            checker = ChainChecker()
+            checker = ChainChecker(watch)
             for row in conn.execute(f"SELECT {', '.join(COLUMNS)} FROM audit_record ORDER BY seq"):
                 if not checker.feed(_row_to_record(row)):
                     break
@@ -626,7 +651,22 @@ class PostgresAuditStore:
             raise _write_failed(entry, exc) from exc
         return _counted(record)
 
-    async def verify(self) -> VerifyResult:
+    async def head(self) -> tuple[int, str]:
+        import asyncpg
+
+        if self._pool is None:
+            raise AuditUnavailable("audit store is closed")
+        try:
+            row = await self._pool.fetchrow("SELECT seq, hash FROM audit_head WHERE id = 1")
+        except (OSError, asyncio.TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            raise AuditUnavailable(
+                f"audit store {_redact(self.dsn)}: cannot read: {type(exc).__name__}: {exc}"
+            ) from None
+        if row is None:
+            raise AuditUnavailable(f"audit store {_redact(self.dsn)}: the chain head row is missing")
+        return int(row["seq"]), str(row["hash"])
+
+    async def verify(self, watch: Iterable[int] = ()) -> VerifyResult:
         import asyncpg
 
         if self._pool is None:
@@ -634,7 +674,7 @@ class PostgresAuditStore:
         try:
             async with self._pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
                 head = await conn.fetchrow("SELECT seq, hash FROM audit_head WHERE id = 1")
-                checker = ChainChecker()
+                checker = ChainChecker(watch)
                 async for row in conn.cursor(f"SELECT {', '.join(COLUMNS)} FROM audit_record ORDER BY seq"):
                     if not checker.feed(_row_to_record(tuple(row))):
                         break
@@ -677,12 +717,12 @@ async def open_audit_store(url: str, **kwargs) -> SqliteAuditStore | PostgresAud
     return await store_for_url(url, **kwargs).open()
 
 
-async def verify_store(url: str) -> VerifyResult:
-    """Verify an existing store without creating or changing anything."""
+async def verify_store(url: str, watch: Iterable[int] = ()) -> VerifyResult:
+    """Verify an existing store without creating or changing anything; `watch`: seqs whose hashes to report."""
     store = store_for_url(url)
     await store.open(create=False)
     try:
-        return await store.verify()
+        return await store.verify(watch)
     finally:
         await store.close()
 

@@ -5,7 +5,7 @@ middleware only read the token and the request and render the answer):
 authenticate (UNAUTHENTICATED), parse the request once, describe it
 (an invalid request is recorded as denied and left to its handler, whose
 validation answers the field-naming INVALID_ARGUMENT), rate-limit queries
-(RESOURCE_EXHAUSTED with retry-after), decide (authz.decide:
+and control actions (RESOURCE_EXHAUSTED with retry-after, recorded as denied), decide (authz.decide:
 PERMISSION_DENIED, or NOT_FOUND for an unregistered case) and append one
 audit record, allowed or denied, durable before the handler runs and so
 before any agency is asked (write-ahead). If that append fails the request
@@ -42,7 +42,7 @@ from services.gateway.errors import RETRY_AFTER_S, GatewayError
 from services.gateway.ledger import Ledger, LedgerUnavailable
 from services.gateway.ledger.metrics import AUDIT, STORE_SECONDS, STORE_UP
 from services.security.audit import MAX_AGENCIES, AuditEntry, AuditError
-from services.security.ratelimit import QueryRateLimiter
+from services.security.ratelimit import QUERY, RateLimiter
 from services.security.tokens import Principal, TokenError, TokenVerifier
 
 logger = logging.getLogger(__name__)
@@ -71,7 +71,8 @@ class Operation:
 
     `action` is the authorization rule's name and the audit record's action;
     `describe` reads a parsed `request_type` (FieldError for what it cannot
-    record). `rate_limited`: counted against the caller's query quota.
+    record). `rate_limit`: the family of limits (ratelimit.QUERY or CONTROL)
+    the request counts against, per executor and per court; "" for none.
     `count(api, outcome, court)`: counts a request the door refused or could
     not parse, in the metric the operation's requests are counted in.
     """
@@ -79,7 +80,7 @@ class Operation:
     action: str
     request_type: type[Message]
     describe: Callable[[Message], Call]
-    rate_limited: bool = False
+    rate_limit: str = ""
     count: Callable[[str, str, str], None] | None = None
 
 
@@ -139,7 +140,7 @@ class Admitted:
 class Door:
     """Everything the door needs; one per gateway process."""
 
-    def __init__(self, verifier: TokenVerifier, limiter: QueryRateLimiter, audit, ledger: Ledger):
+    def __init__(self, verifier: TokenVerifier, limiter: RateLimiter, audit, ledger: Ledger):
         self.verifier = verifier
         self.limiter = limiter
         self.audit = audit
@@ -207,10 +208,11 @@ class Door:
         except FieldError as error:
             await self.record(principal, Call(action), f"invalid request: {error}")
             return Admitted(principal, message)
-        if operation.rate_limited:
-            limit = self.limiter.check(principal.executor_id, principal.court_code)
+        if operation.rate_limit:
+            limit = await self.limiter.check(operation.rate_limit, principal.executor_id, principal.court_code)
             if not limit.allowed:
-                reason = f"too many queries for this {limit.limited_by}; retry after {limit.retry_after_header} s"
+                what = "queries" if operation.rate_limit == QUERY else "control actions"
+                reason = f"too many {what} for this {limit.limited_by}; retry after {limit.retry_after_header} s"
                 await self.record(principal, call, reason)
                 raise GatewayError(grpc.StatusCode.RESOURCE_EXHAUSTED, reason, retry_after=limit.retry_after_header)
         decision = authz.decide(

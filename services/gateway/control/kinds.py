@@ -40,6 +40,7 @@ from services.gateway.control.messages import kind_label, timestamp, to_json
 from services.gateway.control.metrics import door_counter
 from services.gateway.errors import GatewayError
 from services.gateway.ledger import CaseRecord, HoldRecord, Planned, Snapshot
+from services.security.ratelimit import CONTROL
 
 K = control_pb2
 
@@ -117,7 +118,10 @@ class ActionKind:
 
     @cached_property
     def operation(self) -> Operation:
-        return Operation(self.label, self.request_type, self.describe, count=door_counter(self.label))
+        # Every action reaches an agency and may move money or a hold: the control limits.
+        return Operation(
+            self.label, self.request_type, self.describe, rate_limit=CONTROL, count=door_counter(self.label)
+        )
 
 
 def _subject(request: Message) -> tuple[common_pb2.Subject, str]:

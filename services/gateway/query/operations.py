@@ -5,6 +5,7 @@ from services.common.validation import validate_subject, validate_token
 from services.gateway.access import authz
 from services.gateway.access.door import Call, Operation, agency_ids, case_call
 from services.gateway.query.metrics import count_refusal
+from services.security.ratelimit import QUERY
 
 
 def _describe_query(request: gateway_pb2.AssetQueryRequest) -> Call:
@@ -24,7 +25,7 @@ def _describe_list_agencies(_request: gateway_pb2.ListAgenciesRequest) -> Call:
 
 
 QUERY_ASSETS = Operation(
-    authz.QUERY, gateway_pb2.AssetQueryRequest, _describe_query, rate_limited=True, count=count_refusal
+    authz.QUERY, gateway_pb2.AssetQueryRequest, _describe_query, rate_limit=QUERY, count=count_refusal
 )
 LIST_AGENCIES = Operation(authz.LIST_AGENCIES, gateway_pb2.ListAgenciesRequest, _describe_list_agencies)
 
