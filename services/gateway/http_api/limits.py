@@ -32,12 +32,15 @@ HEADER_TIMEOUT_S = 10.0
 # Idle between requests on one connection (aiohttp's keep-alive timer; it also
 # closes a connection that never sends a byte).
 KEEPALIVE_TIMEOUT_S = 30.0
+# After answering a request whose body did not all arrive, how long the rest is read and dropped.
+LINGER_S = 2.0
 
 SERVER_OPTIONS = {
     "keepalive_timeout": KEEPALIVE_TIMEOUT_S,
     "max_line_size": MAX_LINE_BYTES,
     "max_field_size": MAX_FIELD_BYTES,
     "max_headers": MAX_HEADERS,
+    "lingering_time": LINGER_S,
 }
 
 
