@@ -12,6 +12,7 @@ import pytest
 import requests
 import schemathesis
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from schemathesis.checks import not_a_server_error
 from schemathesis.generation import GenerationMode
 from schemathesis.specs.openapi.checks import (
@@ -69,20 +70,11 @@ TOKENS = {
 }
 
 
-def test_the_document_formats_generate_valid_identifiers():
-    @settings(max_examples=50, deadline=None)
-    @given(st_values=st_formats())
-    def run(st_values):
-        for name, value in st_values.items():
-            assert check(value, name) == value
-
-    run()
-
-
-def st_formats():
-    from hypothesis import strategies as st
-
-    return st.fixed_dictionaries(FORMATS)
+@settings(max_examples=50, deadline=None)
+@given(values=st.fixed_dictionaries(FORMATS))
+def test_the_document_formats_generate_valid_identifiers(values):
+    for name, value in values.items():
+        assert check(value, name) == value
 
 
 @pytest.mark.timeout(240)

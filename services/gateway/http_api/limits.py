@@ -73,11 +73,10 @@ class DoorRequestHandler(web_protocol.RequestHandler):
         # Waiting for a request (not running one, whose body the door times):
         # a partial request starts the clock, a complete one stops it.
         waiter = self._waiter
-        if waiter is not None and not waiter.done():
-            if data and self._header_timer is None:
-                self._arm_header_timer()
-        else:
+        if self._messages or (waiter is not None and waiter.done()):
             self._disarm_header_timer()
+        elif waiter is not None and data and self._header_timer is None:
+            self._arm_header_timer()
 
     def connection_lost(self, exc: BaseException | None) -> None:
         self._disarm_header_timer()
