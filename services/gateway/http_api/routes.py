@@ -8,6 +8,7 @@ registered apart in app.py.
 """
 
 import asyncio
+import functools
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -146,4 +147,6 @@ def add_routes(app: web.Application, routes: list[Route], open_routes: list[Open
     for route in routes:
         app.router.add_route(route.method, route.path, _guarded(route))
     for probe in open_routes:
-        app.router.add_route(probe.method, probe.path, probe.handler)
+        # add_get: the probes answer HEAD too, as they always have.
+        add = app.router.add_get if probe.method == "GET" else functools.partial(app.router.add_route, probe.method)
+        add(probe.path, probe.handler)
