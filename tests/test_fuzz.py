@@ -241,7 +241,7 @@ def bodies(draw) -> bytes:
 
 
 # Field-value characters (RFC 9110: visible ASCII, space, obs-text); anything else is refused by
-# aiohttp's HTTP parser before the application sees the request, in plain text.
+# aiohttp's HTTP parser before the application sees the request (400 in JSON: tests/test_http_limits.py).
 HEADER_TEXT = st.text(
     alphabet=st.characters(min_codepoint=32, max_codepoint=126) | st.characters(min_codepoint=128, max_codepoint=255),
     max_size=300,

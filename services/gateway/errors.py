@@ -37,11 +37,15 @@ HTTP_ERROR_CODES: dict[int, str] = {
     403: "PERMISSION_DENIED",
     404: "NOT_FOUND",
     405: "METHOD_NOT_ALLOWED",
+    # The HTTP server's own limits (http_api/limits.py).
+    408: "REQUEST_TIMEOUT",
     # Control answers 409 for ALREADY_EXISTS and FAILED_PRECONDITION, and names which in `code`.
     409: "ALREADY_EXISTS",
     413: "PAYLOAD_TOO_LARGE",
+    414: "URI_TOO_LONG",
     415: "UNSUPPORTED_MEDIA_TYPE",
     429: "RESOURCE_EXHAUSTED",
+    431: "REQUEST_HEADER_FIELDS_TOO_LARGE",
     500: "INTERNAL",
     503: "UNAVAILABLE",
 }

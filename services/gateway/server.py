@@ -20,6 +20,7 @@ from services.gateway.grpc_api.door import DoorInterceptor
 from services.gateway.grpc_api.query import SERVICE_NAME, AssetGatewayServicer
 from services.gateway.http_api.app import create_app
 from services.gateway.http_api.lifecycle import drain_http
+from services.gateway.http_api.limits import SERVER_OPTIONS, DoorRunner
 from services.gateway.root import GatewayCore, open_gateway
 
 logger = logging.getLogger(__name__)
@@ -42,12 +43,15 @@ class Gateway:
         app = create_app(core)
         # Graceful stop is ours (wait_for_shutdown_signal), not aiohttp's. A
         # client that hangs up cancels its handler, and so its agency calls.
-        self._runner = web.AppRunner(
+        # DoorRunner: JSON refusals of oversized or malformed requests, and the
+        # header, keep-alive and size limits of http_api/limits.py.
+        self._runner = DoorRunner(
             app,
             handle_signals=False,
             access_log=None,
             shutdown_timeout=self.settings.grace_seconds,
             handler_cancellation=True,
+            **SERVER_OPTIONS,
         )
         try:
             await self._runner.setup()

@@ -12,12 +12,12 @@ import json
 from aiohttp import web
 
 from protos.gateway.v1 import admin_pb2
-from services.common.validation import FieldError
+from services.common.validation import MAX_NAME_CHARS, FieldError, require_text
 from services.gateway.access.door import Admitted
 from services.gateway.admin.operations import REGISTER_AGENCY, REMOVE_AGENCY, UPDATE_AGENCY
 from services.gateway.agencies.registry import KINDS, AgencyConfig
 from services.gateway.http_api.json_io import dumps
-from services.gateway.http_api.routes import CORE, Route
+from services.gateway.http_api.routes import CORE, Answer, Route
 
 _FIELDS = {"id": "agency_id", "kind": "kind", "name": "display_name", "address": "address", "timeout_ms": "timeout_ms"}
 
@@ -45,11 +45,14 @@ def _entry(request: web.Request, body: bytes) -> admin_pb2.AgencyEntry:
     if kind not in KINDS:
         raise FieldError("kind", f"{kind!r} is not one of {', '.join(KINDS)}")
     timeout = document.get("timeout_ms", 0)
+    if isinstance(timeout, float) and timeout.is_integer():
+        timeout = int(timeout)  # JSON has one number type: 1500.0 is the whole number 1500
     if isinstance(timeout, bool) or not isinstance(timeout, int):
         raise FieldError("timeout_ms", f"{timeout!r} is not a whole number")
     for key in ("id", "name", "address"):
         if not isinstance(document.get(key, ""), str):
             raise FieldError(key, "must be a string")
+    require_text(document.get("name", ""), "name", MAX_NAME_CHARS)
     return admin_pb2.AgencyEntry(agency_id=document.get("id", ""), kind=KINDS[kind], display_name=document.get(
         "name", ""), address=document.get("address", ""), timeout_ms=timeout)
 
@@ -73,11 +76,24 @@ async def delete_agency(request: web.Request, admitted: Admitted) -> web.Respons
 
 
 def admin_routes() -> list[Route]:
+    errors = (
+        Answer(400, "A field breaks a registry rule; error.field names it."),
+        Answer(409, "ALREADY_EXISTS: the ID is taken; FAILED_PRECONDITION: it comes from the registry file."),
+    )
     return [
-        Route("POST", "/v1/agencies", REGISTER_AGENCY, post_agency,
-              parse=lambda request, body: admin_pb2.RegisterAgencyRequest(agency=_entry(request, body))),
-        Route("PUT", "/v1/agencies/{agency_id}", UPDATE_AGENCY, put_agency,
-              parse=lambda request, body: admin_pb2.UpdateAgencyRequest(agency=_entry(request, body))),
-        Route("DELETE", "/v1/agencies/{agency_id}", REMOVE_AGENCY, delete_agency,
+        Route("POST", "/v1/agencies", REGISTER_AGENCY, post_agency, "registerAgency",
+              "Register an agency at run time (admin role): kept in the ledger, asked at once by every gateway"
+              " sharing it, in the audit trail. Always external.",
+              (Answer(201, "Registered; the gateway dials it now.", "AgencyEntry"), *errors),
+              parse=lambda request, body: admin_pb2.RegisterAgencyRequest(agency=_entry(request, body)),
+              body_schema="AgencyEntry"),
+        Route("PUT", "/v1/agencies/{agency_id}", UPDATE_AGENCY, put_agency, "updateAgency",
+              "Change an agency registered at run time (admin role).",
+              (Answer(200, "Changed; the gateway dials the new address now.", "AgencyEntry"), *errors),
+              parse=lambda request, body: admin_pb2.UpdateAgencyRequest(agency=_entry(request, body)),
+              body_schema="AgencyUpdate"),
+        Route("DELETE", "/v1/agencies/{agency_id}", REMOVE_AGENCY, delete_agency, "removeAgency",
+              "Remove an agency registered at run time (admin role).",
+              (Answer(200, "Removed; calls in flight finish first.", "RemovedAgency"), *errors),
               parse=lambda request, body: admin_pb2.RemoveAgencyRequest(agency_id=request.match_info["agency_id"])),
     ]

@@ -1,11 +1,14 @@
 """The HTTP/JSON face of the gateway: an aiohttp app factory over a GatewayCore."""
 
 import contextlib
+import functools
+from collections.abc import Callable
 import logging
 
 from aiohttp import web
 from prometheus_client.exposition import choose_encoder
 
+from protos.gateway.v1 import gateway_pb2
 from services.common.metrics_http import scrape_registry
 from services.common.validation import FieldError
 from services.gateway.access.door import Admitted
@@ -17,7 +20,7 @@ from services.gateway.http_api.jsonmap import message_to_dict
 from services.gateway.http_api.lifecycle import DRAIN, Drain, refuse_when_stopping
 from services.gateway.http_api.metrics import create_series, http_metrics
 from services.gateway.http_api.openapi import openapi_document
-from services.gateway.http_api.routes import CORE, Route, add_routes
+from services.gateway.http_api.routes import CORE, Answer, OpenRoute, Route, add_routes
 from services.gateway.query.fanout import PreparedQuery
 from services.gateway.query.metrics import QueryMetrics, query_metrics
 from services.gateway.query.operations import LIST_AGENCIES, QUERY_ASSETS
@@ -25,7 +28,7 @@ from services.gateway.root import GatewayCore
 
 logger = logging.getLogger(__name__)
 
-OPENAPI = web.AppKey("openapi", dict)
+OPENAPI = web.AppKey("openapi", Callable[[tuple[tuple[str, str], ...]], dict])
 
 
 @web.middleware
@@ -52,11 +55,45 @@ async def json_errors(request: web.Request, handler) -> web.StreamResponse:
 def routes() -> list[Route]:
     """Every route behind the door."""
     return [
-        Route("POST", "/v1/queries", QUERY_ASSETS, post_query),
-        Route("POST", "/v1/queries/stream", QUERY_ASSETS, post_query_stream, api="http_stream"),
-        Route("GET", "/v1/agencies", LIST_AGENCIES, get_agencies, parse=lambda request, body: LIST_AGENCIES.request_type()),
+        Route(
+            "POST", "/v1/queries", QUERY_ASSETS, post_query, "queryAssets",
+            "Query every (or the named) agency; answer when all answered or at the deadline.",
+            (Answer(200, "All results, complete or partial (failed agencies are reported inside).",
+                    gateway_pb2.AssetQueryResponse, headers=("X-Request-Id",)),),
+        ),
+        Route(
+            "POST", "/v1/queries/stream", QUERY_ASSETS, post_query_stream, "streamAssets",
+            "The same query as server-sent events, each agency's result as it arrives.",
+            (Answer(200, "An SSE stream: one `event: result` per agency in arrival order (its `data:` is one line"
+                         " of AgencyResult JSON), then one `event: final` whose data is an AssetQueryResponse with"
+                         " summary, complete and latency_ms and no results. Each event has an increasing `id:`.",
+                    "QueryEvents", headers=("X-Request-Id",)),),
+            api="http_stream",
+        ),
+        Route(
+            "GET", "/v1/agencies", LIST_AGENCIES, get_agencies, "listAgencies",
+            "The agencies this gateway asks, in registry order, with their health.",
+            (Answer(200, "The agency registry as loaded now.", "AgencyList"),),
+            parse=lambda request, body: LIST_AGENCIES.request_type(),
+        ),
         *control_routes(),
         *admin_routes(),
+    ]
+
+
+def open_routes() -> list[OpenRoute]:
+    """Probes, scrapes and documents: no token, no audit record."""
+    return [
+        OpenRoute("GET", "/healthz", get_healthz, "health", "Liveness: the process answers.",
+                  (Answer(200, "Alive.", "Status"),)),
+        OpenRoute("GET", "/readyz", get_readyz, "ready",
+                  "Readiness: registry loaded, channels open, ledger reachable and the gRPC server started.",
+                  (Answer(200, "Ready for queries.", "Status"), Answer(503, "Not ready; `reasons` says why.", "Status"))),
+        OpenRoute("GET", "/metrics", get_metrics, "metrics",
+                  "Prometheus metrics (text exposition, or OpenMetrics when asked by Accept).",
+                  (Answer(200, "The process's metrics.", "Metrics"),)),
+        OpenRoute("GET", "/openapi.json", get_openapi, "openapi", "This document.",
+                  (Answer(200, "OpenAPI 3.1 document.", "OpenApi"),)),
     ]
 
 
@@ -70,13 +107,12 @@ def create_app(core: GatewayCore) -> web.Application:
     )
     app[CORE] = core
     app[DRAIN] = Drain()
-    app[OPENAPI] = openapi_document(core.settings.query_deadline_ms)
-    add_routes(app, routes())
-    # Probes, scrapes and documents: no token, no audit record.
-    app.router.add_get("/healthz", get_healthz)
-    app.router.add_get("/readyz", get_readyz)
-    app.router.add_get("/metrics", get_metrics)
-    app.router.add_get("/openapi.json", get_openapi)
+    guarded, probes = routes(), open_routes()
+    # The document is made from the same declarations as the router: a route added is a path documented.
+    app[OPENAPI] = functools.lru_cache(maxsize=4)(
+        functools.partial(openapi_document, guarded, probes, core.settings.query_deadline_ms)
+    )
+    add_routes(app, guarded, probes)
     create_series(app)
     return app
 
@@ -169,4 +205,6 @@ async def get_metrics(request: web.Request) -> web.Response:
 
 
 async def get_openapi(request: web.Request) -> web.Response:
-    return web.json_response(request.app[OPENAPI], dumps=dumps)
+    # The agency IDs a request may name are the registry's now: it reloads.
+    agencies = tuple((client.config.id, client.config.kind) for client in request.app[CORE].fanout.clients.all)
+    return web.json_response(request.app[OPENAPI](agencies), dumps=dumps)

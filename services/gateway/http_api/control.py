@@ -22,7 +22,7 @@ from services.gateway.control.operations import GET_CASE, REGISTER_CASE
 from services.gateway.errors import GatewayError
 from services.gateway.http_api.json_io import dumps
 from services.gateway.http_api.jsonmap import message_to_dict
-from services.gateway.http_api.routes import CORE, IDEMPOTENCY_HEADER, Route, error_body
+from services.gateway.http_api.routes import CORE, IDEMPOTENCY_HEADER, Answer, Route, error_body
 from services.gateway.ledger import PENDING
 
 
@@ -78,12 +78,39 @@ def _merge_path_and_header(request: web.Request, message: Message, kind: ActionK
         message.idempotency_key = header_key
 
 
+_KEY = (IDEMPOTENCY_HEADER,)
+# What every action route answers besides the door's refusals; the error bodies carry the action and the key.
+ACTION_ANSWERS = (
+    Answer(200, "Done (SUCCEEDED), or the same request replayed.", control_pb2.Action, _KEY),
+    Answer(202, "Recorded but PENDING: the agency has not answered yet. The gateway keeps driving it with the"
+                " same agency key; ask again with the same Idempotency-Key, or GET the case.", control_pb2.Action, _KEY),
+    Answer(403, "Not allowed: the subject is not a debtor of the case, another court's case or another case's"
+                " hold.", "ActionError", _KEY),
+    Answer(404, "Unknown case, agency, hold or asset.", "ActionError", _KEY),
+    Answer(409, "Conflict: ALREADY_EXISTS (the key was used for another request, or a duplicate the agency"
+                " refused) or FAILED_PRECONDITION (a rule refuses it now, e.g. excessive seizure); see error.code.",
+           "ActionError", _KEY),
+    Answer(502, "The agency answered with an error the gateway does not expect (error.code is its gRPC code);"
+                " the action is recorded FAILED.", "ActionError", _KEY),
+)
+
+
 def control_routes() -> list[Route]:
     routes = [
-        Route("POST", "/v1/cases", REGISTER_CASE, post_case),
-        Route("GET", "/v1/cases/{case_number}", GET_CASE, get_case, parse=_case_in_path),
+        Route("POST", "/v1/cases", REGISTER_CASE, post_case, "registerCase",
+              "Register a case with its debtors, the amount owed and the enforcement costs (admin).",
+              (Answer(201, "Registered now.", control_pb2.Case),
+               Answer(200, "Already registered with the same content.", control_pb2.Case),
+               Answer(409, "ALREADY_EXISTS: registered with other debtors or amounts."))),
+        Route("GET", "/v1/cases/{case_number}", GET_CASE, get_case, "getCase",
+              "The case, its holds as last reported by the agencies, and every action with its state.",
+              (Answer(200, "The case.", control_pb2.Case),), parse=_case_in_path),
     ]
     for kind in KINDS.values():
         handler = action_handler(kind)
-        routes.extend(Route("POST", http.path, kind.operation, handler) for http in kind.http)
+        routes.extend(
+            Route("POST", http.path, kind.operation, handler, http.operation_id, http.summary, ACTION_ANSWERS,
+                  headers=_KEY)
+            for http in kind.http
+        )
     return routes

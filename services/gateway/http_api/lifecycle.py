@@ -5,6 +5,8 @@ import logging
 
 from aiohttp import web
 
+from services.gateway.errors import RETRY_AFTER_S
+
 logger = logging.getLogger(__name__)
 
 
@@ -49,7 +51,7 @@ async def refuse_when_stopping(request: web.Request, handler) -> web.StreamRespo
         return web.json_response(
             {"error": {"code": "UNAVAILABLE", "message": "the gateway is shutting down; send it to another one"}},
             status=503,
-            headers={"Connection": "close"},
+            headers={"Connection": "close", "Retry-After": RETRY_AFTER_S},
         )
     drain.enter()
     try:

@@ -7,6 +7,8 @@ the probes and documents (/healthz, /readyz, /metrics, /openapi.json),
 registered apart in app.py.
 """
 
+import asyncio
+import functools
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -25,6 +27,8 @@ from services.security.tokens import bearer_token
 
 logger = logging.getLogger(__name__)
 
+# From the end of the headers to the end of the body (the headers' own timeout: limits.py).
+BODY_TIMEOUT_S = 10.0
 CORE = web.AppKey("core", GatewayCore)
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 
@@ -33,21 +37,61 @@ Parse = Callable[[web.Request, bytes], Message]
 
 
 @dataclass(frozen=True)
+class Answer:
+    """One status a route answers, as the OpenAPI document states it.
+
+    `body` is a protobuf message type (its proto3 JSON), the name of a schema
+    of the document's own (openapi.py), or None for the Error body.
+    """
+
+    status: int
+    description: str
+    body: type[Message] | str | None = None
+    headers: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Route:
+    """A route behind the door, and what the OpenAPI document says of it (openapi.py reads these)."""
+
     method: str
     path: str
     operation: Operation
     handler: Handler
+    operation_id: str
+    summary: str
+    # What it answers besides the door's refusals (openapi.DOOR_ANSWERS).
+    answers: tuple[Answer, ...]
     # The request message; by default the JSON body as the operation's request type.
     parse: Parse | None = None
     # The query metrics' api label, for what the door refuses.
     api: str = "http"
+    # Request headers it reads besides Authorization (openapi.HEADERS).
+    headers: tuple[str, ...] = ()
+    # A JSON body its own `parse` reads: the name of the document's schema for it (openapi.py).
+    body_schema: str | None = None
+
+    @property
+    def has_body(self) -> bool:
+        return self.parse is None or self.body_schema is not None
 
     def read(self, request: web.Request, body: bytes) -> Message:
         if self.parse is not None:
             return self.parse(request, body)
         check_media_type(request.content_type if "Content-Type" in request.headers else "")
         return parse_json_message(body, self.operation.request_type)
+
+
+@dataclass(frozen=True)
+class OpenRoute:
+    """A probe or document: no token, no door, no audit record."""
+
+    method: str
+    path: str
+    handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    operation_id: str
+    summary: str
+    answers: tuple[Answer, ...]
 
 
 def error_body(error: GatewayError, headers: dict | None = None) -> web.Response:
@@ -71,7 +115,12 @@ def _ledger_error(exc: LedgerUnavailable) -> GatewayError:
 def _guarded(route: Route):
     async def handle(request: web.Request) -> web.StreamResponse:
         door = request.app[CORE].door
-        body = await request.read() if request.body_exists else b""
+        try:
+            async with asyncio.timeout(BODY_TIMEOUT_S):
+                body = await request.read() if request.body_exists else b""
+        except TimeoutError:
+            return error_response(408, f"body: must arrive within {BODY_TIMEOUT_S:g} s", "body",
+                                  headers={"Connection": "close"})
         try:
             admitted = await door.admit(
                 lambda: bearer_token(request.headers.get("Authorization")), route.operation,
@@ -96,6 +145,10 @@ def _guarded(route: Route):
     return handle
 
 
-def add_routes(app: web.Application, routes: list[Route]) -> None:
+def add_routes(app: web.Application, routes: list[Route], open_routes: list[OpenRoute]) -> None:
     for route in routes:
         app.router.add_route(route.method, route.path, _guarded(route))
+    for probe in open_routes:
+        # add_get: the probes answer HEAD too, as they always have.
+        add = app.router.add_get if probe.method == "GET" else functools.partial(app.router.add_route, probe.method)
+        add(probe.path, probe.handler)
