@@ -7,7 +7,9 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -93,11 +95,16 @@ def stack(tmp_path_factory):
         if "Press Ctrl-C" in line or time.monotonic() > deadline:
             break
     assert any("Press Ctrl-C" in line for line in output), "".join(output)
+    # Read on, so the launcher never blocks on a full pipe while the tests run.
+    later: list[str] = []
+    reader = threading.Thread(target=lambda: later.extend(launcher.stdout), daemon=True)
+    reader.start()
     yield launcher, "".join(output)
     launcher.send_signal(signal.SIGINT)
-    rest = launcher.stdout.read()
-    assert launcher.wait(30) == 0, rest
+    assert launcher.wait(30) == 0, "".join(later)
+    reader.join(10)
     launcher.stdout.close()
+    rest = "".join(later)
     assert "Stopped." in rest
     # The launcher stopped what it started, not the agency that runs on its own.
     assert external.proc.poll() is None
@@ -191,3 +198,44 @@ def test_cli_takes_court_and_executor_from_the_token(tmp_path, monkeypatch):
     monkeypatch.delenv("CHAKONG_EXECUTOR", raising=False)
     assert identity("--token", "", *freeze) == ("340100", "E0001")
     assert identity("--token", "not-a-jwt", *freeze) == ("340100", "E0001")
+
+
+def child_pid(parent: int, module: str) -> int:
+    """The pid of the launcher's child running `python -m module`."""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            cmdline = (stat.parent / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if int(fields[1]) == parent and module.encode() in cmdline:
+            return int(stat.parent.name)
+    raise LookupError(f"no child {module} of {parent}")
+
+
+def test_a_dead_agency_is_started_again_and_the_gateway_carries_on(stack):
+    launcher, banner = stack
+    debtor = datagen.showcase(datagen.subjects(42, 400), 1)[0]
+    key = signing_key(banner)
+
+    def statuses() -> dict[str, str]:
+        result = chakong("--gateway", gateway_address(banner), "query", "--subject", debtor.id_number,
+                         "--case", CASE, "--json", CHAKONG_TOKEN_SIGNING_KEY=key)
+        assert result.returncode == 0, result.stderr
+        return {r["agency_id"]: r["status"] for r in json.loads(result.stdout)["results"]}
+
+    dead = child_pid(launcher.pid, "services.vehicle")
+    os.kill(dead, signal.SIGKILL)
+    seen = []
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        now = statuses()
+        seen.append(now["hefei-vmo"])
+        # The rest of the stack answers all along.
+        assert now["icbc"] == now["hefei-rer"] == "AGENCY_STATUS_OK", now
+        if now["hefei-vmo"] == "AGENCY_STATUS_OK" and len(seen) > 1:
+            break
+        time.sleep(0.5)
+    assert seen[0] != "AGENCY_STATUS_OK" and seen[-1] == "AGENCY_STATUS_OK", seen
+    assert child_pid(launcher.pid, "services.vehicle") != dead
+    assert launcher.poll() is None

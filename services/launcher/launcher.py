@@ -16,6 +16,7 @@ import logging
 import os
 import signal
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -138,6 +139,15 @@ class Child:
         if not self.ready.done():
             self.ready.set_exception(RuntimeError(f"{self.name} exited before it was ready"))
 
+    async def restart(self, ready_timeout_s: float) -> None:
+        """Start the same service again (same ports, same data) and wait until it is ready."""
+        if self._relay:
+            with contextlib.suppress(Exception):
+                await self._relay
+        self.ready = asyncio.get_running_loop().create_future()
+        await self.start()
+        await asyncio.wait_for(asyncio.shield(self.ready), ready_timeout_s)
+
     async def exited(self) -> str:
         assert self.process
         await self.process.wait()
@@ -156,6 +166,29 @@ class Child:
         if self._relay:
             with contextlib.suppress(Exception):
                 await self._relay
+
+
+# An agency that dies within STABLE_S of starting waits twice as long before the next start, up to the cap.
+RESTART_MIN_S, RESTART_MAX_S, STABLE_S = 1.0, 30.0, 10.0
+
+
+async def keep_running(child: Child, ready_timeout_s: float) -> None:
+    """Start `child` again whenever it exits, with backoff; cancelled when the stack stops."""
+    backoff = RESTART_MIN_S
+    while True:
+        started_at = time.monotonic()
+        code = await child.process.wait()
+        lived = time.monotonic() - started_at
+        backoff = RESTART_MIN_S if lived > STABLE_S else min(backoff * 2, RESTART_MAX_S)
+        logger.error("%s exited (code %s) after %.0f s; the gateway and the other agencies go on;"
+                     " starting it again in %.0f s", child.name, code, lived, backoff)
+        await asyncio.sleep(backoff)
+        try:
+            await child.restart(ready_timeout_s)
+        except (OSError, RuntimeError, asyncio.TimeoutError) as exc:
+            logger.error("%s did not start again: %s", child.name, exc)
+            continue
+        logger.info("%s is back", child.name)
 
 
 def _die_with_parent() -> None:
@@ -292,13 +325,16 @@ async def launch(settings: LauncherSettings) -> None:
         print("Press Ctrl-C to stop everything.", flush=True)
 
         shutdown = asyncio.create_task(wait_for_shutdown_signal())
-        crashes = [asyncio.create_task(c.exited()) for c in started]
-        done, _ = await asyncio.wait([shutdown, *crashes], return_when=asyncio.FIRST_COMPLETED)
-        for task in [shutdown, *crashes]:
+        # An agency that dies is started again and the stack goes on (the
+        # gateway answers it UNAVAILABLE meanwhile); the gateway dying ends it.
+        gateway_exit = asyncio.create_task(gateway.exited())
+        keepers = [asyncio.create_task(keep_running(c, settings.ready_timeout_s)) for c in started if c is not gateway]
+        done, _ = await asyncio.wait([shutdown, gateway_exit], return_when=asyncio.FIRST_COMPLETED)
+        for task in [shutdown, gateway_exit, *keepers]:
             task.cancel()
+        await asyncio.gather(*keepers, return_exceptions=True)
         if shutdown not in done:
-            names = ", ".join(t.result() for t in done if t is not shutdown)
-            raise RuntimeError(f"{names} exited unexpectedly; stopping the stack")
+            raise RuntimeError("the gateway exited unexpectedly; stopping the stack")
     finally:
         print("Stopping...", flush=True)
         # The gateway first, so no query is cut short by a vanishing agency.
