@@ -19,8 +19,8 @@ from services.common.identifiers import InvalidIdentifier
 from services.common.validation import FieldError
 from services.datagen import population as pop
 from tests.support.auth import issue_token
-from tests.support.gateway import DEADLINE_MS, query_body, register_showcase_case, write_registry
-from tests.support.harness import ServiceProcess
+from tests.support.gateway import query_body
+from tests.support.gateway_process import showcase_gateway
 
 FUZZ = settings(deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
 
@@ -162,21 +162,8 @@ def test_validators_raise_only_field_errors(subject_type, id_number, name, texts
 
 @pytest.fixture(scope="module")
 def gateway(healthy, tmp_path_factory, token_keys):
-    directory = tmp_path_factory.mktemp("fuzz-gateway")
-    service = ServiceProcess("services.gateway", {
-        "DATA_DIR": str(directory),
-        "INSECURE_PLAINTEXT": "1",
-        "GATEWAY_GRPC_ADDRESS": "127.0.0.1:0",
-        "GATEWAY_HTTP_ADDRESS": "127.0.0.1:0",
-        "AGENCY_REGISTRY": str(write_registry(directory, healthy)),
-        "QUERY_DEADLINE_MS": str(DEADLINE_MS),
-        "GRACE_SECONDS": "1",
-    }).start()
-    try:
-        asyncio.run(register_showcase_case(f"http://{service.endpoints['http']}"))
+    with showcase_gateway(tmp_path_factory.mktemp("fuzz-gateway"), healthy) as service:
         yield service
-    finally:
-        service.stop()
 
 
 @pytest.fixture(scope="module")

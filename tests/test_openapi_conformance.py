@@ -6,7 +6,6 @@ executor's token and an admin's, a bounded number of generated requests per
 operation, positive (valid by the document) and negative.
 """
 
-import asyncio
 
 import pytest
 import requests
@@ -23,8 +22,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from tests.support.auth import COURT, EXECUTOR, issue_token
-from tests.support.gateway import DEADLINE_MS, register_showcase_case, write_registry
-from tests.support.harness import ServiceProcess
+from tests.support.gateway_process import showcase_gateway
 from tests.support.openapi import FORMATS, check, register_formats
 
 CHECKS = [not_a_server_error, status_code_conformance, response_schema_conformance, content_type_conformance,
@@ -34,25 +32,8 @@ EXAMPLES = 8
 
 @pytest.fixture(scope="module")
 def gateway(healthy, tmp_path_factory, token_keys):
-    directory = tmp_path_factory.mktemp("openapi-gateway")
-    service = ServiceProcess("services.gateway", {
-        "DATA_DIR": str(directory),
-        "INSECURE_PLAINTEXT": "1",
-        "GATEWAY_GRPC_ADDRESS": "127.0.0.1:0",
-        "GATEWAY_HTTP_ADDRESS": "127.0.0.1:0",
-        "AGENCY_REGISTRY": str(write_registry(directory, healthy)),
-        "QUERY_DEADLINE_MS": str(DEADLINE_MS),
-        "GRACE_SECONDS": "1",
-    }).start()
-    try:
-        try:
-            asyncio.run(register_showcase_case(f"http://{service.endpoints['http']}"))
-        except AssertionError:
-            print("".join(service.output))
-            raise
+    with showcase_gateway(tmp_path_factory.mktemp("openapi-gateway"), healthy) as service:
         yield service
-    finally:
-        service.stop()
 
 
 @pytest.fixture(scope="module")

@@ -1,8 +1,14 @@
 """The gateway as a child process (`python -m services.gateway`, via the start_service fixture), queried over HTTP."""
 
+import asyncio
+import contextlib
+from pathlib import Path
+
 from google.protobuf import json_format
 
-from tests.support.gateway import asset_request, write_registry
+from tests.support.gateway import DEADLINE_MS as GATEWAY_DEADLINE_MS
+from tests.support.gateway import asset_request, register_showcase_case, write_registry
+from tests.support.harness import ServiceProcess
 
 DEADLINE_MS = 1000
 
@@ -31,3 +37,26 @@ async def query(session, base) -> dict[str, dict]:
     async with session.post(f"{base}/v1/queries", json=query_body()) as response:
         assert response.status == 200, await response.text()
         return {result["agency_id"]: result for result in (await response.json())["results"]}
+
+
+@contextlib.contextmanager
+def showcase_gateway(directory: Path, agencies):
+    """`python -m services.gateway` over `agencies` (plaintext, port 0) with the showcase case registered."""
+    service = ServiceProcess("services.gateway", {
+        "DATA_DIR": str(directory),
+        "INSECURE_PLAINTEXT": "1",
+        "GATEWAY_GRPC_ADDRESS": "127.0.0.1:0",
+        "GATEWAY_HTTP_ADDRESS": "127.0.0.1:0",
+        "AGENCY_REGISTRY": str(write_registry(directory, agencies)),
+        "QUERY_DEADLINE_MS": str(GATEWAY_DEADLINE_MS),
+        "GRACE_SECONDS": "1",
+    }).start()
+    try:
+        try:
+            asyncio.run(register_showcase_case(f"http://{service.endpoints['http']}"))
+        except AssertionError:
+            print("".join(service.output))
+            raise
+        yield service
+    finally:
+        service.stop()
