@@ -35,7 +35,7 @@ from protos.common.v1 import common_pb2
 from services.gateway.agencies.clients import AgencyClient, AgencyClients
 from services.gateway.agencies.methods import CASE_HOLDS, HOLD_CHANGES
 from services.gateway.config import GatewaySettings
-from services.gateway.control.messages import hold_state_label, timestamp_us
+from services.gateway.control.messages import ACTIVE, LAPSED, QUEUED, hold_state_label, timestamp_us
 from services.gateway.control.metrics import (
     HOLD_EVENTS,
     HOLD_FEED_LAG_SECONDS,
@@ -48,9 +48,6 @@ from services.gateway.ledger import AgencyHold, CaseRecord, HoldRecord, Ledger, 
 
 logger = logging.getLogger(__name__)
 
-ACTIVE = common_pb2.HOLD_STATE_ACTIVE
-QUEUED = common_pb2.HOLD_STATE_QUEUED
-LAPSED = common_pb2.HOLD_STATE_LAPSED
 PAGE = 500
 # Pages read from one feed per round before the other agencies get their turn.
 MAX_PAGES_PER_ROUND = 20
@@ -74,6 +71,12 @@ def event_of(synced: SyncedHold) -> str:
     if after.state == before.state and after.frozen_fen < before.frozen_fen:
         return "reduced"
     return "changed"
+
+
+def held(answer: Message) -> Message:
+    """The hold a feed change carries, or the holds a case listing carries: freezes at a bank, seals elsewhere."""
+    field = {"FreezeChange": "freeze", "SealChange": "seal", "CaseFreezes": "freezes", "CaseSeals": "seals"}
+    return getattr(answer, field[type(answer).DESCRIPTOR.name])
 
 
 def reported(hold: Message) -> AgencyHold:
@@ -212,8 +215,7 @@ class HoldSync:
                 HOLD_FEED_LAG_SECONDS.labels(client.id).set(0)
                 HOLD_FEED_SYNCED.labels(client.id).set(time.time())
                 return changed
-            holds = [reported(change.freeze if client.config.kind == "bank" else change.seal)
-                     for change in page.changes]
+            holds = [reported(held(change)) for change in page.changes]
             applied_us = self.now_us()
             synced = await self.ledger.apply_agency_holds(
                 client.id, holds, now_us=applied_us, owner=self.owner, cursor=page.last_cursor
@@ -329,7 +331,7 @@ class HoldSync:
         listing = await client.call(CASE_HOLDS[client.config.kind])(
             common_pb2.CaseHoldsRequest(case=ref), timeout=self.timeout_s
         )
-        return [reported(hold) for hold in (listing.freezes if client.config.kind == "bank" else listing.seals)]
+        return [reported(hold) for hold in held(listing)]
 
 
 def _by_case(live: list[tuple[HoldRecord, CaseRecord]]) -> dict[CaseRecord, list[HoldRecord]]:

@@ -13,9 +13,9 @@ from protos.realestate.v1 import realestate_pb2
 from services.gateway.agencies.methods import CONTROL_METHODS
 from services.gateway.ledger import SUCCEEDED, ActionRecord, CaseRecord, CaseView, HoldRecord
 
-FREEZE, SEAL = control_pb2.ACTION_KIND_FREEZE, control_pb2.ACTION_KIND_SEAL
-ACTIVE = common_pb2.HOLD_STATE_ACTIVE
-LAPSED = common_pb2.HOLD_STATE_LAPSED
+# The kinds and states the control modules name, once.
+FREEZE, DEDUCT, SEAL = control_pb2.ACTION_KIND_FREEZE, control_pb2.ACTION_KIND_DEDUCT, control_pb2.ACTION_KIND_SEAL
+ACTIVE, QUEUED, LAPSED = common_pb2.HOLD_STATE_ACTIVE, common_pb2.HOLD_STATE_QUEUED, common_pb2.HOLD_STATE_LAPSED
 
 # Where each agency answer goes in Action.result.
 _RESULT_FIELD = {

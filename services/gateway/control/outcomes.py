@@ -6,15 +6,13 @@ from google.protobuf.message import Message
 
 from protos.bank.v1 import bank_pb2
 from protos.common.v1 import common_pb2
-from protos.gateway.v1 import control_pb2
 from protos.realestate.v1 import realestate_pb2
 from services.gateway.agencies.clients import AgencyClients
-from services.gateway.control.messages import timestamp_us, to_json
+from services.gateway.control.messages import DEDUCT, FREEZE, SEAL, timestamp_us, to_json
 from services.gateway.access.labels import COURTS
 from services.gateway.control.metrics import DEDUCTED_FEN, FROZEN_FEN
 from services.gateway.ledger import ActionRecord, HoldChange, HoldRecord, HoldUpdate
 
-FREEZE, DEDUCT, SEAL = control_pb2.ACTION_KIND_FREEZE, control_pb2.ACTION_KIND_DEDUCT, control_pb2.ACTION_KIND_SEAL
 
 
 def hold_change(record: ActionRecord, response: Message, clients: AgencyClients) -> HoldChange | None:

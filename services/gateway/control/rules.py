@@ -8,17 +8,15 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from protos.bank.v1 import bank_pb2
 from protos.common.v1 import common_pb2
-from protos.gateway.v1 import control_pb2
 from services.common.identifiers import normal_case_number
 from services.common.logs import mask_id
 from services.common.periods import BANK_FREEZE_YEARS, REALESTATE_SEAL_YEARS, VEHICLE_SEAL_YEARS, add_years
 from services.common.validation import MAX_NAME_CHARS, FieldError, require_text
 from services.gateway.agencies.clients import AgencyClients
-from services.gateway.control.messages import freezable_fen, hold_state_label, kind_label, timestamp_us
+from services.gateway.control.messages import FREEZE, SEAL, freezable_fen, hold_state_label, kind_label, timestamp_us
 from services.gateway.errors import GatewayError
 from services.gateway.ledger import PENDING, CaseRecord, HoldRecord, Snapshot
 
-FREEZE, SEAL = control_pb2.ACTION_KIND_FREEZE, control_pb2.ACTION_KIND_SEAL
 ENDED_STATES = (
     common_pb2.HOLD_STATE_RELEASED, common_pb2.HOLD_STATE_DEDUCTED, common_pb2.HOLD_STATE_TRANSFERRED,
 )
