@@ -228,6 +228,10 @@ def _pg_unavailable() -> tuple[type[BaseException], ...]:
     )
 
 
+POOL_CLOSE_TIMEOUT_S = 5.0
+POOL_ACQUIRE_TIMEOUT_S = 10.0
+
+
 class PostgresDatabase:
     dialect = "postgresql"
 
@@ -253,7 +257,9 @@ class PostgresDatabase:
         import asyncpg
 
         try:
-            async with self._pool.acquire() as conn:
+            # Bounded: a pool whose every connection is taken answers
+            # LedgerUnavailable (503) instead of keeping the caller waiting.
+            async with self._pool.acquire(timeout=POOL_ACQUIRE_TIMEOUT_S) as conn:
                 # Reads see one snapshot: a case view whose totals add up.
                 isolation = "read_committed" if write else "repeatable_read"
                 async with conn.transaction(isolation=isolation, readonly=not write):
@@ -277,8 +283,14 @@ class PostgresDatabase:
 
     async def close(self) -> None:
         if self._pool is not None:
-            await self._pool.close()
-            self._pool = None
+            pool, self._pool = self._pool, None
+            try:
+                # close() waits for every connection to be released; one held
+                # by a stuck operation must not hold the gateway's stop forever.
+                await asyncio.wait_for(pool.close(), POOL_CLOSE_TIMEOUT_S)
+            except asyncio.TimeoutError:
+                logger.warning("ledger: connections still in use after %.0f s; closing them", POOL_CLOSE_TIMEOUT_S)
+                pool.terminate()
 
 
 async def open_database(url: str, default_sqlite_path: Path) -> Database:
