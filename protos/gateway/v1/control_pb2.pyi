@@ -3,6 +3,7 @@ import datetime
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from protos.bank.v1 import bank_pb2 as _bank_pb2
 from protos.common.v1 import common_pb2 as _common_pb2
+from protos.gateway.v1 import enforce_pb2 as _enforce_pb2
 from protos.realestate.v1 import realestate_pb2 as _realestate_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
@@ -124,7 +125,7 @@ class Hold(_message.Message):
     def __init__(self, hold_id: _Optional[str] = ..., agency_id: _Optional[str] = ..., asset_id: _Optional[str] = ..., subject: _Optional[_Union[_common_pb2.Subject, _Mapping]] = ..., freeze: _Optional[_Union[_bank_pb2.AccountFreeze, _Mapping]] = ..., seal: _Optional[_Union[_common_pb2.Seal, _Mapping]] = ...) -> None: ...
 
 class Case(_message.Message):
-    __slots__ = ("case", "debtors", "amount_owed_fen", "costs_fen", "frozen_fen", "deducted_fen", "freezable_fen", "holds", "actions", "registered_at", "executor_ids")
+    __slots__ = ("case", "debtors", "amount_owed_fen", "costs_fen", "frozen_fen", "deducted_fen", "freezable_fen", "holds", "actions", "registered_at", "executor_ids", "plans")
     CASE_FIELD_NUMBER: _ClassVar[int]
     DEBTORS_FIELD_NUMBER: _ClassVar[int]
     AMOUNT_OWED_FEN_FIELD_NUMBER: _ClassVar[int]
@@ -136,6 +137,7 @@ class Case(_message.Message):
     ACTIONS_FIELD_NUMBER: _ClassVar[int]
     REGISTERED_AT_FIELD_NUMBER: _ClassVar[int]
     EXECUTOR_IDS_FIELD_NUMBER: _ClassVar[int]
+    PLANS_FIELD_NUMBER: _ClassVar[int]
     case: _common_pb2.CaseRef
     debtors: _containers.RepeatedCompositeFieldContainer[_common_pb2.Subject]
     amount_owed_fen: int
@@ -147,7 +149,8 @@ class Case(_message.Message):
     actions: _containers.RepeatedCompositeFieldContainer[Action]
     registered_at: _timestamp_pb2.Timestamp
     executor_ids: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, case: _Optional[_Union[_common_pb2.CaseRef, _Mapping]] = ..., debtors: _Optional[_Iterable[_Union[_common_pb2.Subject, _Mapping]]] = ..., amount_owed_fen: _Optional[int] = ..., costs_fen: _Optional[int] = ..., frozen_fen: _Optional[int] = ..., deducted_fen: _Optional[int] = ..., freezable_fen: _Optional[int] = ..., holds: _Optional[_Iterable[_Union[Hold, _Mapping]]] = ..., actions: _Optional[_Iterable[_Union[Action, _Mapping]]] = ..., registered_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., executor_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+    plans: _containers.RepeatedCompositeFieldContainer[_enforce_pb2.Plan]
+    def __init__(self, case: _Optional[_Union[_common_pb2.CaseRef, _Mapping]] = ..., debtors: _Optional[_Iterable[_Union[_common_pb2.Subject, _Mapping]]] = ..., amount_owed_fen: _Optional[int] = ..., costs_fen: _Optional[int] = ..., frozen_fen: _Optional[int] = ..., deducted_fen: _Optional[int] = ..., freezable_fen: _Optional[int] = ..., holds: _Optional[_Iterable[_Union[Hold, _Mapping]]] = ..., actions: _Optional[_Iterable[_Union[Action, _Mapping]]] = ..., registered_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., executor_ids: _Optional[_Iterable[str]] = ..., plans: _Optional[_Iterable[_Union[_enforce_pb2.Plan, _Mapping]]] = ...) -> None: ...
 
 class FreezeFundsRequest(_message.Message):
     __slots__ = ("idempotency_key", "case", "agency_id", "subject", "account_number", "amount_fen", "expires_at")
