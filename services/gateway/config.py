@@ -6,7 +6,7 @@ from pathlib import Path
 from services.common.settings import SettingsError, env_address, env_float, env_int, env_str
 
 # Where CHAKONG_CRASH_AT may stop the process (tests only; see control.py).
-CRASH_POINTS = ("after_intent", "after_agency_call", "after_outcome")
+CRASH_POINTS = ("after_intent", "after_agency_call", "after_outcome", "after_plan_step")
 
 
 @dataclass(frozen=True)
@@ -61,6 +61,8 @@ class GatewaySettings:
     # often the ledger's live holds are compared with the agencies' own.
     hold_sync_seconds: float = 0.5
     hold_reconcile_seconds: float = 60.0
+    # Enforcement plans (查冻扣): freezing order, seals, four eyes, court accounts.
+    enforce_policy: Path = Path("config/enforcement.toml")
     # Worker processes sharing the ports (SO_REUSEPORT); see workers.py.
     # reuse_port is set by the supervisor for its workers, not by hand.
     workers: int = 1
@@ -120,6 +122,7 @@ class GatewaySettings:
             hold_reconcile_seconds=env_float(
                 "HOLD_RECONCILE_SECONDS", cls.hold_reconcile_seconds, minimum=0.1, maximum=86_400.0
             ),
+            enforce_policy=Path(env_str("ENFORCE_POLICY", str(cls.enforce_policy))),
             workers=env_int("GATEWAY_WORKERS", cls.workers, minimum=1, maximum=64),
             reuse_port=env_int("GATEWAY_REUSE_PORT", 0, minimum=0, maximum=1) == 1,
             agency_tls_ca=Path(env_str("AGENCY_TLS_CA", str(cls.agency_tls_ca))),

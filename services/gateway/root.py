@@ -4,6 +4,7 @@
     registry (file + admin) -> agency clients -> fan-out, registry reloader
     ledger, clients -> the courts known (metrics' court labels), control (and its re-driver),
                        hold sync (the agencies' hold changes feeds)
+    ledger, fan-out, control, policy file -> enforcement plans (and their resumer)
     audit    -> its signed checkpoints, the door (which reads cases from the ledger), the store probe
     rate limits (memory or Redis) -> the door
 
@@ -31,6 +32,8 @@ from services.common.clock import clock_from_env
 from services.gateway.config import GatewaySettings
 from services.gateway.control.holdsync import HoldSync
 from services.gateway.control.service import ControlService
+from services.gateway.enforce.policy import load_policy
+from services.gateway.enforce.service import EnforceService
 from services.gateway.ledger import Ledger, redact
 from services.gateway.query.fanout import FanOut
 from services.security.audit import open_audit_store
@@ -64,6 +67,7 @@ class GatewayCore:
     holds: HoldSync
     door: Door
     admin: AgencyAdmin
+    enforce: EnforceService
     readiness: Readiness = field(default_factory=Readiness)
 
     async def unready_reasons(self) -> list[str]:
@@ -99,8 +103,9 @@ async def open_gateway(settings: GatewaySettings) -> AsyncIterator[GatewayCore]:
     async with contextlib.AsyncExitStack() as stack:
         # The real clock, unless a test moves it (CLOCK_OFFSET_FILE, as for the mock agencies).
         clock = clock_from_env()
-        # A broken registry file stops the start before anything is opened.
+        # A broken registry file (or enforcement policy) stops the start before anything is opened.
         file_registry = load_registry(settings.agency_registry)
+        policy = load_policy(settings.enforce_policy)
         # Then the ledger: it holds the agencies registered at run time, the rest of the registry.
         ledger = await Ledger.open(settings.ledger_url, settings.ledger_path, clock.now_us())
         stack.push_async_callback(ledger.close)
@@ -133,6 +138,10 @@ async def open_gateway(settings: GatewaySettings) -> AsyncIterator[GatewayCore]:
         holds = HoldSync(ledger, clients, settings, owner=control.driver.owner, now_us=clock.now_us)
         await holds.start()
         stack.push_async_callback(holds.close)
+        enforce = EnforceService(ledger, fanout, control, settings, policy, now_us=clock.now_us)
+        await enforce.start()
+        # Closed before control: a plan's step in flight finishes (or stays PENDING) first.
+        stack.push_async_callback(enforce.close)
 
         audit = await open_audit_store(settings.audit_store_url)
         stack.push_async_callback(audit.close)
@@ -156,4 +165,4 @@ async def open_gateway(settings: GatewaySettings) -> AsyncIterator[GatewayCore]:
         probe.start()
         stack.push_async_callback(probe.close)
 
-        yield GatewayCore(settings, clients, fanout, reloader, ledger, control, holds, door, admin)
+        yield GatewayCore(settings, clients, fanout, reloader, ledger, control, holds, door, admin, enforce)

@@ -40,6 +40,10 @@ ROLES = frozenset({"executor", "admin"})
 DEFAULT_TTL_S = 8 * 3600
 # A stolen token is useful until it expires: a working day at most.
 MAX_TTL_S = 24 * 3600
+# A second officer who approves enforcement plans' deductions above the
+# court's threshold (four eyes; gateway access/authz.py).
+APPROVER_ROLE = "approver"
+ROLES = ROLES | {APPROVER_ROLE}
 LEEWAY_S = 30
 MAX_TOKEN_CHARS = 4096
 # Verified tokens remembered: about one per executor on duty.

@@ -28,6 +28,19 @@ MANAGE_AGENCIES = frozenset({REGISTER_AGENCY, UPDATE_AGENCY, REMOVE_AGENCY})
 # Any other gateway method (agency management, registry reload, what is added later).
 ADMINISTER = "admin"
 
+# Enforcement plans (查冻扣): building and executing one is acting on the
+# case (an assigned executor); reading one is like reading the case. Four
+# eyes: the approver role lists and decides its court's approvals
+# (`decide_approval`: never one's own plan).
+APPROVER = "approver"
+ENFORCE = "enforce"
+EXECUTE_PLAN = "plan.execute"
+GET_PLAN = "plan.get"
+LIST_APPROVALS = "approvals.list"
+APPROVE = "approvals.approve"
+REJECT = "approvals.reject"
+APPROVALS = frozenset({LIST_APPROVALS, APPROVE, REJECT})
+
 
 @dataclass(frozen=True)
 class CaseParties:
@@ -69,6 +82,10 @@ def decide(
     court = principal.court_code
     if action == LIST_AGENCIES:
         return ALLOW
+    if action in APPROVALS:
+        if not principal.has_role(APPROVER):
+            return _deny("approving deductions needs the approver role")
+        return ALLOW
     if action == ADMINISTER or action in MANAGE_AGENCIES:
         if not principal.has_role(ADMIN):
             return _deny("managing the gateway needs the admin role")
@@ -87,7 +104,7 @@ def decide(
         )
     if case.court_code != court:
         return _deny(f"case {case.case_number} is handled by court {case.court_code}; your token is for court {court}")
-    if action == GET_CASE:
+    if action in (GET_CASE, GET_PLAN):
         if principal.executor_id in case.executor_ids or principal.has_role(ADMIN):
             return ALLOW
         return _deny(f"executor {principal.executor_id} is not assigned to case {case.case_number}")
@@ -104,4 +121,15 @@ def decide(
             f"subject.id_number: {mask_id(subject_id)} is not a debtor of case {case.case_number};"
             " only a case's debtors may be asked about or acted on"
         )
+    return ALLOW
+
+
+def decide_approval(principal: Principal, *, court_code: str, requested_by: str) -> Decision:
+    """May `principal` approve or reject a plan of court `court_code` that `requested_by` asked for?"""
+    if not principal.has_role(APPROVER):
+        return _deny("approving deductions needs the approver role")
+    if principal.court_code != court_code:
+        return _deny(f"the approval is court {court_code}'s; your token is for court {principal.court_code}")
+    if principal.executor_id == requested_by:
+        return _deny(f"executor {requested_by} asked for this plan: a different officer must approve it (four eyes)")
     return ALLOW

@@ -8,7 +8,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from protos.bank.v1 import bank_pb2
 from protos.common.v1 import common_pb2
-from protos.gateway.v1 import control_pb2
+from protos.gateway.v1 import control_pb2, enforce_pb2
 from protos.realestate.v1 import realestate_pb2
 from services.gateway.agencies.methods import CONTROL_METHODS
 from services.gateway.ledger import SUCCEEDED, ActionRecord, CaseRecord, CaseView, HoldRecord
@@ -127,4 +127,6 @@ def case_message(view: CaseView, now_us: int) -> control_pb2.Case:
         actions=[action_message(a) for a in view.actions],
         registered_at=timestamp(case.registered_at_us),
         executor_ids=case.assigned_executors,
+        # Stored as the Plan messages they are (services/gateway/enforce/).
+        plans=[json_format.Parse(body, enforce_pb2.Plan()) for body in view.plans],
     )

@@ -261,7 +261,8 @@ def classify(funds: Funds, results: Sequence[Result], unanswered: Sequence[str] 
         return triage(WAITING_APPROVAL, f"freezes in place ({frozen} fen); the deductions wait for an approver")
     if owed == 0:
         return triage(SETTLED, f"paid in full by deduction ({deducted} fen by this plan)")
-    if deducted or frozen or seized or holds_anything:
+    # A plan whose deductions were rejected or expired found assets, even when its freezes were released.
+    if deducted or frozen or seized or holds_anything or note:
         seals = sum(1 for r in results if r.kind == SEAL and r.state == "succeeded")
         reason = note or f"deducted {deducted} fen, frozen {frozen} fen, {seals} seal(s); {owed} fen still owed"
         return triage(PARTIAL, reason)

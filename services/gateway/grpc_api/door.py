@@ -6,16 +6,18 @@ method without one needs the admin role.
 """
 
 from collections.abc import Callable
+from contextvars import ContextVar
 
 import grpc
 from google.protobuf.message import Message
 
-from protos.gateway.v1 import admin_pb2, control_pb2, gateway_pb2
+from protos.gateway.v1 import admin_pb2, control_pb2, enforce_pb2, gateway_pb2
 from services.common.interceptors import drain_server_stream
 from services.common.validation import FieldError
-from services.gateway.access.door import ADMINISTER, Door, Operation
+from services.gateway.access.door import ADMINISTER, Admitted, Door, Operation
 from services.gateway.admin import operations as admin_operations
 from services.gateway.control import operations as control_operations
+from services.gateway.enforce import operations as enforce_operations
 from services.gateway.errors import GatewayError
 from services.gateway.grpc_api.status import abort
 from services.gateway.query import operations as query_operations
@@ -29,6 +31,7 @@ def _policies() -> dict[str, Operation]:
         (gateway_pb2.DESCRIPTOR.services_by_name["AssetGateway"], query_operations.BY_GRPC_METHOD),
         (control_pb2.DESCRIPTOR.services_by_name["EnforcementControl"], control_operations.BY_GRPC_METHOD),
         (admin_pb2.DESCRIPTOR.services_by_name["AgencyAdmin"], admin_operations.BY_GRPC_METHOD),
+        (enforce_pb2.DESCRIPTOR.services_by_name["EnforcementPlans"], enforce_operations.BY_GRPC_METHOD),
     )
     return {
         f"/{service.full_name}/{method}": operation
@@ -38,6 +41,8 @@ def _policies() -> dict[str, Operation]:
 
 
 POLICIES = _policies()
+# The request the door let in, for a handler that needs to know who asked (an approval's four eyes).
+ADMITTED: ContextVar[Admitted] = ContextVar("admitted")
 
 
 class Undecodable:
@@ -97,6 +102,7 @@ class DoorInterceptor(grpc.aio.ServerInterceptor):
                 await abort(context, denied)
             if admitted.parse_error is not None:
                 await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "request: not a valid protobuf message")
+            ADMITTED.set(admitted)
             # An invalid request is recorded as denied and goes on to its
             # handler, whose validation answers with the field named.
             return admitted

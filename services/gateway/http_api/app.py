@@ -15,6 +15,7 @@ from services.gateway.access.door import Admitted
 from services.gateway.http_api import request_ids
 from services.gateway.http_api.admin import admin_routes
 from services.gateway.http_api.control import control_routes
+from services.gateway.http_api.enforce import enforce_routes
 from services.gateway.http_api.json_io import MAX_BODY_BYTES, UnsupportedMediaType, dumps, error_response
 from services.gateway.http_api.jsonmap import message_to_dict
 from services.gateway.http_api.lifecycle import DRAIN, Drain, refuse_when_stopping
@@ -77,6 +78,7 @@ def routes() -> list[Route]:
             parse=lambda request, body: LIST_AGENCIES.request_type(),
         ),
         *control_routes(),
+        *enforce_routes(),
         *admin_routes(),
     ]
 

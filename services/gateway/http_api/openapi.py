@@ -99,6 +99,7 @@ CASE_NUMBER = {
     "examples": ["(2024)皖01执123号"],
 }
 _HOLD_ID = {**_TOKEN, "description": "The hold: the action ID of the freeze or seal that placed it."}
+_PLAN_ID = {**_TOKEN, "maxLength": 64, "description": "The plan (pl- and 24 hex digits, or the ID its caller chose)."}
 _SUBJECT_TYPES = {
     "SUBJECT_TYPE_RESIDENT_ID": {
         "type": "string", "format": "cn-resident-id", "pattern": "^[0-9]{17}[0-9X]$",
@@ -186,6 +187,14 @@ def _rules(agencies: tuple[tuple[str, str], ...]) -> dict[str, dict[str, dict]]:
             "expires_at": expiry,
         },
         "gateway.v1.ReleaseSealRequest": {"idempotency_key": _TOKEN, "case": None, "hold_id": _HOLD_ID},
+        "gateway.v1.EnforceRequest": {
+            "case_number": CASE_NUMBER,
+            "dry_run": {"type": "boolean", "description": "Return the plan and act on nothing."},
+            "plan_id": _PLAN_ID,
+            "document_number": {**text(validation.MAX_DOCUMENT_NUMBER_CHARS),
+                                "description": "The document the agencies are shown; absent: the case's."},
+        },
+        "gateway.v1.DecideApprovalRequest": {"approval_id": _TOKEN, "reason": text(500)},
         "gateway.v1.TransferPropertyRequest": {
             "idempotency_key": _TOKEN, "case": None, "hold_id": _HOLD_ID, "buyer": subject,
             "ruling_number": text(validation.MAX_DOCUMENT_NUMBER_CHARS), "price_fen": _AMOUNT,
@@ -207,6 +216,7 @@ _REQUIRED = {
     "gateway.v1.SealAssetRequest": ("case", "agency_id", "subject", "asset_id"),
     "gateway.v1.ReleaseSealRequest": ("case",),
     "gateway.v1.TransferPropertyRequest": ("case", "buyer", "ruling_number", "price_fen"),
+    "gateway.v1.DecideApprovalRequest": ("approval_id", "reason"),
 }
 
 
@@ -294,7 +304,7 @@ class _Schemas:
 
     def add_texts(self) -> None:
         """The Text.<n> schemas the input schemas refer to."""
-        lengths = {validation.MAX_NAME_CHARS, validation.MAX_DOCUMENT_NUMBER_CHARS, 64, 128}
+        lengths = {validation.MAX_NAME_CHARS, validation.MAX_DOCUMENT_NUMBER_CHARS, 64, 128, 500}
         self.schemas.update((f"Text.{n}", _text_schema(n)) for n in sorted(lengths))
 
 
@@ -346,6 +356,8 @@ _PATH_PARAMETERS = {
                                                   " for (2024)皖01执123号."},
     "hold_id": _HOLD_ID,
     "agency_id": {"type": "string", "pattern": "^[a-z0-9-]{1,32}$", "description": "The agency's registry ID."},
+    "plan_id": _PLAN_ID,
+    "approval_id": {**_TOKEN, "description": "The approval (ap- and 24 hex digits)."},
 }
 # What the door and the HTTP server answer on every route behind the door, before or instead of its handler.
 DOOR_ANSWERS = (
@@ -515,10 +527,20 @@ _NAMED_BODIES = {
     "RemovedAgency": _removed_agency,
     "Status": _status,
     "ActionError": _action_error,
+    # Bodies whose path parameter fills one of their fields (http_api/enforce.py).
+    "EnforceRequest": lambda schemas: _path_body(schemas, "gateway.v1.EnforceRequest"),
+    "DecideApprovalRequest": lambda schemas: _path_body(schemas, "gateway.v1.DecideApprovalRequest"),
     "Metrics": lambda schemas: {"text/plain": {"schema": {"type": "string"}},
                                 "application/openmetrics-text": {"schema": {"type": "string"}}},
     "OpenApi": lambda schemas: {"application/json": {"schema": {"type": "object"}}},
 }
+
+
+def _path_body(schemas: _Schemas, short_name: str) -> dict:
+    descriptor = _message(short_name)
+    body = _without(schemas, schemas.input(descriptor), [f.name for f in descriptor.fields if f.name.endswith(
+        ("case_number", "approval_id"))])
+    return {"application/json": {"schema": _ref(body)}}
 
 
 def _message(short_name: str) -> Descriptor:

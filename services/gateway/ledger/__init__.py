@@ -1,6 +1,7 @@
 """The gateway's ledger of cases, actions and holds: SQLite by default, PostgreSQL when configured."""
 
 from services.gateway.ledger.db import LedgerUnavailable, UniqueViolation, redact
+from services.gateway.ledger.plans import PlanRecord
 from services.gateway.ledger.store import (
     PENDING,
     REFUSED,
@@ -41,6 +42,7 @@ __all__ = [
     "Ledger",
     "LedgerUnavailable",
     "ManagedAgency",
+    "PlanRecord",
     "Planned",
     "Snapshot",
     "SyncedHold",

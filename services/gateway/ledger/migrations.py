@@ -169,6 +169,46 @@ MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
             "INSERT INTO agency_registry (id, revision) VALUES (1, 0)",
         ),
     ),
+    (
+        6,
+        "enforcement plans (查冻扣) and their approvals",
+        (
+            # The plan itself is `body`, the chakong.gateway.v1.Plan as proto3
+            # JSON (steps, triage, approval); the columns beside it are what
+            # is looked up: the case's plans, unfinished plans to resume,
+            # approvals waiting by court and expiry. Its steps are ordinary
+            # actions (idempotency key "<plan_id>.<step>").
+            """
+            CREATE TABLE plans (
+                plan_id TEXT PRIMARY KEY,
+                case_number TEXT NOT NULL REFERENCES cases (case_number),
+                court_code TEXT NOT NULL,
+                requested_by TEXT NOT NULL,
+                -- PlanState: 1 draft, 2 executing, 3 waiting for approval, 4 done
+                state INTEGER NOT NULL,
+                -- TriageClass (0 until triaged)
+                triage INTEGER NOT NULL,
+                -- '' while no approval is needed
+                approval_id TEXT NOT NULL,
+                approval_state INTEGER NOT NULL,
+                approval_requested_at_us BIGINT NOT NULL,
+                approval_expires_at_us BIGINT NOT NULL,
+                -- while lease_until_us is in the future, lease_owner is executing it
+                lease_owner TEXT NOT NULL,
+                lease_until_us BIGINT NOT NULL,
+                -- bumped by every save: a save from a stale read changes nothing
+                version INTEGER NOT NULL,
+                body TEXT NOT NULL,
+                created_at_us BIGINT NOT NULL,
+                updated_at_us BIGINT NOT NULL
+            )
+            """,
+            "CREATE INDEX plans_by_case ON plans (case_number, created_at_us)",
+            "CREATE INDEX plans_unfinished ON plans (state, lease_until_us)",
+            "CREATE INDEX plans_by_approval_state ON plans (approval_state, court_code, approval_expires_at_us)",
+            "CREATE UNIQUE INDEX plans_by_approval ON plans (approval_id) WHERE approval_id <> ''",
+        ),
+    ),
 )
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 from services.gateway.ledger.db import Database, Tx, UniqueViolation, open_database
 from services.gateway.ledger.metrics import TimedDatabase
 from services.gateway.ledger.migrations import migrate
+from services.gateway.ledger.plans import PlanStore
 
 logger = logging.getLogger(__name__)
 
@@ -226,6 +227,8 @@ class CaseView:
     totals: Totals
     holds: tuple[HoldRecord, ...]
     actions: tuple[ActionRecord, ...]
+    # Its newest enforcement plans' bodies (ledger/plans.py), oldest first.
+    plans: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -277,6 +280,7 @@ class Ledger:
         # Every transaction timed and its failures seen (chakong_gateway_store_*).
         self.db = TimedDatabase(db)
         self.description = description
+        self.plans = PlanStore(self.db)
 
     @classmethod
     async def open(cls, url: str, default_sqlite_path: Path, now_us: int) -> "Ledger":
@@ -351,7 +355,8 @@ class Ledger:
                     "SELECT * FROM actions WHERE case_number = $1 ORDER BY created_at_us, action_id", case_number
                 )
             )
-        return CaseView(case, debtors, totals, holds, actions)
+        plans = tuple(plan.body for plan in await self.plans.of_case(case_number))
+        return CaseView(case, debtors, totals, holds, actions, plans)
 
     async def case_parties(self, case_number: str, subject_id: str) -> tuple[CaseRecord, bool] | None:
         """The case, and whether `subject_id` is one of its debtors: what authorization needs.

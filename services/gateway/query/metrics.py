@@ -11,7 +11,8 @@ from prometheus_client import Counter, Histogram
 from services.gateway.access.labels import COURTS, DOOR_OUTCOMES, REJECTED
 from services.gateway.agencies.metrics import LATENCY_BUCKETS, exemplar
 
-APIS = ("grpc", "grpc_stream", "http", "http_stream")
+# "enforce": the queries of enforcement plans (enforce/service.py).
+APIS = ("grpc", "grpc_stream", "http", "http_stream", "enforce")
 COMPLETE, PARTIAL = "complete", "partial"
 RESULTS = (COMPLETE, PARTIAL, REJECTED, *DOOR_OUTCOMES)
 

@@ -1,0 +1,390 @@
+"""One-click 查冻扣 on the real stack, on both ledger backends: plans built from fresh queries, executed
+exactly once (twice with the same ID, across a SIGKILL), re-checked against changed balances, approved by a
+second officer, triaged, shown in the case view, over HTTP, gRPC and the CLI.
+
+The agencies (icbc, the vehicle and the real-estate registry) are started once for the module; each test
+uses debtors of its own, and each backend its own lane of them.
+"""
+
+import asyncio
+import json
+import os
+import signal
+import uuid
+import sys
+
+import grpc
+import pytest
+from prometheus_client import REGISTRY
+
+from protos.common.v1 import common_pb2
+from protos.gateway.v1 import enforce_pb2, enforce_pb2_grpc
+from services.cli.auth import gateway_channel
+from services.gateway.ledger import plans as ledger_plans
+from tests.support.agencies import BANK, PROPERTIES, VEHICLES
+from tests.support.auth import issue_token
+from tests.support.control import (
+    Stack,
+    bank_conservation,
+    bank_deductions,
+    bank_freezes,
+    control_stack,
+    debtors,
+    freeze_body,
+    full_debtors,
+    new_case_number,
+)
+from tests.support.enforce import (
+    APPROVER,
+    GatewayProcess,
+    enforce,
+    holdings,
+    officer,
+    plan_done,
+    subject_without_assets,
+    write_policy,
+)
+from tests.support.harness import REPO
+
+SUCCEEDED = "STEP_STATE_SUCCEEDED"
+
+
+@pytest.fixture
+def policy(tmp_path):
+    return write_policy(tmp_path)
+
+
+@pytest.fixture
+async def stack(tmp_path, agencies, ledger_url, policy):
+    async with control_stack(tmp_path, agencies, ledger_url, enforce_policy=policy, lease_seconds=1.0,
+                             redrive_interval_seconds=0.2) as running:
+        yield running
+
+
+def lane(stack_or_url) -> int:
+    url = stack_or_url.ledger_url if isinstance(stack_or_url, Stack) else stack_or_url
+    return 0 if url.startswith("sqlite") else 1
+
+
+def debtor(stack, n: int):
+    """The n-th debtor of this module with an account, a vehicle and a property, in the backend's lane."""
+    return full_debtors()[2 * n + lane(stack)]
+
+
+def other_debtor(stack_or_url, n: int):
+    """The n-th of the other debtors with an account (none of the `debtor`s), in the backend's lane."""
+    taken = {d.subject.id_number for d in full_debtors()[:8]}
+    return [d for d in debtors() if d.subject.id_number not in taken][2 * n + lane(stack_or_url)]
+
+
+def steps_of(plan: dict, kind: str) -> list[dict]:
+    return [s for s in plan["steps"] if s["kind"] == f"STEP_KIND_{kind}"]
+
+
+async def register(stack, case_number, *subjects, owed, costs=0):
+    from tests.support.control import register_body
+
+    reply = await stack.http.post("/v1/cases", register_body(case_number, *subjects, owed=owed, costs=costs))
+    assert reply.status == 201, reply.body
+
+
+async def available(stack, case_number, subject) -> dict[str, int]:
+    """The subject's available balance per account at the bank, as a query sees it now."""
+    from tests.support.control import case_json, subject_json
+
+    reply = await stack.http.post("/v1/queries", {"case": case_json(case_number),
+                                                  "subject": subject_json(subject.subject), "agency_ids": [BANK]})
+    assert reply.status == 200, reply.body
+    return {a["account_number"]: int(a["available_balance_fen"]) for a in reply.body["results"][0]["accounts"]
+            if a["status"] != "ACCOUNT_STATUS_CLOSED"}
+
+
+# Triage on the real stack
+
+
+async def test_a_debtor_with_enough_is_settled_with_exactly_what_is_owed(stack):
+    who = debtor(stack, 0)
+    case_number = new_case_number()
+    await register(stack, case_number, who, owed=100_000, costs=5_000)
+
+    dry = await enforce(stack.http, case_number, dry_run=True)
+    assert dry.status == 200, dry.body
+    plan = dry.body
+    assert plan["state"] == "PLAN_STATE_DRAFT" and plan["triage"]["expected_class"] == "TRIAGE_CLASS_SETTLED"
+    assert [s["state"] for s in plan["steps"]] == ["STEP_STATE_PLANNED"] * len(plan["steps"])
+    assert sum(int(s["amount_fen"]) for s in steps_of(plan, "FREEZE")) == 105_000
+    assert sum(int(s["amount_fen"]) for s in steps_of(plan, "DEDUCT")) == 105_000
+    assert not steps_of(plan, "SEAL")
+    # A dry run acts on nothing.
+    assert bank_freezes(stack.agencies[BANK], case_number) == []
+
+    done = await stack.http.post(f"/v1/cases/{case_number}/plans/{plan['plan_id']}/execute", {})
+    assert done.status == 200, done.body
+    plan = done.body
+    assert plan["state"] == "PLAN_STATE_DONE" and plan["changes"] == []
+    triage = plan["triage"]
+    assert triage["triage_class"] == "TRIAGE_CLASS_SETTLED", triage
+    assert (triage["deducted_fen"], triage["owed_fen"]) == ("105000", "0")
+    assert all(s["state"] == SUCCEEDED for s in plan["steps"])
+    assert sum(d["amount_fen"] for d in bank_deductions(stack.agencies[BANK], case_number)) == 105_000
+    assert bank_conservation(stack.agencies[BANK]) == []
+
+    view = await stack.http.case(case_number)
+    assert view["deducted_fen"] == "105000" and view["freezable_fen"] == "0"
+    assert [p["plan_id"] for p in view["plans"]] == [plan["plan_id"]]
+    assert view["plans"][0]["triage"]["triage_class"] == "TRIAGE_CLASS_SETTLED"
+    # Each step is an ordinary action of the case.
+    assert {a["action_id"] for a in view["actions"]} == {s["action_id"] for s in plan["steps"]}
+
+
+async def test_a_case_short_of_funds_freezes_everything_and_seals(stack):
+    who = debtor(stack, 1)
+    found = holdings(who.subject.id_number)
+    case_number = new_case_number()
+    await register(stack, case_number, who, owed=10**12)
+    before = await available(stack, case_number, who)
+
+    reply = await enforce(stack.http, case_number, dry_run=False)
+    assert reply.status == 200, reply.body
+    plan = reply.body
+    assert plan["triage"]["triage_class"] == "TRIAGE_CLASS_PARTIAL", plan["triage"]
+    freezes = {s["target"]: int(s["done_fen"]) for s in steps_of(plan, "FREEZE")}
+    assert freezes == {account: fen for account, fen in before.items() if fen > 0}
+    assert not steps_of(plan, "DEDUCT")
+    sealed = {s["target"] for s in steps_of(plan, "SEAL") if s["state"] == SUCCEEDED}
+    assert set(found.plates) <= sealed and set(found.certificates) <= sealed
+    assert {h for h in plan["triage"]["seized_hold_ids"]} == {s["hold_id"] for s in plan["steps"]}
+    assert int(plan["triage"]["frozen_fen"]) == sum(freezes.values())
+    assert {f["account_number"]: f["frozen_fen"] for f in bank_freezes(stack.agencies[BANK], case_number)} == freezes
+    assert bank_deductions(stack.agencies[BANK], case_number) == []
+
+
+async def test_a_debtor_with_nothing_is_no_assets(stack):
+    nobody = subject_without_assets()[lane(stack)]
+    case_number = new_case_number()
+    from tests.support.control import Debtor
+
+    await register(stack, case_number, Debtor(nobody, "", 0, "", ""), owed=50_000)
+    reply = await enforce(stack.http, case_number)
+    assert reply.status == 200, reply.body
+    assert reply.body["steps"] == []
+    assert reply.body["triage"]["triage_class"] == "TRIAGE_CLASS_NO_ASSETS", reply.body["triage"]
+    assert reply.body["query"]["agencies_ok"] == 3
+
+
+# Exactly once
+
+
+async def test_the_same_plan_executed_twice_acts_once(stack):
+    who = debtor(stack, 2)
+    case_number = new_case_number()
+    await register(stack, case_number, who, owed=40_000)
+    plan_id = f"pl-test-{uuid.uuid4().hex[:12]}"
+    first, second = await asyncio.gather(enforce(stack.http, case_number, plan_id=plan_id),
+                                         enforce(stack.http, case_number, plan_id=plan_id))
+    assert first.status == second.status == 200, (first.body, second.body)
+    assert first.body["plan_id"] == second.body["plan_id"] == plan_id
+    again = await stack.http.post(f"/v1/cases/{case_number}/plans/{plan_id}/execute", {})
+    assert again.body["triage"] == first.body["triage"]
+    assert len(bank_freezes(stack.agencies[BANK], case_number)) == len(steps_of(first.body, "FREEZE"))
+    assert sum(d["amount_fen"] for d in bank_deductions(stack.agencies[BANK], case_number)) == 40_000
+    # Another case's plan ID is not this case's.
+    other = new_case_number()
+    await register(stack, other, who, owed=1)
+    taken = await enforce(stack.http, other, plan_id=plan_id, dry_run=True)
+    assert taken.status == 409 and taken.body["error"]["field"] == "plan_id"
+
+
+async def test_a_balance_lowered_after_the_dry_run_is_noticed_and_reported(stack):
+    who = debtor(stack, 3)
+    case_number, rival = new_case_number(), new_case_number()
+    await register(stack, case_number, who, owed=10**12)
+    await register(stack, rival, who, owed=10**12)
+    dry = (await enforce(stack.http, case_number, dry_run=True)).body
+    largest = max(steps_of(dry, "FREEZE"), key=lambda s: int(s["amount_fen"]))
+    # Another case of the court freezes part of the same account in between.
+    taken = await stack.http.post("/v1/freezes", freeze_body(rival, who, 30_000) | {"account_number": largest["target"]})
+    assert taken.status == 200, taken.body
+
+    done = (await stack.http.post(f"/v1/cases/{case_number}/plans/{dry['plan_id']}/execute", {})).body
+    step = next(s for s in steps_of(done, "FREEZE") if s["target"] == largest["target"])
+    assert int(step["amount_fen"]) == int(largest["amount_fen"]) - 30_000
+    assert int(step["planned_fen"]) == int(largest["amount_fen"])
+    assert step["state"] == SUCCEEDED and int(step["done_fen"]) == int(step["amount_fen"])
+    change = next(c for c in done["changes"] if c["step"] == step["step"])
+    assert (int(change["planned_fen"]), int(change["amount_fen"])) == (int(largest["amount_fen"]),
+                                                                       int(step["amount_fen"]))
+    assert not [s for s in done["steps"] if s["state"] == "STEP_STATE_FAILED"]
+    shortfalls = [f["shortfall_fen"] for f in bank_freezes(stack.agencies[BANK], case_number)]
+    assert shortfalls and set(shortfalls) == {0}
+
+
+async def test_a_gateway_killed_mid_plan_completes_it_after_restart_acting_once(tmp_path, agencies, ledger_url):
+    who = other_debtor(ledger_url, 0)
+    case_number = new_case_number()
+    gateway = GatewayProcess(tmp_path, agencies, ledger_url, write_policy(tmp_path))
+    await gateway.start(crash_at="after_plan_step")
+    try:
+        async with gateway.http() as http:
+            from tests.support.control import register_body
+
+            assert (await http.post("/v1/cases", register_body(case_number, who, owed=10**12))).status == 201
+            with pytest.raises(Exception):
+                await http.post(f"/v1/cases/{case_number}/enforce", {"plan_id": "pl-crash-1"})
+        assert await gateway.died() == -signal.SIGKILL
+        await gateway.start()
+        async with gateway.http() as http:
+            plan = await plan_done(http, case_number, "pl-crash-1")
+        assert plan["triage"]["triage_class"] == "TRIAGE_CLASS_PARTIAL", plan["triage"]
+        assert all(s["state"] == SUCCEEDED for s in plan["steps"]), plan["steps"]
+        bank = next(a for a in agencies if a.id == BANK)
+        # Each step acted once at its agency.
+        assert len(bank_freezes(bank, case_number)) == len(steps_of(plan, "FREEZE"))
+        assert bank_conservation(bank) == []
+    finally:
+        await gateway.stop()
+
+
+# Four eyes
+
+
+@pytest.mark.parametrize("threshold", [1_000])
+async def test_a_deduction_above_the_threshold_waits_for_a_second_officer(tmp_path, agencies, ledger_url, threshold):
+    policy = write_policy(tmp_path, threshold_fen=threshold, on_reject="release")
+    async with control_stack(tmp_path, agencies, ledger_url, enforce_policy=policy) as stack:
+        who, other = other_debtor(stack, 1), other_debtor(stack, 2)
+        case_number, rejected_case = new_case_number(), new_case_number()
+        await register(stack, case_number, who, owed=20_000)
+        await register(stack, rejected_case, other, owed=20_000)
+        base = str(stack.http.session._base_url)
+
+        waiting = (await enforce(stack.http, case_number)).body
+        assert waiting["state"] == "PLAN_STATE_WAITING_APPROVAL", waiting
+        assert waiting["triage"]["triage_class"] == "TRIAGE_CLASS_WAITING_APPROVAL"
+        assert {s["state"] for s in steps_of(waiting, "DEDUCT")} == {"STEP_STATE_WAITING_APPROVAL"}
+        assert {s["state"] for s in steps_of(waiting, "FREEZE")} == {SUCCEEDED}
+        assert bank_deductions(stack.agencies[BANK], case_number) == []
+        approval = waiting["approval"]
+        assert approval["requested_by"] == "E0001" and approval["deduct_fen"] == "20000"
+
+        async with officer(base, "E0001", ("executor", "approver")) as same, \
+                officer(base, APPROVER, ("approver",)) as approver, officer(base, "E0002") as plain:
+            listed = await approver.get("/v1/approvals")
+            assert listed.status == 200
+            assert approval["approval_id"] in [a["approval_id"] for a in listed.body["approvals"]]
+            assert (await plain.get("/v1/approvals")).status == 403
+            own = await same.post(f"/v1/approvals/{approval['approval_id']}/approve", {"reason": "我批我自己"})
+            assert own.status == 403 and "four eyes" in own.body["error"]["message"]
+            assert (await approver.post(f"/v1/approvals/{approval['approval_id']}/approve", {})).status == 400
+            approved = await approver.post(f"/v1/approvals/{approval['approval_id']}/approve", {"reason": "核实无误"})
+            assert approved.status == 200, approved.body
+            plan = approved.body
+            assert plan["triage"]["triage_class"] == "TRIAGE_CLASS_SETTLED", plan["triage"]
+            assert plan["approval"]["state"] == "APPROVAL_STATE_APPROVED" and plan["approval"]["decided_by"] == APPROVER
+            twice = await approver.post(f"/v1/approvals/{approval['approval_id']}/approve", {"reason": "again"})
+            assert twice.status == 409
+            assert sum(d["amount_fen"] for d in bank_deductions(stack.agencies[BANK], case_number)) == 20_000
+
+            # A rejection releases the freezes, as this court's policy says.
+            second = (await enforce(stack.http, rejected_case)).body
+            assert second["state"] == "PLAN_STATE_WAITING_APPROVAL", second
+            rejected = await approver.post(f"/v1/approvals/{second['approval']['approval_id']}/reject",
+                                           {"reason": "文书不全"})
+            assert rejected.status == 200, rejected.body
+            plan = rejected.body
+            assert plan["triage"]["triage_class"] == "TRIAGE_CLASS_PARTIAL" and "rejected" in plan["triage"]["reason"]
+            assert {s["state"] for s in steps_of(plan, "RELEASE_FREEZE")} == {SUCCEEDED}
+            assert {f["state"] for f in bank_freezes(stack.agencies[BANK], rejected_case)} == {common_pb2.HOLD_STATE_RELEASED}
+            assert bank_deductions(stack.agencies[BANK], rejected_case) == []
+            assert (await approver.get("/v1/approvals")).body["approvals"] == []
+
+        # Everything went through the door's audit trail, the refusal too.
+        await asyncio.sleep(0.3)
+        import sqlite3
+
+        with sqlite3.connect(tmp_path / "audit.db") as db:
+            rows = db.execute("SELECT executor_id, action, outcome, result FROM audit_record"
+                              " WHERE action LIKE 'approvals.%' ORDER BY seq").fetchall()
+        assert ("E0001", "approvals.approve", "answered") in [r[:3] for r in rows]
+        assert any("four eyes" in r[3] for r in rows if r[0] == "E0001")
+
+
+async def test_an_unapproved_deduction_expires_and_the_freezes_stay(tmp_path, agencies, ledger_url):
+    policy = write_policy(tmp_path, threshold_fen=0, expires_after_seconds=1, on_expiry="keep")
+    async with control_stack(tmp_path, agencies, ledger_url, enforce_policy=policy,
+                             redrive_interval_seconds=0.2) as stack:
+        who = other_debtor(stack, 3)
+        case_number = new_case_number()
+        await register(stack, case_number, who, owed=10_000)
+        waiting = (await enforce(stack.http, case_number)).body
+        assert waiting["state"] == "PLAN_STATE_WAITING_APPROVAL", waiting
+        for _ in range(100):
+            plan = (await stack.http.get(f"/v1/cases/{case_number}/plans/{waiting['plan_id']}")).body
+            if plan["state"] == "PLAN_STATE_DONE":
+                break
+            await asyncio.sleep(0.1)
+        assert plan["approval"]["state"] == "APPROVAL_STATE_EXPIRED", plan["approval"]
+        assert plan["triage"]["triage_class"] == "TRIAGE_CLASS_PARTIAL"
+        assert "not approved in time" in plan["triage"]["reason"]
+        assert {f["state"] for f in bank_freezes(stack.agencies[BANK], case_number)} == {common_pb2.HOLD_STATE_ACTIVE}
+
+
+# The other faces: gRPC, the CLI, metrics
+
+
+async def test_grpc_and_the_cli_plan_execute_and_approve(stack):
+    who = other_debtor(stack, 4)
+    case_number = new_case_number()
+    await register(stack, case_number, who, owed=3_000)
+    async with gateway_channel(stack.grpc_address, issue_token()) as channel:
+        stub = enforce_pb2_grpc.EnforcementPlansStub(channel)
+        dry = await stub.Enforce(enforce_pb2.EnforceRequest(case_number=case_number, dry_run=True))
+        assert dry.state == enforce_pb2.PLAN_STATE_DRAFT and dry.triage.expected_class == enforce_pb2.TRIAGE_CLASS_SETTLED
+        assert await stub.GetPlan(enforce_pb2.GetPlanRequest(case_number=case_number, plan_id=dry.plan_id)) == dry
+        with pytest.raises(grpc.aio.AioRpcError) as denied:
+            await stub.ListApprovals(enforce_pb2.ListApprovalsRequest())
+        assert denied.value.code() == grpc.StatusCode.PERMISSION_DENIED
+
+    env = {**os.environ, "CHAKONG_TOKEN_SIGNING_KEY": os.environ["CHAKONG_TOKEN_SIGNING_KEY"]}
+
+    async def chakong(*args):
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "services.cli.main", "--gateway", stack.grpc_address, *args, cwd=REPO, env=env,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        out, err = await process.communicate()
+        return process.returncode, out.decode(), err.decode()
+
+    status, out, err = await chakong("enforce", "--case", case_number, "--dry-run")
+    assert status == 0, err
+    assert "dry run" in out and "SETTLED" in out
+    status, out, err = await chakong("enforce", "--case", case_number, "--json")
+    assert status == 0, err
+    assert json.loads(out)["triage"]["triage_class"] == "TRIAGE_CLASS_SETTLED"
+    status, out, err = await chakong("approvals", "list", "--executor", APPROVER)
+    assert status == 0, err
+    assert "No approvals wait" in out
+
+
+async def test_the_plan_metrics_exist_at_zero_and_count(stack):
+    def value(name, **labels):
+        return REGISTRY.get_sample_value(name, labels) or 0.0
+
+    before = value("chakong_gateway_plans_total", triage="settled", court="340100")
+    assert value("chakong_gateway_plans_total", triage="no_assets", court="other") == 0.0
+    who = other_debtor(stack, 5)
+    case_number = new_case_number()
+    await register(stack, case_number, who, owed=2_000)
+    deducted = value("chakong_gateway_plan_deducted_fen_total", court="340100")
+    assert (await enforce(stack.http, case_number)).body["triage"]["triage_class"] == "TRIAGE_CLASS_SETTLED"
+    assert value("chakong_gateway_plans_total", triage="settled", court="340100") == before + 1
+    assert value("chakong_gateway_plan_deducted_fen_total", court="340100") == deducted + 2_000
+    await stack.gateway.core.enforce.resume_once()
+    assert 0 < value("chakong_gateway_enforce_settled_ratio") <= 1
+    assert value("chakong_gateway_approvals_waiting") == 0
+
+
+def test_the_ledger_states_are_the_protos():
+    assert (ledger_plans.PLAN_EXECUTING, ledger_plans.PLAN_WAITING) == (
+        enforce_pb2.PLAN_STATE_EXECUTING, enforce_pb2.PLAN_STATE_WAITING_APPROVAL)
+    assert ledger_plans.APPROVAL_WAITING == enforce_pb2.APPROVAL_STATE_WAITING
+    assert ledger_plans.SETTLED_CLASS == enforce_pb2.TRIAGE_CLASS_SETTLED
