@@ -363,6 +363,9 @@ async def test_grpc_and_the_cli_plan_execute_and_approve(stack):
     status, out, err = await chakong("approvals", "list", "--executor", APPROVER)
     assert status == 0, err
     assert "No approvals wait" in out
+    status, out, err = await chakong("case", "show", "--case", case_number)
+    assert status == 0, err
+    assert "Enforcement plans" in out and "已结清 SETTLED" in out
 
 
 async def test_the_plan_metrics_exist_at_zero_and_count(stack):

@@ -24,6 +24,7 @@ from protos.gateway.v1 import control_pb2, control_pb2_grpc
 from services.cli import render
 from services.cli.render import subject_type_of, to_json
 from services.cli.auth import COURT_HELP, EXECUTOR_HELP, channel_for
+from services.cli.enforce import plan_summary
 
 EXIT_REFUSED = 2
 EXIT_PENDING = 3
@@ -186,7 +187,12 @@ async def run_case(args: argparse.Namespace) -> int:
             )
         else:
             case = await stub.GetCase(control_pb2.GetCaseRequest(case_number=args.case.strip()), timeout=TIMEOUT_S)
-    print(to_json(case) if args.json else render.case_report(case))
+    if args.json:
+        print(to_json(case))
+        return 0
+    print(render.case_report(case))
+    if case.plans:
+        print("Enforcement plans 查冻扣:\n" + "\n".join(plan_summary(plan) for plan in case.plans))
     return 0
 
 
