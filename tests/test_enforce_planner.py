@@ -112,7 +112,8 @@ def test_the_planner_agrees_with_the_model(case):
     assert classes == sorted(classes)
     for a, b in zip(freezes, freezes[1:]):
         if policy.class_of(a.account_type) == policy.class_of(b.account_type):
-            assert by_account[(a.agency_id, a.target)].available_fen >= by_account[(b.agency_id, b.target)].available_fen
+            first, then = by_account[(a.agency_id, a.target)], by_account[(b.agency_id, b.target)]
+            assert first.available_fen >= then.available_fen
 
     # Deductions: at most owed + costs (less what was deducted), each at most what its freeze holds.
     total = sum(s.amount_fen for s in deductions)
@@ -128,7 +129,8 @@ def test_the_planner_agrees_with_the_model(case):
     # Deduct all or nothing: only when what is held covers what is owed.
     assert (total == funds.remaining_fen > 0) == covered
     # SETTLED (or waiting to be, above the threshold) exactly when the deductions cover it.
-    assert (plan.expected in (SETTLED, WAITING_APPROVAL)) == (funds.deducted_fen + total >= funds.owed_fen + funds.costs_fen)
+    paid = funds.deducted_fen + total >= funds.owed_fen + funds.costs_fen
+    assert (plan.expected in (SETTLED, WAITING_APPROVAL)) == paid
     assert (plan.expected == WAITING_APPROVAL) == (covered and total > policy.approval_threshold_fen)
 
     # Seals by policy.

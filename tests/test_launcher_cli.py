@@ -161,6 +161,36 @@ def test_cli_query_json_is_the_aggregate(stack):
     assert int(answer["summary"]["property_count"]) >= 1
 
 
+def test_a_newcomer_runs_one_click_enforcement_on_the_demo_case(stack):
+    """The issue's "Done when": dry run, execute, approve as a second officer, see the case triaged."""
+    _, banner = stack
+    assert f"chakong enforce --case '{CASE}' --dry-run" in banner
+    key = {"CHAKONG_TOKEN_SIGNING_KEY": signing_key(banner)}
+    gateway = ("--gateway", gateway_address(banner))
+    dry = chakong(*gateway, "enforce", "--case", CASE, "--dry-run", **key)
+    assert dry.returncode == 0, dry.stderr
+    assert "(dry run: nothing acted on)" in dry.stdout and "Execute it: chakong enforce" in dry.stdout
+    plan_id = re.search(r"--plan (pl-[0-9a-f]{24})", dry.stdout).group(1)
+
+    executed = chakong(*gateway, "enforce", "--case", CASE, "--plan", plan_id, **key)
+    assert executed.returncode == 0, executed.stderr
+    # The demo case owes ¥500,000: above the court's ¥50,000 threshold, the deduction waits for an approver.
+    assert "待审批 WAITING_APPROVAL" in executed.stdout, executed.stdout
+    approval_id = re.search(r"approvals approve (ap-[0-9a-f]{24})", executed.stdout).group(1)
+    listed = chakong(*gateway, "approvals", "list", "--executor", "AP0001", **key)
+    assert listed.returncode == 0 and approval_id in listed.stdout, listed.stderr
+    own = chakong(*gateway, "approvals", "approve", approval_id, "--reason", "我自己", "--executor", "E0001", **key)
+    assert own.returncode == 2 and "PERMISSION_DENIED" in own.stderr
+    approved = chakong(*gateway, "approvals", "approve", approval_id, "--reason", "核实无误", "--executor", "AP0001",
+                       **key)
+    assert approved.returncode == 0, approved.stderr
+    assert "已结清 SETTLED" in approved.stdout, approved.stdout
+
+    shown = chakong(*gateway, "case", "show", "--case", CASE, **key)
+    assert shown.returncode == 0, shown.stderr
+    assert plan_id in shown.stdout and "已结清 SETTLED" in shown.stdout
+
+
 def test_cli_rejects_a_bad_id_with_the_field_named(stack):
     _, banner = stack
     result = chakong(

@@ -133,6 +133,7 @@ EXECUTORS = {  # name: (executor_id, court, roles)
     "a2": ("EA2", COURT_A, ("executor",)),
     "b1": ("EB1", COURT_B, ("executor",)),
     "admin_a": ("AA1", COURT_A, ("admin",)),
+    "approver_a": ("AP1", COURT_A, ("approver",)),
 }
 CASES = {  # name: (case number, court, executors, debtor index)
     "case_a": ("(2025)皖01执11号", COURT_A, ("EA1",), 0),
@@ -162,6 +163,10 @@ def expected(who: str, case: str, subject: int, action: str) -> bool:
         return "admin" in roles and court == case_court
     if action == "get_case":
         return court == case_court and (executor_id in executors or "admin" in roles)
+    if action == "approvals":
+        return "approver" in roles
+    if action == "enforce":
+        return court == case_court and executor_id in executors
     return court == case_court and executor_id in executors and subject == CASES[case][3]
 
 
@@ -181,8 +186,8 @@ async def test_authorization_matrix_over_http(healthy, tmp_path):
             token = issue_token(executor_id, court, roles)
             for case in CASES:
                 for subject in range(3):
-                    for action in ("query", "freeze", "get_case", "register_case"):
-                        if action in ("get_case", "register_case") and subject:
+                    for action in ("query", "freeze", "get_case", "register_case", "enforce", "approvals"):
+                        if action in ("get_case", "register_case", "enforce", "approvals") and subject:
                             continue  # no subject in these: one cell per executor x case
                         cells += 1
                         allowed = expected(who, case, subject, action)
@@ -201,6 +206,13 @@ async def test_authorization_matrix_over_http(healthy, tmp_path):
                         elif action == "get_case":
                             status, answer, _ = await get(base, f"/v1/cases/{CASES[case][0]}", token)
                             ok = status == 200
+                        elif action == "enforce":
+                            status, answer, _ = await post(base, f"/v1/cases/{CASES[case][0]}/enforce",
+                                                           {"dry_run": True}, token)
+                            ok = status == 200
+                        elif action == "approvals":
+                            status, answer, _ = await get(base, "/v1/approvals", token)
+                            ok = status == 200
                         else:
                             body = register_case_body(case_json(case), [subject_json(people[CASES[case][3]])],
                                                       CASES[case][2])
@@ -209,7 +221,24 @@ async def test_authorization_matrix_over_http(healthy, tmp_path):
                         assert ok == allowed, (who, case, subject, action, status, answer)
                         if not ok:
                             assert status in (403, 404) and answer["error"]["message"]
-        assert cells == 4 * 2 * (3 * 2 + 2)
+        assert cells == 5 * 2 * (3 * 2 + 4)
+
+
+def test_four_eyes_every_officer_against_every_approval():
+    """authz.decide_approval: an approver of the approval's court who did not ask for the plan, and no one else."""
+    from itertools import product
+
+    from services.gateway.access import authz
+    from services.security.tokens import Principal
+
+    for (who, (executor_id, court, roles)), requester, approval_court in product(
+            EXECUTORS.items(), ("EA1", "AP1"), (COURT_A, COURT_B)):
+        decision = authz.decide_approval(Principal(executor_id, court, frozenset(roles)), court_code=approval_court,
+                                         requested_by=requester)
+        allowed = "approver" in roles and court == approval_court and executor_id != requester
+        assert decision.allowed == allowed, (who, requester, approval_court, decision)
+        if not allowed:
+            assert decision.code == grpc.StatusCode.PERMISSION_DENIED and decision.reason
 
 
 # Audit

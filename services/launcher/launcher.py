@@ -39,6 +39,8 @@ DEMO_CASE = "(2026)皖01执1024号"
 DEMO_COURT = "340100"
 DEMO_EXECUTOR = "E0001"
 DEMO_ADMIN = "A0001"
+# The second officer who approves the demo plan's deduction (approver role; the CLI mints their token).
+DEMO_APPROVER = "AP0001"
 
 
 def insecure_plaintext() -> bool:
@@ -317,7 +319,15 @@ async def launch(settings: LauncherSettings) -> None:
                     "or with an explicit token:\n"
                     f"  export CHAKONG_TOKEN=$(.venv/bin/chakong token issue --executor {DEMO_EXECUTOR}"
                     f" --court {DEMO_COURT} --signing-key {key})\n"
-                    f"  .venv/bin/chakong query --subject {first} --case '{DEMO_CASE}'\n",
+                    f"  .venv/bin/chakong query --subject {first} --case '{DEMO_CASE}'\n"
+                    "One-click 查冻扣 on the demo case: read the plan, execute it, approve its deduction as a"
+                    " second officer, see the case triaged:\n"
+                    f"  .venv/bin/chakong enforce --case '{DEMO_CASE}' --dry-run\n"
+                    f"  .venv/bin/chakong enforce --case '{DEMO_CASE}' --plan <the plan ID it printed>\n"
+                    f"  .venv/bin/chakong approvals list --executor {DEMO_APPROVER}\n"
+                    f"  .venv/bin/chakong approvals approve <the approval ID> --reason '核实无误' --executor"
+                    f" {DEMO_APPROVER}\n"
+                    f"  .venv/bin/chakong case show --case '{DEMO_CASE}'\n",
                     flush=True,
                 )
         except grpc.aio.AioRpcError as exc:

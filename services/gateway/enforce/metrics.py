@@ -22,7 +22,8 @@ PLAN_DEDUCTED_FEN = Counter(
     "chakong_gateway_plan_deducted_fen_total", "Fen deducted by enforcement plans' deductions, by court.", ["court"],
 )
 PLAN_FROZEN_FEN = Counter(
-    "chakong_gateway_plan_frozen_fen_total", "Fen frozen by enforcement plans' freezes (what the banks froze), by court.",
+    "chakong_gateway_plan_frozen_fen_total",
+    "Fen frozen by enforcement plans' freezes (what the banks froze), by court.",
     ["court"],
 )
 APPROVALS_WAITING = Gauge(

@@ -1,4 +1,5 @@
-"""The enforcement policy file (ENFORCE_POLICY, default config/enforcement.toml): order, seals, four eyes, court accounts.
+"""The enforcement policy file (ENFORCE_POLICY, default config/enforcement.toml): freezing order, seals,
+four eyes, court accounts.
 
 Read once at start; a bad value stops the start with a message naming it.
 """

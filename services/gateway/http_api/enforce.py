@@ -86,7 +86,8 @@ def _decide(approve: bool):
             plan = await request.app[CORE].enforce.decide(message, admitted.principal, approve=approve)
         except GatewayError as refused:
             # What the audit record of the answer says: a self-approval is refused here, not at the door.
-            admitted.result = f"HTTP {http_status(refused.code)}: {verb} {message.approval_id} refused: {refused.message}"
+            admitted.result = (f"HTTP {http_status(refused.code)}: {verb} {message.approval_id} refused:"
+                               f" {refused.message}")
             raise
         admitted.result = f"HTTP 200: {verb}d {message.approval_id} of plan {plan.plan_id}: {message.reason}"
         return _plan_response(plan)
