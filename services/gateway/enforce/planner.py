@@ -192,7 +192,8 @@ def outline(
                 f" from {where} to the court's account",
                 hold_id=hold_id, from_step=from_step,
             ))
-    if policy.seal == "always" or (policy.seal == "short" and not covered and remaining > 0):
+    # Nothing owed, nothing sealed, whatever the policy.
+    if remaining > 0 and (policy.seal == "always" or (policy.seal == "short" and not covered)):
         why = "policy: seal always" if policy.seal == "always" else (
             f"funds fall short ({deductible + freeze_fen} of {remaining} fen owed can be held): seal")
         for asset in assets:
