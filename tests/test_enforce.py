@@ -219,20 +219,23 @@ async def test_a_balance_lowered_after_the_dry_run_is_noticed_and_reported(stack
     assert shortfalls and set(shortfalls) == {0}
 
 
-async def test_a_gateway_killed_mid_plan_completes_it_after_restart_acting_once(tmp_path, agencies, ledger_url):
-    who = other_debtor(ledger_url, 0)
+# Killed after the bank froze but before the ledger knew (the action's own crash point), and after the
+# action was recorded but before the plan was saved.
+@pytest.mark.parametrize("point", ["after_agency_call", "after_plan_step"])
+async def test_a_gateway_killed_mid_plan_completes_it_after_restart_acting_once(tmp_path, agencies, ledger_url, point):
+    who = other_debtor(ledger_url, 6 if point == "after_agency_call" else 0)
     case_number = new_case_number()
     gateway = GatewayProcess(tmp_path, agencies, ledger_url, write_policy(tmp_path))
-    await gateway.start(crash_at="after_plan_step")
+    await gateway.start(crash_at=point)
     try:
         async with gateway.http() as http:
             assert (await http.post("/v1/cases", register_body(case_number, who, owed=10**12))).status == 201
             with pytest.raises(aiohttp.ClientError):
-                await http.post(f"/v1/cases/{case_number}/enforce", {"plan_id": "pl-crash-1"})
+                await http.post(f"/v1/cases/{case_number}/enforce", {"plan_id": f"pl-crash-{point}"})
         assert await gateway.died() == -signal.SIGKILL
         await gateway.start()
         async with gateway.http() as http:
-            plan = await plan_done(http, case_number, "pl-crash-1")
+            plan = await plan_done(http, case_number, f"pl-crash-{point}")
         assert plan["triage"]["triage_class"] == "TRIAGE_CLASS_PARTIAL", plan["triage"]
         assert all(s["state"] == SUCCEEDED for s in plan["steps"]), plan["steps"]
         bank = next(a for a in agencies if a.id == BANK)

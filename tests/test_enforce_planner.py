@@ -91,7 +91,7 @@ def model_freezes(funds: Funds, accounts_, policy: Policy) -> list[tuple[str, st
     return chosen
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=1000, deadline=None)
 @given(cases())
 def test_the_planner_agrees_with_the_model(case):
     funds, found, things, funds_held, policy = case
