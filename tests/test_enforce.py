@@ -272,6 +272,10 @@ async def test_a_deduction_above_the_threshold_waits_for_a_second_officer(tmp_pa
             listed = await approver.get("/v1/approvals")
             assert listed.status == 200
             assert approval["approval_id"] in [a["approval_id"] for a in listed.body["approvals"]]
+            # The approver reads what it approves; an officer of the court who is neither may not.
+            read = await approver.get(f"/v1/cases/{case_number}/plans/{waiting['plan_id']}")
+            assert read.status == 200 and read.body["approval"] == approval
+            assert (await plain.get(f"/v1/cases/{case_number}/plans/{waiting['plan_id']}")).status == 403
             assert (await plain.get("/v1/approvals")).status == 403
             own = await same.post(f"/v1/approvals/{approval['approval_id']}/approve", {"reason": "我批我自己"})
             assert own.status == 403 and "four eyes" in own.body["error"]["message"]

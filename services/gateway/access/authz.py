@@ -29,9 +29,9 @@ MANAGE_AGENCIES = frozenset({REGISTER_AGENCY, UPDATE_AGENCY, REMOVE_AGENCY})
 ADMINISTER = "admin"
 
 # Enforcement plans (查冻扣): building and executing one is acting on the
-# case (an assigned executor); reading one is like reading the case. Four
-# eyes: the approver role lists and decides its court's approvals
-# (`decide_approval`: never one's own plan).
+# case (an assigned executor); reading one is like reading the case, and
+# open to the court's approvers too. Four eyes: the approver role lists and
+# decides its court's approvals (`decide_approval`: never one's own plan).
 APPROVER = "approver"
 ENFORCE = "enforce"
 EXECUTE_PLAN = "plan.execute"
@@ -107,6 +107,8 @@ def decide(
     if action in (GET_CASE, GET_PLAN):
         if principal.executor_id in case.executor_ids or principal.has_role(ADMIN):
             return ALLOW
+        if action == GET_PLAN and principal.has_role(APPROVER):
+            return ALLOW  # an approver reads the plans of the court's cases it is asked to approve
         return _deny(f"executor {principal.executor_id} is not assigned to case {case.case_number}")
     if court_code and court_code != court:
         return _deny(f"case.court_code: the request names court {court_code}; your token is for court {court}")
