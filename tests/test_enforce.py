@@ -22,7 +22,7 @@ from protos.common.v1 import common_pb2
 from protos.gateway.v1 import enforce_pb2, enforce_pb2_grpc
 from services.cli.auth import gateway_channel
 from services.gateway.ledger import plans as ledger_plans
-from tests.support.agencies import BANK
+from tests.support.agencies import BANK, Agency
 from tests.support.auth import issue_token
 from tests.support.control import (
     Debtor,
@@ -50,6 +50,7 @@ from tests.support.enforce import (
     write_policy,
 )
 from tests.support.harness import REPO
+from tests.support.monitoring import free_port
 
 SUCCEEDED = "STEP_STATE_SUCCEEDED"
 
@@ -169,6 +170,19 @@ async def test_a_debtor_with_nothing_is_no_assets(stack):
     assert reply.body["steps"] == []
     assert reply.body["triage"]["triage_class"] == "TRIAGE_CLASS_NO_ASSETS", reply.body["triage"]
     assert reply.body["query"]["agencies_ok"] == 3
+
+
+async def test_nothing_found_while_an_agency_is_down_is_failed_not_no_assets(tmp_path, agencies, ledger_url):
+    down = Agency("deadbank", "bank", f"127.0.0.1:{free_port()}", timeout_ms=300)
+    async with control_stack(tmp_path, [*agencies, down], ledger_url, enforce_policy=write_policy(tmp_path),
+                             query_deadline_ms=1000) as stack:
+        nobody = subject_without_assets()[2 + lane(stack)]
+        case_number = new_case_number()
+        await register(stack, case_number, Debtor(nobody, "", 0, "", ""), owed=50_000)
+        plan = (await enforce(stack.http, case_number)).body
+        assert plan["triage"]["triage_class"] == "TRIAGE_CLASS_FAILED", plan["triage"]
+        assert plan["triage"]["agency_id"] == "deadbank" and "not every agency answered" in plan["triage"]["reason"]
+        assert plan["query"]["unanswered"][0].startswith("deadbank")
 
 
 # Exactly once
