@@ -142,6 +142,9 @@ def test_the_planner_agrees_with_the_model(case):
         assert len(seals) == (0 if covered else len(things))
     if plan.expected == NO_ASSETS:
         assert not plan.steps and not funds.frozen_fen and not funds.deducted_fen
+        # Unless an agency did not answer: then nothing found proves nothing.
+        assert outline(funds, found, things, funds_held, policy, unanswered=["icbc (D1): UNAVAILABLE"]).expected \
+            == FAILED
 
 
 @settings(max_examples=300, deadline=None)

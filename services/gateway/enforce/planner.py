@@ -150,9 +150,11 @@ def outline(
     *,
     frozen_accounts: frozenset[tuple[str, str]] = frozenset(),
     sealed_assets: frozenset[tuple[str, str]] = frozenset(),
+    unanswered: Sequence[str] = (),
 ) -> Outline:
     """The plan's steps; see the module docstring. `frozen_accounts` and
-    `sealed_assets` are (agency, account or asset) the case already holds."""
+    `sealed_assets` are (agency, account or asset) the case already holds;
+    `unanswered`, "agency (debtor): why" for each agency the query missed."""
     remaining, cap = funds.remaining_fen, funds.cap_fen
     steps: list[Step] = []
     left = cap
@@ -212,6 +214,8 @@ def outline(
         expected = PARTIAL
         reason = (f"can hold {deductible + freeze_fen} of {remaining} fen owed (cap {cap} fen);"
                   f" keeps it frozen, {sum(1 for s in steps if s.kind == SEAL)} seal(s)")
+    elif unanswered:
+        expected, reason = FAILED, _unanswered(unanswered)
     else:
         expected, reason = NO_ASSETS, "no funds, vehicles or properties found to act on"
     return Outline(tuple(steps), expected, reason, remaining, cap, freeze_fen, deduct_fen,
@@ -268,6 +272,9 @@ def classify(funds: Funds, results: Sequence[Result], unanswered: Sequence[str] 
         reason = note or f"deducted {deducted} fen, frozen {frozen} fen, {seals} seal(s); {owed} fen still owed"
         return triage(PARTIAL, reason)
     if unanswered:
-        return triage(FAILED, f"no assets found, but not every agency answered: {unanswered[0]}",
-                      unanswered[0].split(" ", 1)[0])
+        return triage(FAILED, _unanswered(unanswered), unanswered[0].split(" ", 1)[0])
     return triage(NO_ASSETS, note or "no funds, vehicles or properties found; a candidate for the ordinary procedure")
+
+
+def _unanswered(unanswered: Sequence[str]) -> str:
+    return f"no assets found, but not every agency answered: {unanswered[0]}"

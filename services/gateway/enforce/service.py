@@ -208,7 +208,8 @@ class EnforceService:
         plan.query.CopyFrom(plan_query)
         funds, held, frozen_accounts, sealed_assets = _holdings(view, self.now_us())
         outline = planner.outline(funds, accounts, assets, held, self.policy.planner_policy(plan.court_code),
-                                  frozen_accounts=frozen_accounts, sealed_assets=sealed_assets)
+                                  frozen_accounts=frozen_accounts, sealed_assets=sealed_assets,
+                                  unanswered=plan.query.unanswered)
         if outline.deduct_fen and self.policy.court(plan.court_code).court_account is None:
             raise GatewayError(
                 grpc.StatusCode.FAILED_PRECONDITION,
@@ -226,9 +227,6 @@ class EnforceService:
             )
         plan.triage.CopyFrom(E.Triage(expected_class=TRIAGE[outline.expected], reason=outline.reason,
                                       owed_fen=outline.remaining_fen))
-        if plan.query.unanswered and outline.expected == planner.NO_ASSETS:
-            plan.triage.expected_class = E.TRIAGE_CLASS_FAILED
-            plan.triage.reason = f"no assets found, but not every agency answered: {plan.query.unanswered[0]}"
 
     async def _query(self, plan: E.Plan, view: CaseView):
         ref = _case_ref(plan)
