@@ -127,6 +127,7 @@ ALERTS = (
     "ChakongPartialQueries",
     "ChakongAuditWriteFailures",
     "ChakongActionsStuckPending",
+    "ChakongApprovalWaitingLong",
     "ChakongTargetDown",
     "ChakongQueryLatencyHigh",
     "ChakongStoreDown",
