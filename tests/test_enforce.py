@@ -233,6 +233,23 @@ async def test_a_balance_lowered_after_the_dry_run_is_noticed_and_reported(stack
     assert shortfalls and set(shortfalls) == {0}
 
 
+async def test_two_gateways_on_one_ledger_executing_one_plan_act_once(tmp_path, agencies, ledger_url, policy):
+    who = other_debtor(ledger_url, 7)
+    case_number = new_case_number()
+    (tmp_path / "b").mkdir()
+    async with control_stack(tmp_path, agencies, ledger_url, enforce_policy=policy) as one, \
+            control_stack(tmp_path / "b", agencies, ledger_url, enforce_policy=policy) as two:
+        await register(one, case_number, who, owed=60_000)
+        dry = (await enforce(one.http, case_number, dry_run=True)).body
+        path = f"/v1/cases/{case_number}/plans/{dry['plan_id']}/execute"
+        replies = await asyncio.gather(one.http.post(path, {}), two.http.post(path, {}))
+        assert {r.status for r in replies} <= {200, 202}, [r.body for r in replies]
+        plan = await plan_done(two.http, case_number, dry["plan_id"])
+        assert plan["triage"]["triage_class"] == "TRIAGE_CLASS_SETTLED", plan["triage"]
+        assert len(bank_freezes(one.agencies[BANK], case_number)) == len(steps_of(plan, "FREEZE"))
+        assert sum(d["amount_fen"] for d in bank_deductions(one.agencies[BANK], case_number)) == 60_000
+
+
 # Killed after the bank froze but before the ledger knew (the action's own crash point), and after the
 # action was recorded but before the plan was saved.
 @pytest.mark.parametrize("point", ["after_agency_call", "after_plan_step"])
