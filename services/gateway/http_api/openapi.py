@@ -19,6 +19,7 @@ import grpc
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 
 from services.common import validation
+from services.gateway.enforce.service import MAX_REASON_CHARS
 from services.gateway.errors import HTTP_ERROR_CODES
 from services.gateway.http_api import limits
 from services.gateway.http_api.json_io import MAX_BODY_BYTES
@@ -194,7 +195,7 @@ def _rules(agencies: tuple[tuple[str, str], ...]) -> dict[str, dict[str, dict]]:
             "document_number": {**text(validation.MAX_DOCUMENT_NUMBER_CHARS),
                                 "description": "The document the agencies are shown; absent: the case's."},
         },
-        "gateway.v1.DecideApprovalRequest": {"approval_id": _TOKEN, "reason": text(500)},
+        "gateway.v1.DecideApprovalRequest": {"approval_id": _TOKEN, "reason": text(MAX_REASON_CHARS)},
         "gateway.v1.TransferPropertyRequest": {
             "idempotency_key": _TOKEN, "case": None, "hold_id": _HOLD_ID, "buyer": subject,
             "ruling_number": text(validation.MAX_DOCUMENT_NUMBER_CHARS), "price_fen": _AMOUNT,
@@ -304,7 +305,7 @@ class _Schemas:
 
     def add_texts(self) -> None:
         """The Text.<n> schemas the input schemas refer to."""
-        lengths = {validation.MAX_NAME_CHARS, validation.MAX_DOCUMENT_NUMBER_CHARS, 64, 128, 500}
+        lengths = {validation.MAX_NAME_CHARS, validation.MAX_DOCUMENT_NUMBER_CHARS, 64, 128, MAX_REASON_CHARS}
         self.schemas.update((f"Text.{n}", _text_schema(n)) for n in sorted(lengths))
 
 
@@ -528,18 +529,16 @@ _NAMED_BODIES = {
     "Status": _status,
     "ActionError": _action_error,
     # Bodies whose path parameter fills one of their fields (http_api/enforce.py).
-    "EnforceRequest": lambda schemas: _path_body(schemas, "gateway.v1.EnforceRequest"),
-    "DecideApprovalRequest": lambda schemas: _path_body(schemas, "gateway.v1.DecideApprovalRequest"),
+    "EnforceRequest": lambda schemas: _path_body(schemas, "gateway.v1.EnforceRequest", "case_number"),
+    "DecideApprovalRequest": lambda schemas: _path_body(schemas, "gateway.v1.DecideApprovalRequest", "approval_id"),
     "Metrics": lambda schemas: {"text/plain": {"schema": {"type": "string"}},
                                 "application/openmetrics-text": {"schema": {"type": "string"}}},
     "OpenApi": lambda schemas: {"application/json": {"schema": {"type": "object"}}},
 }
 
 
-def _path_body(schemas: _Schemas, short_name: str) -> dict:
-    descriptor = _message(short_name)
-    body = _without(schemas, schemas.input(descriptor), [f.name for f in descriptor.fields if f.name.endswith(
-        ("case_number", "approval_id"))])
+def _path_body(schemas: _Schemas, short_name: str, *path_fields: str) -> dict:
+    body = _without(schemas, schemas.input(_message(short_name)), list(path_fields))
     return {"application/json": {"schema": _ref(body)}}
 
 
