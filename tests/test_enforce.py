@@ -287,7 +287,6 @@ async def test_a_deduction_above_the_threshold_waits_for_a_second_officer(tmp_pa
         case_number, rejected_case = new_case_number(), new_case_number()
         await register(stack, case_number, who, owed=20_000)
         await register(stack, rejected_case, other, owed=20_000)
-        base = str(stack.http.session._base_url)
 
         waiting = (await enforce(stack.http, case_number)).body
         assert waiting["state"] == "PLAN_STATE_WAITING_APPROVAL", waiting
@@ -298,8 +297,8 @@ async def test_a_deduction_above_the_threshold_waits_for_a_second_officer(tmp_pa
         approval = waiting["approval"]
         assert approval["requested_by"] == "E0001" and approval["deduct_fen"] == "20000"
 
-        async with officer(base, "E0001", ("executor", "approver")) as same, \
-                officer(base, APPROVER, ("approver",)) as approver, officer(base, "E0002") as plain:
+        async with officer(stack.http, "E0001", ("executor", "approver")) as same, \
+                officer(stack.http, APPROVER, ("approver",)) as approver, officer(stack.http, "E0002") as plain:
             listed = await approver.get("/v1/approvals")
             assert listed.status == 200
             assert approval["approval_id"] in [a["approval_id"] for a in listed.body["approvals"]]

@@ -67,10 +67,10 @@ def subject_without_assets():
 
 
 @contextlib.asynccontextmanager
-async def officer(base_url: str, executor_id: str, roles=("executor",)):
-    """An HTTP client for another officer of the court."""
-    async with aiohttp.ClientSession(base_url=base_url, headers=auth_headers(issue_token(executor_id, COURT,
-                                                                                         roles))) as session:
+async def officer(http: Http, executor_id: str, roles=("executor",)):
+    """An HTTP client for another officer of the court, to the gateway `http` talks to (the same scheme)."""
+    async with aiohttp.ClientSession(base_url=http.session._base_url,
+                                     headers=auth_headers(issue_token(executor_id, COURT, roles))) as session:
         yield Http(session)
 
 
