@@ -102,13 +102,10 @@ def approval_line(approval: E.Approval) -> str:
 async def run_enforce(args: argparse.Namespace) -> int:
     async with channel_for(args) as channel:
         stub = enforce_pb2_grpc.EnforcementPlansStub(channel)
-        if args.plan and not args.dry_run:
-            plan = await stub.ExecutePlan(E.GetPlanRequest(case_number=args.case.strip(), plan_id=args.plan),
-                                          timeout=TIMEOUT_S)
-        else:
-            plan = await stub.Enforce(E.EnforceRequest(case_number=args.case.strip(), dry_run=args.dry_run,
-                                                       plan_id=args.plan, document_number=args.document),
-                                      timeout=TIMEOUT_S)
+        # An existing plan ID is that plan (executed unless --dry-run); a new one names the new plan.
+        plan = await stub.Enforce(E.EnforceRequest(case_number=args.case.strip(), dry_run=args.dry_run,
+                                                   plan_id=args.plan, document_number=args.document),
+                                  timeout=TIMEOUT_S)
     print(to_json(plan) if args.json else plan_report(plan))
     return EXIT_EXECUTING if plan.state == E.PLAN_STATE_EXECUTING else 0
 
