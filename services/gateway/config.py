@@ -5,8 +5,10 @@ from pathlib import Path
 
 from services.common.settings import SettingsError, env_address, env_float, env_int, env_str
 
-# Where CHAKONG_CRASH_AT may stop the process (tests only; see control.py).
-CRASH_POINTS = ("after_intent", "after_agency_call", "after_outcome", "after_plan_step")
+# Where CHAKONG_CRASH_AT may stop the process (tests only; see control.py): in every action,
+CRASH_POINTS = ("after_intent", "after_agency_call", "after_outcome")
+# and in an enforcement plan, after a step's action came back and before the plan recorded it (enforce/service.py).
+PLAN_CRASH_POINTS = ("after_plan_step",)
 
 
 @dataclass(frozen=True)
@@ -150,6 +152,8 @@ class GatewaySettings:
             raise SettingsError(
                 f"AUDIT_CHECKPOINT_SECONDS={self.audit_checkpoint_seconds}: 0 (no checkpoints) or at least 0.05"
             )
-        if self.crash_at and self.crash_at not in CRASH_POINTS:
-            raise SettingsError(f"CHAKONG_CRASH_AT={self.crash_at!r}: expected one of {', '.join(CRASH_POINTS)}")
+        if self.crash_at and self.crash_at not in CRASH_POINTS + PLAN_CRASH_POINTS:
+            raise SettingsError(
+                f"CHAKONG_CRASH_AT={self.crash_at!r}: expected one of {', '.join(CRASH_POINTS + PLAN_CRASH_POINTS)}"
+            )
         return self
