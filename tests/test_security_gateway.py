@@ -9,7 +9,6 @@ import grpc
 import pytest
 
 from protos.gateway.v1 import gateway_pb2_grpc
-from services.cli.auth import gateway_channel
 from services.gateway.config import GatewaySettings
 from services.gateway.server import Gateway
 from services.common.settings import SettingsError
@@ -18,6 +17,7 @@ from services.security.tokens import TokenSigner, generate_signing_key
 from tests.support.auth import issue_token, register_case_body
 from tests.support.gateway import asset_request, population, query_body, register_showcase_case, write_registry
 from tests.support.harness import REPO
+from tests.support.tls import GatewayEndpoints
 
 COURT_A, COURT_B = "340100", "340200"
 
@@ -100,7 +100,7 @@ async def test_bad_tokens_are_unauthenticated_over_http_and_grpc(healthy, tmp_pa
         assert status == 401 and body["error"]["code"] == "UNAUTHENTICATED"
         assert words in body["error"]["message"]
         assert headers["WWW-Authenticate"].startswith("Bearer")
-        async with gateway_channel(running.endpoints["grpc"], token or "") as channel:
+        async with GatewayEndpoints.of(running).channel(token or "") as channel:
             with pytest.raises(grpc.aio.AioRpcError) as raised:
                 await gateway_pb2_grpc.AssetGatewayStub(channel).QueryAssets(asset_request(), timeout=5)
         assert raised.value.code() == grpc.StatusCode.UNAUTHENTICATED
@@ -117,7 +117,7 @@ async def test_a_token_of_another_court_is_forbidden(healthy, tmp_path):
         other = issue_token("E0001", COURT_B, ("executor",))
         status, body, _ = await post(base, "/v1/queries", query_body(), other)
         assert status == 403 and "court" in body["error"]["message"]
-        async with gateway_channel(running.endpoints["grpc"], other) as channel:
+        async with GatewayEndpoints.of(running).channel(other) as channel:
             with pytest.raises(grpc.aio.AioRpcError) as raised:
                 await gateway_pb2_grpc.AssetGatewayStub(channel).QueryAssets(asset_request(), timeout=5)
         assert raised.value.code() == grpc.StatusCode.PERMISSION_DENIED
@@ -271,7 +271,7 @@ async def test_an_unwritable_audit_store_refuses_requests(healthy, tmp_path):
             db.execute("DROP TABLE audit_record")
         status, body, _ = await post(base, "/v1/queries", query_body(), issue_token())
         assert status == 503 and "audit" in body["error"]["message"]
-        async with gateway_channel(running.endpoints["grpc"], issue_token()) as channel:
+        async with GatewayEndpoints.of(running).channel(issue_token()) as channel:
             with pytest.raises(grpc.aio.AioRpcError) as raised:
                 await gateway_pb2_grpc.AssetGatewayStub(channel).QueryAssets(asset_request(), timeout=5)
         assert raised.value.code() == grpc.StatusCode.UNAVAILABLE
@@ -290,7 +290,7 @@ async def test_queries_beyond_the_executors_rate_get_429_and_resource_exhausted(
         assert [(await post(base, "/v1/queries", query_body(), token))[0] for _ in range(2)] == [200, 200]
         status, body, headers = await post(base, "/v1/queries", query_body(), token)
         assert status == 429 and int(headers["Retry-After"]) >= 1
-        async with gateway_channel(running.endpoints["grpc"], token) as channel:
+        async with GatewayEndpoints.of(running).channel(token) as channel:
             call = gateway_pb2_grpc.AssetGatewayStub(channel).QueryAssets(asset_request(), timeout=5)
             with pytest.raises(grpc.aio.AioRpcError) as raised:
                 await call
