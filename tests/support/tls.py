@@ -11,6 +11,7 @@ set them (tests/support/agencies.py).
 """
 
 import os
+import socket
 import ssl
 import urllib.request
 from dataclasses import dataclass
@@ -106,3 +107,15 @@ class GatewayEndpoints:
             request.full_url = self.url(request.full_url)
         context = gateway_client_context(self.ca or run_ca()) if self.tls else None
         return urllib.request.urlopen(request, timeout=timeout, context=context)
+
+
+def served_certificate(address: str, ca: Path, *, alpn: str = "http/1.1"):
+    """The certificate a TLS port presents to a new connection (verified against `ca`): an x509.Certificate."""
+    from cryptography import x509
+
+    host, _, port = address.rpartition(":")
+    context = ssl.create_default_context(cafile=str(ca))
+    context.set_alpn_protocols([alpn])
+    with socket.create_connection((host, int(port)), timeout=10) as raw:
+        with context.wrap_socket(raw, server_hostname=host) as connection:
+            return x509.load_der_x509_certificate(connection.getpeercert(binary_form=True))
