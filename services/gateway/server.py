@@ -31,16 +31,20 @@ logger = logging.getLogger(__name__)
 def port_certificate(settings: GatewaySettings) -> ServerCertificate | None:
     """The certificate both ports serve, read and checked at start; None behind the plaintext flag."""
     if settings.insecure_plaintext_ports:
+        return None
+    return ServerCertificate(settings.tls_cert, settings.tls_key, settings.tls_ca)
+
+
+def log_transport(settings: GatewaySettings, certificate: ServerCertificate | None) -> None:
+    if certificate is None:
         logger.warning(
             "INSECURE PLAINTEXT: the gateway serves gRPC and HTTP without TLS; executors' tokens and citizens'"
             " assets cross the network in clear. Development only; unset INSECURE_PLAINTEXT and create"
             " certificates with `chakong pki init`."
         )
-        return None
-    certificate = ServerCertificate(settings.tls_cert, settings.tls_key, settings.tls_ca)
-    logger.info("gRPC and HTTP over TLS as %s (certificate %s, expires %s)",
+        return
+    logger.info("gRPC and HTTP over TLS as %s (certificate %s, expires %s; SIGHUP reloads it)",
                 certificate.names.common_name, settings.tls_cert, f"{certificate.names.not_after:%Y-%m-%d}")
-    return certificate
 
 
 class Gateway:
@@ -108,6 +112,7 @@ class Gateway:
             "http": bound_address(self.settings.http_address, http_port),
             "scheme": self.settings.scheme,
         }
+        log_transport(self.settings, self.certificate)
         logger.info("gateway asks %d agencies from %s", len(core.clients.all), self.settings.agency_registry)
         return self
 
