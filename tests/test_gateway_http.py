@@ -17,7 +17,6 @@ from services.gateway.root import open_gateway
 from tests.support.agencies import start_agencies
 from tests.support.auth import auth_headers
 from tests.support.gateway import (
-from tests.support.tls import GatewayEndpoints
     DEADLINE_MS,
     ask_directly,
     debtor,
@@ -28,6 +27,7 @@ from tests.support.tls import GatewayEndpoints
     write_registry,
     wrong_check_character,
 )
+from tests.support.tls import GatewayEndpoints
 
 METRIC_NAMES = (
     "chakong_gateway_agency_call_duration_seconds",

@@ -3,7 +3,6 @@ refusals reach the gRPC and query counts."""
 
 import contextlib
 
-import aiohttp
 import grpc
 import pytest
 

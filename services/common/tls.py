@@ -19,6 +19,7 @@ import functools
 import inspect
 import logging
 import ssl
+import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -253,6 +254,8 @@ class ServerCertificate:
         self.cert, self.key, self.ca = Path(cert), Path(key), Path(ca)
         self._pair = self._load(now)
         self._pending: grpc.ServerCertificateConfiguration | None = None
+        # gRPC calls _fetch from its own threads, reload runs on the event loop.
+        self._lock = threading.Lock()
         self._context: ssl.SSLContext | None = None
 
     def _load(self, now: datetime | None = None) -> _KeyPair:
@@ -267,7 +270,8 @@ class ServerCertificate:
 
     def _fetch(self) -> grpc.ServerCertificateConfiguration | None:
         # Called by gRPC before each handshake; None keeps the configuration it has.
-        pending, self._pending = self._pending, None
+        with self._lock:
+            pending, self._pending = self._pending, None
         return pending
 
     def grpc_credentials(self) -> grpc.ServerCredentials:
@@ -293,7 +297,8 @@ class ServerCertificate:
             except (OSError, ssl.SSLError) as exc:
                 raise TlsError(f"certificate {str(self.cert)!r} and key {str(self.key)!r}: {exc}") from None
         self._pair = pair
-        self._pending = self._configuration()
+        with self._lock:
+            self._pending = self._configuration()
         return pair.names
 
 

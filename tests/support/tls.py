@@ -84,14 +84,9 @@ class GatewayEndpoints:
     def credentials(self) -> grpc.ChannelCredentials | None:
         return gateway_client_credentials(self.ca or run_ca()) if self.tls else None
 
-    def channel(self, token: str | None = None, *, options=()) -> grpc.aio.Channel:
-        """A gRPC channel to the gateway, sending `token` with every call when one is given (the CLI's own)."""
-        if token is not None:
-            return gateway_channel(self.grpc, token, self.credentials())
-        credentials = self.credentials()
-        if credentials is None:
-            return grpc.aio.insecure_channel(self.grpc, options=list(options))
-        return grpc.aio.secure_channel(self.grpc, credentials, options=list(options))
+    def channel(self, token: str = "") -> grpc.aio.Channel:
+        """A gRPC channel to the gateway (the CLI's own), sending `token` with every call when one is given."""
+        return gateway_channel(self.grpc, token, self.credentials())
 
     def sync_channel(self) -> grpc.Channel:
         """A blocking gRPC channel (for tests that are not async)."""
