@@ -167,7 +167,8 @@ class Stack:
             server = self.pki.gateway_server
             tls_env = {"INSECURE_PLAINTEXT": "agencies", "GATEWAY_TLS_CERT": str(server.cert),
                        "GATEWAY_TLS_KEY": str(server.key), "GATEWAY_TLS_CA": str(self.pki.ca.cert)}
-        self.gateway = ServiceProcess("services.gateway", {**self.gateway_env(registry, self.workdir), **tls_env}).start()
+        env = {**self.gateway_env(registry, self.workdir), **tls_env}
+        self.gateway = ServiceProcess("services.gateway", env).start()
         if self.baseline_checkout:
             # Same registry, token key, plaintext and limits; its own ledger and
             # audit trail; the checkout's code (cwd and PYTHONPATH).

@@ -5,7 +5,8 @@ free port picked once, so every worker binds the same one), starts each
 worker as `python -m services.gateway` with GATEWAY_REUSE_PORT=1, prints
 one READY line with the shared addresses once every worker is ready,
 restarts a worker that dies, forwards SIGTERM/SIGINT (and SIGHUP: each worker
-reloads its certificate and registry) and exits when all workers have stopped. The kernel spreads new connections over the workers.
+reloads its certificate and registry) and exits when all workers have
+stopped. The kernel spreads new connections over the workers.
 
 Metrics use prometheus-client's multiprocess mode, not one scrape target
 per worker: workers share the HTTP port, so Prometheus (or nginx in front)
