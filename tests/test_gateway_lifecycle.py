@@ -15,6 +15,7 @@ from tests.support.auth import auth_headers
 from tests.support.gateway import register_showcase_case
 from tests.support.gateway_process import query, start_gateway
 from tests.support.postgres import pg_admin
+from tests.support.tls import GatewayEndpoints
 
 SLOW_MS = "1500"
 
@@ -25,7 +26,7 @@ async def test_sigterm_during_a_slow_query_stops_taking_work_and_finishes_it(tmp
     gateway, _, base = start_gateway(tmp_path, start_service, [agency], QUERY_DEADLINE_MS="4000", GRACE_SECONDS="5")
     await register_showcase_case(base)
     async with (
-        grpc.aio.insecure_channel(gateway.endpoints["grpc"]) as channel,
+        GatewayEndpoints.of(gateway).channel() as channel,
         aiohttp.ClientSession(headers=auth_headers()) as session,
     ):
         watch = health_pb2_grpc.HealthStub(channel).Watch(health_pb2.HealthCheckRequest(service=""))
