@@ -20,7 +20,6 @@ from prometheus_client import REGISTRY
 
 from protos.common.v1 import common_pb2
 from protos.gateway.v1 import enforce_pb2, enforce_pb2_grpc
-from services.cli.auth import gateway_channel
 from services.gateway.ledger import plans as ledger_plans
 from tests.support.agencies import BANK, Agency
 from tests.support.auth import issue_token
@@ -297,8 +296,8 @@ async def test_a_deduction_above_the_threshold_waits_for_a_second_officer(tmp_pa
         approval = waiting["approval"]
         assert approval["requested_by"] == "E0001" and approval["deduct_fen"] == "20000"
 
-        async with officer(stack.http, "E0001", ("executor", "approver")) as same, \
-                officer(stack.http, APPROVER, ("approver",)) as approver, officer(stack.http, "E0002") as plain:
+        async with officer(stack, "E0001", ("executor", "approver")) as same, \
+                officer(stack, APPROVER, ("approver",)) as approver, officer(stack, "E0002") as plain:
             listed = await approver.get("/v1/approvals")
             assert listed.status == 200
             assert approval["approval_id"] in [a["approval_id"] for a in listed.body["approvals"]]
@@ -369,7 +368,7 @@ async def test_grpc_and_the_cli_plan_execute_and_approve(stack):
     who = other_debtor(stack, 4)
     case_number = new_case_number()
     await register(stack, case_number, who, owed=3_000)
-    async with gateway_channel(stack.grpc_address, issue_token()) as channel:
+    async with stack.endpoints.channel(issue_token()) as channel:
         stub = enforce_pb2_grpc.EnforcementPlansStub(channel)
         dry = await stub.Enforce(enforce_pb2.EnforceRequest(case_number=case_number, dry_run=True))
         assert dry.state == enforce_pb2.PLAN_STATE_DRAFT

@@ -169,9 +169,9 @@ def test_cli_query_json_is_the_aggregate(stack):
 def test_a_newcomer_runs_one_click_enforcement_on_the_demo_case(stack):
     """The issue's "Done when": dry run, execute, approve as a second officer, see the case triaged."""
     _, banner = stack
-    assert f"chakong enforce --case '{CASE}' --dry-run" in banner
+    assert f"enforce --case '{CASE}' --dry-run" in banner
     key = {"CHAKONG_TOKEN_SIGNING_KEY": signing_key(banner)}
-    gateway = ("--gateway", gateway_address(banner))
+    gateway = at_gateway(banner)
     dry = chakong(*gateway, "enforce", "--case", CASE, "--dry-run", **key)
     assert dry.returncode == 0, dry.stderr
     assert "(dry run: nothing acted on)" in dry.stdout and "Execute it: chakong enforce" in dry.stdout

@@ -8,15 +8,15 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import aiohttp
 
 from protos.bank.v1 import bank_pb2
 from services import datagen
 from tests.support.agencies import BANK, PROPERTIES, SEED, SUBJECTS, VEHICLES, Agency
 from tests.support.auth import auth_headers, issue_token
-from tests.support.control import COURT, COURT_ACCOUNT, Http, Reply
+from tests.support.control import COURT, COURT_ACCOUNT, Http, Reply, Stack
 from tests.support.gateway import write_registry
 from tests.support.harness import ServiceProcess
+from tests.support.tls import TLS_PORTS_ENV, GatewayEndpoints
 
 APPROVER = "AP0001"
 
@@ -67,10 +67,9 @@ def subject_without_assets():
 
 
 @contextlib.asynccontextmanager
-async def officer(http: Http, executor_id: str, roles=("executor",)):
-    """An HTTP client for another officer of the court, to the gateway `http` talks to (the same scheme)."""
-    async with aiohttp.ClientSession(base_url=http.session._base_url,
-                                     headers=auth_headers(issue_token(executor_id, COURT, roles))) as session:
+async def officer(stack: Stack, executor_id: str, roles=("executor",)):
+    """An HTTP client for another officer of the court, to the stack's gateway."""
+    async with stack.endpoints.session(headers=auth_headers(issue_token(executor_id, COURT, roles))) as session:
         yield Http(session)
 
 
@@ -102,7 +101,7 @@ class GatewayProcess:
             "ENFORCE_POLICY": str(policy),
             "LOG_FORMAT": "text",
             "GRACE_SECONDS": "1",
-            "INSECURE_PLAINTEXT": "1",
+            **TLS_PORTS_ENV,
             "CONTROL_DEADLINE_MS": "3000",
             "CONTROL_ATTEMPT_TIMEOUT_MS": "1500",
             "LEDGER_LEASE_SECONDS": "0.5",
@@ -118,8 +117,7 @@ class GatewayProcess:
 
     @contextlib.asynccontextmanager
     async def http(self):
-        async with aiohttp.ClientSession(base_url=f"http://{self.process.endpoints['http']}",
-                                         headers=auth_headers()) as session:
+        async with GatewayEndpoints.of(self.process).session(headers=auth_headers()) as session:
             yield Http(session)
 
     async def stop(self) -> None:
