@@ -230,10 +230,12 @@ class EnforceService:
 
     async def _query(self, plan: E.Plan, view: CaseView):
         ref = _case_ref(plan)
+        # One request ID per query: a plan queries again when it is executed.
+        run = uuid.uuid4().hex[:8]
         requests = [
             gateway_pb2.AssetQueryRequest(
                 case=ref, subject=common_pb2.Subject(type=d.subject_type, id_number=d.id_number, name=d.name),
-                request_id=f"{plan.plan_id}.q{i}",
+                request_id=f"{plan.plan_id}.{run}.q{i}",
             )
             for i, d in enumerate(view.debtors)
         ]
