@@ -5,7 +5,7 @@ Each bank answers QueryAccounts from the same generator as services.bank
 and an empty hold changes feed and case listing (it takes no control
 actions), so a gateway can treat it as any other bank. Everything else is
 UNIMPLEMENTED. The cost per call is grpc.aio's and one protobuf parse: the
-answers are serialized once, on a bank's first query, and no interceptor,
+answers are serialized once, at start (about 6 ms a bank), and no interceptor,
 log line or database stands in the way. Requests are not validated beyond
 parsing: this is a load generator's peer, not a reference agency
 (services/bank is that).
@@ -42,30 +42,23 @@ _SERVING = health_pb2.HealthCheckResponse(status=health_pb2.HealthCheckResponse.
 
 
 class MockBank:
-    """One bank's identity and answers; its accounts are generated on its first query."""
+    """One bank's identity and its answers, serialized: its accounts by the holder's ID number."""
 
-    def __init__(self, agency_id: str, name: str, settings: HostSettings, population):
+    def __init__(self, agency_id: str, name: str, seed: int, population):
         self.agency_id = agency_id
         self.name = name
-        self._settings = settings
-        self._population = population
-        self._answers: dict[str, bytes] | None = None
+        accounts = defaultdict(list)
+        for a in datagen.bank_accounts(seed, population, agency_id, name, "bank"):
+            accounts[a.owner_id_number].append(bank_pb2.Account(
+                account_number=a.account_number, type=a.account_type, currency=a.currency,
+                balance_fen=a.balance_fen, available_balance_fen=a.balance_fen, frozen_fen=0,
+                status=a.status, branch=a.branch, opened_on=a.opened_on,
+            ))
+        self.answers = {
+            owner: bank_pb2.QueryAccountsResponse(institution_id=agency_id, accounts=found).SerializeToString()
+            for owner, found in accounts.items()
+        }
         self.empty = bank_pb2.QueryAccountsResponse(institution_id=agency_id).SerializeToString()
-
-    def answers(self) -> dict[str, bytes]:
-        if self._answers is None:
-            accounts = defaultdict(list)
-            for a in datagen.bank_accounts(self._settings.seed, self._population, self.agency_id, self.name, "bank"):
-                accounts[a.owner_id_number].append(bank_pb2.Account(
-                    account_number=a.account_number, type=a.account_type, currency=a.currency,
-                    balance_fen=a.balance_fen, available_balance_fen=a.balance_fen, frozen_fen=0,
-                    status=a.status, branch=a.branch, opened_on=a.opened_on,
-                ))
-            self._answers = {
-                owner: bank_pb2.QueryAccountsResponse(institution_id=self.agency_id, accounts=found).SerializeToString()
-                for owner, found in accounts.items()
-            }
-        return self._answers
 
 
 class _Handlers(grpc.GenericRpcHandler):
@@ -77,6 +70,7 @@ class _Handlers(grpc.GenericRpcHandler):
         straggler_rate, straggler_s = settings.straggler_rate, settings.straggler_ms / 1000
         error_rate, error_code = settings.error_rate, settings.error_code
         chance = random.random
+        answers, empty = bank.answers, bank.empty
 
         async def query(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
             subject = parse(request).subject.id_number
@@ -90,7 +84,7 @@ class _Handlers(grpc.GenericRpcHandler):
                     cancelled.inc()
                     raise
             ok.inc()
-            return bank.answers().get(subject, bank.empty)
+            return answers.get(subject, empty)
 
         async def serving(request: bytes, context) -> bytes:
             return _SERVING
@@ -136,7 +130,7 @@ def registry_text(banks: list[MockBank], endpoints: dict[str, list[str]], timeou
 async def serve(settings: HostSettings) -> None:
     """Start every bank's server, write the registry, announce, run until SIGTERM or SIGINT."""
     population = datagen.subjects(settings.seed, settings.subjects)
-    banks = [MockBank(settings.agency_id(i), f"Mock bank {i}", settings, population)
+    banks = [MockBank(settings.agency_id(i), f"Mock bank {i}", settings.seed, population)
              for i in range(settings.agencies)]
     for outcome in OUTCOMES:
         MOCK_CALLS.labels(outcome)

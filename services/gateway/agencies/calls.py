@@ -13,6 +13,7 @@ leaves room for another attempt.
 
 import asyncio
 import time
+import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -25,6 +26,27 @@ from services.common.answers import INVALID_RESPONSE
 from services.common.logs import request_id_var
 from services.gateway.agencies.methods import AgencyMethod
 from services.gateway.agencies.metrics import EJECTED, TIMEOUT, agency_call_metrics, exemplar
+
+
+# Tasks cancelled with no blame on the agency: the caller went away, or another attempt answered first.
+# Their calls count as CANCELLED and tell the agency's health nothing; any other cancellation is a TIMEOUT.
+_UNBLAMED: "weakref.WeakSet[asyncio.Task]" = weakref.WeakSet()
+CANCELLED = "CANCELLED"
+
+
+def cancel_unblamed(task: asyncio.Task) -> None:
+    """Cancel `task`; the agency calls it is waiting for are not the agency's failure."""
+    _UNBLAMED.add(task)
+    task.cancel()
+
+
+def unblamed(task: asyncio.Task | None) -> bool:
+    return task in _UNBLAMED
+
+
+def blame_again(task: asyncio.Task) -> None:
+    """`task` goes on after an unblamed cancellation it caught (agencies/hedging.py): later ones are timeouts."""
+    _UNBLAMED.discard(task)
 
 
 class NoTimeLeft(Exception):
@@ -114,6 +136,7 @@ class AgencyCall:
         """One attempt; `check(response)` returns what is wrong with an answer (InvalidResponse) or None."""
         metrics = self._metrics
         outcome = "UNKNOWN"
+        blamed = True
         metrics.in_flight.inc()
         start = time.perf_counter()
         try:
@@ -128,11 +151,15 @@ class AgencyCall:
             outcome = exc.code().name
             raise
         except asyncio.CancelledError:
-            # Cut off by a query deadline, or the caller went away.
-            outcome = TIMEOUT
+            # Cut off by a query deadline (TIMEOUT), or not the agency's doing (cancel_unblamed).
+            if unblamed(asyncio.current_task()):
+                outcome, blamed = CANCELLED, False
+            else:
+                outcome = TIMEOUT
             raise
         finally:
             metrics.in_flight.dec()
             metrics.seconds.observe(time.perf_counter() - start, exemplar(request_id_var.get()))
             metrics.outcome(outcome).inc()
-            self._health.record(outcome)
+            if blamed:
+                self._health.record(outcome)

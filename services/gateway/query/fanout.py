@@ -14,7 +14,7 @@ from protos.gateway.v1 import gateway_pb2
 from services.common.logs import mask_id, request_id_var
 from services.common.validation import FieldError, validate_case, validate_subject, validate_token
 from services.gateway.access.labels import COURTS
-from services.gateway.agencies.calls import InvalidResponse, NoTimeLeft, RetryPolicy
+from services.gateway.agencies.calls import InvalidResponse, NoTimeLeft, RetryPolicy, cancel_unblamed
 from services.gateway.agencies.clients import AgencyClient, AgencyClients, QueryRequest
 from services.gateway.query.answers import problem as check_response
 from services.gateway.query.answers import reject as reject_response
@@ -175,8 +175,11 @@ class FanOut:
         try:
             if tasks:
                 await asyncio.wait(tasks, timeout=max(0.0, deadline - time.monotonic()))
-        finally:
-            self._cut_off(tasks, slots, query, started)
+        except BaseException:
+            # The caller went away (its call cancelled): the agencies are not to blame.
+            self._cut_off(tasks, slots, query, started, unblamed=True)
+            raise
+        self._cut_off(tasks, slots, query, started)
         tally = _Tally(len(slots))
         for result in slots:
             tally.add(result)
@@ -224,7 +227,8 @@ class FanOut:
                 yield event
             unsent.clear()
         finally:
-            self._cut_off(tasks, slots, query, started)
+            # Still outstanding here only when the caller closed the stream early: no blame on the agencies.
+            self._cut_off(tasks, slots, query, started, unblamed=True)
         final = gateway_pb2.AssetQueryEvent()
         summary = final.final
         summary.request_id = query.request_id
@@ -233,13 +237,16 @@ class FanOut:
         self._finished(query, api, summary)
         yield final
 
-    def _cut_off(self, tasks, slots, query: PreparedQuery, started: float) -> None:
-        """Cancel calls still outstanding and mark them TIMEOUT."""
+    def _cut_off(self, tasks, slots, query: PreparedQuery, started: float, *, unblamed: bool = False) -> None:
+        """Cancel calls still outstanding and mark them TIMEOUT; `unblamed`: the caller went away (CANCELLED)."""
         now = time.monotonic()
         for task, result in zip(tasks, slots):
             if task.done() or task.cancelling():
                 continue
-            task.cancel()
+            if unblamed:
+                cancel_unblamed(task)
+            else:
+                task.cancel()
             self._stragglers.add(task)
             task.add_done_callback(self._stragglers.discard)
             result.status = TIMEOUT
