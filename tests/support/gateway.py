@@ -31,7 +31,8 @@ def write_registry(directory: Path, agencies: list[Agency]) -> Path:
     path = directory / "agencies.toml"
     entries = [
         f'[[agency]]\nid = "{a.id}"\nkind = "{a.kind}"\nname = "{a.id} 测试"\n'
-        f'address = "{a.address}"\ntimeout_ms = {a.timeout_ms}\n'
+        + (f"endpoints = {list(a.endpoints)!r}\n".replace("'", '"') if a.endpoints else f'address = "{a.address}"\n')
+        + f"timeout_ms = {a.timeout_ms}\n"
         for a in agencies
     ]
     path.write_text("\n".join(entries), encoding="utf-8")
@@ -39,11 +40,13 @@ def write_registry(directory: Path, agencies: list[Agency]) -> Path:
 
 
 @contextlib.asynccontextmanager
-async def running_gateway(directory: Path, agencies: list[Agency], deadline_ms: int = DEADLINE_MS, **overrides):
+async def running_gateway(directory: Path, agencies: list[Agency], deadline_ms: int = DEADLINE_MS, *,
+                          registry: Path | None = None, **overrides):
+    """An in-process gateway over `agencies`, or over the registry file `registry` (a mock host's) if given."""
     settings = GatewaySettings(
         grpc_address="127.0.0.1:0",
         http_address="127.0.0.1:0",
-        agency_registry=write_registry(directory, agencies),
+        agency_registry=registry or write_registry(directory, agencies),
         query_deadline_ms=deadline_ms,
         grace_seconds=1.0,
         data_dir=directory,
