@@ -28,15 +28,16 @@ from services.gateway.agencies.methods import AgencyMethod
 from services.gateway.agencies.metrics import EJECTED, TIMEOUT, agency_call_metrics, exemplar
 
 
-# Tasks cancelled with no blame on the agency: the caller went away, or another attempt answered first.
-# Their calls count as CANCELLED and tell the agency's health nothing; any other cancellation is a TIMEOUT.
-_UNBLAMED: "weakref.WeakSet[asyncio.Task]" = weakref.WeakSet()
+# Tasks cancelled with no blame on the agency, and what their calls count as: CANCELLED when the caller
+# went away or another attempt answered first, TIMEOUT when a deadline shorter than the agency's own timeout
+# cut them off. Such calls tell the agency's health nothing; any other cancellation is a TIMEOUT that does.
+_UNBLAMED: "weakref.WeakKeyDictionary[asyncio.Task, str]" = weakref.WeakKeyDictionary()
 CANCELLED = "CANCELLED"
 
 
-def cancel_unblamed(task: asyncio.Task) -> None:
-    """Cancel `task`; the agency calls it is waiting for are not the agency's failure."""
-    _UNBLAMED.add(task)
+def cancel_unblamed(task: asyncio.Task, outcome: str = CANCELLED) -> None:
+    """Cancel `task`; the agency calls it is waiting for count as `outcome` and are not the agency's failure."""
+    _UNBLAMED[task] = outcome
     task.cancel()
 
 
@@ -44,9 +45,14 @@ def unblamed(task: asyncio.Task | None) -> bool:
     return task in _UNBLAMED
 
 
+def unblamed_outcome(task: asyncio.Task | None) -> str | None:
+    """What an unblamed cancellation of `task` counts as; None if it was not one."""
+    return _UNBLAMED.get(task)
+
+
 def blame_again(task: asyncio.Task) -> None:
     """`task` goes on after an unblamed cancellation it caught (agencies/hedging.py): later ones are timeouts."""
-    _UNBLAMED.discard(task)
+    _UNBLAMED.pop(task, None)
 
 
 class NoTimeLeft(Exception):
@@ -152,10 +158,11 @@ class AgencyCall:
             raise
         except asyncio.CancelledError:
             # Cut off by a query deadline (TIMEOUT), or not the agency's doing (cancel_unblamed).
-            if unblamed(asyncio.current_task()):
-                outcome, blamed = CANCELLED, False
-            else:
+            found = unblamed_outcome(asyncio.current_task())
+            if found is None:
                 outcome = TIMEOUT
+            else:
+                outcome, blamed = found, False
             raise
         finally:
             metrics.in_flight.dec()

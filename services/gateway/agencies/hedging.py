@@ -27,7 +27,7 @@ import asyncio
 import time
 from dataclasses import dataclass
 
-from services.gateway.agencies.calls import AgencyCall, blame_again, cancel_unblamed, unblamed
+from services.gateway.agencies.calls import AgencyCall, blame_again, cancel_unblamed, unblamed, unblamed_outcome
 from services.gateway.agencies.metrics import AGENCY_HEDGES
 
 
@@ -201,10 +201,15 @@ class HedgedCall:
             hedge = race.hedge
             if hedge is not None and not hedge.done():
                 # Lost the race, or the caller is gone: no blame. Cut off by the deadline: a timeout.
-                if unblamed(owner) or not owner.cancelling():
+                if not owner.cancelling():
                     cancel_unblamed(hedge)
                 else:
-                    hedge.cancel()
+                    # As its caller's cancellation counts (calls.py cancel_unblamed).
+                    outcome = unblamed_outcome(owner)
+                    if outcome is None:
+                        hedge.cancel()
+                    else:
+                        cancel_unblamed(hedge, outcome)
 
     def _fire(self, race: _Race, owner: asyncio.Task, first: AgencyCall, request, timeout: float, options) -> None:
         """The hedge delay passed with no answer: send the second attempt if the budget allows."""

@@ -16,6 +16,7 @@ from services.common.validation import FieldError, validate_case, validate_subje
 from services.gateway.access.labels import COURTS
 from services.gateway.agencies.calls import InvalidResponse, NoTimeLeft, RetryPolicy, cancel_unblamed
 from services.gateway.agencies.clients import AgencyClient, AgencyClients, QueryRequest
+from services.gateway.agencies.metrics import TIMEOUT as AGENCY_TIMEOUT
 from services.gateway.query.answers import problem as check_response
 from services.gateway.query.answers import reject as reject_response
 from services.gateway.query.metrics import query_metrics
@@ -238,13 +239,18 @@ class FanOut:
         yield final
 
     def _cut_off(self, tasks, slots, query: PreparedQuery, started: float, *, unblamed: bool = False) -> None:
-        """Cancel calls still outstanding and mark them TIMEOUT; `unblamed`: the caller went away (CANCELLED)."""
+        """Cancel calls still outstanding and mark them TIMEOUT; `unblamed`: the caller went away (CANCELLED).
+
+        A deadline that gave an agency less than its own timeout is the caller's choice, not a sign the
+        agency is down: its cut-off counts TIMEOUT without telling the agency's health."""
         now = time.monotonic()
-        for task, result in zip(tasks, slots):
+        for task, result, client in zip(tasks, slots, query.agencies):
             if task.done() or task.cancelling():
                 continue
             if unblamed:
                 cancel_unblamed(task)
+            elif query.budget_s < client.timeout_s:
+                cancel_unblamed(task, AGENCY_TIMEOUT)
             else:
                 task.cancel()
             self._stragglers.add(task)
