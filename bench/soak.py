@@ -46,8 +46,9 @@ async def scrape(http: aiohttp.ClientSession, gateway: ServiceProcess) -> tuple[
     async with http.get(f"http://{gateway.endpoints['http']}/metrics") as reply:
         text = await reply.text()
     calls = sum(float(v) for v in re.findall(r"^chakong_gateway_agency_calls_total\{[^}]*\} (\S+)$", text, re.M))
-    tasks = float(re.search(r"^chakong_gateway_tasks (\S+)$", text, re.M).group(1))
-    return calls, tasks
+    tasks = re.search(r"^chakong_gateway_tasks (\S+)$", text, re.M)
+    # -1: a gateway of a commit before the family existed (--gateway-checkout).
+    return calls, float(tasks.group(1)) if tasks else -1.0
 
 
 class Client:
@@ -95,8 +96,11 @@ async def run(args: argparse.Namespace) -> dict:
         }, ready_timeout=120).start()
         gateway = None
         try:
-            gateway = ServiceProcess("services.gateway", gateway_env(registry, workdir / "gateway", token_key,
-                                                                     hedging=True)).start()
+            env = gateway_env(registry, workdir / "gateway", token_key, hedging=not args.no_hedging)
+            checkout = args.gateway_checkout
+            if checkout:  # another commit's gateway, as bench/fanout.py --compare-checkout runs it
+                env["PYTHONPATH"] = str(checkout)
+            gateway = ServiceProcess("services.gateway", env, cwd=checkout).start()
             pid = gateway.proc.pid
             signer = TokenSigner.from_file(token_key)
             workload = Workload()
@@ -148,6 +152,7 @@ async def run(args: argparse.Namespace) -> dict:
     reference = next((p for p in curve if p["calls"] >= args.compare_from), first)
     return {
         "agencies": args.agencies, "calls": int(last["calls"]), "concurrency": args.concurrency,
+        "hedging": not args.no_hedging,
         "seconds": last["seconds"], "queries": client.counts,
         "rss_growth_from": reference["calls"],
         "rss_growth": round(last["rss_mb"] / reference["rss_mb"] - 1, 4),
@@ -163,6 +168,9 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--sample-every", type=int, default=50_000)
     parser.add_argument("--compare-from", type=int, default=100_000, help="RSS growth from the first sample here")
+    parser.add_argument("--gateway-checkout", type=Path, metavar="DIR",
+                        help="run the gateway from another checkout of this repository (an older commit)")
+    parser.add_argument("--no-hedging", action="store_true", help="the gateway with HEDGE_QUERIES=0")
     parser.add_argument("--settle", type=float, default=3.0, help="idle seconds before the first and last sample")
     result = asyncio.run(run(parser.parse_args()))
     print(f"\n{result['calls']} agency calls in {result['seconds']} s; queries {result['queries']}")

@@ -138,8 +138,11 @@ class AgencyCall:
         self._metrics.outcome(EJECTED).inc()
 
     async def __call__(self, request, *, timeout: float, check: Callable[[object], str | None] | None = None,
-                       **call_options):
-        """One attempt; `check(response)` returns what is wrong with an answer (InvalidResponse) or None."""
+                       caller_deadline: bool = False, **call_options):
+        """One attempt; `check(response)` returns what is wrong with an answer (InvalidResponse) or None.
+
+        `caller_deadline`: `timeout` is what the caller's deadline left, less than the agency's own timeout,
+        so a DEADLINE_EXCEEDED is the caller's short wait, not the agency's failure (its health is not told)."""
         metrics = self._metrics
         outcome = "UNKNOWN"
         blamed = True
@@ -168,5 +171,5 @@ class AgencyCall:
             metrics.in_flight.dec()
             metrics.seconds.observe(time.perf_counter() - start, exemplar(request_id_var.get()))
             metrics.outcome(outcome).inc()
-            if blamed:
+            if blamed and not (caller_deadline and outcome == "DEADLINE_EXCEEDED"):
                 self._health.record(outcome)

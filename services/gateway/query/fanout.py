@@ -329,13 +329,14 @@ class FanOut:
         timeout = deadline - time.monotonic()
         if timeout <= 0:
             raise NoTimeLeft
-        if client.timeout_s < timeout:
+        caller_deadline = timeout < client.timeout_s
+        if not caller_deadline:
             timeout = client.timeout_s
         result.attempts += 1
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug("query %s: %s attempt %d", query.request_id, client.id, result.attempts)
         # What the agency says is checked before it is shown or summed.
-        return await client.query(query.payload, timeout=timeout, check=check_response)
+        return await client.query(query.payload, timeout=timeout, check=check_response, caller_deadline=caller_deadline)
 
     async def aclose(self) -> None:
         """Wait for calls cut off at a deadline to finish cancelling."""
