@@ -11,11 +11,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from protos.gateway.v1 import gateway_pb2_grpc
-from services.cli.auth import gateway_channel
 from services.gateway.agencies.hedging import HedgeBudget, HedgePolicy, LatencyWindow
 from tests.support.agencies import start_mock_host
 from tests.support.auth import auth_headers, issue_token
 from tests.support.gateway import asset_request, query_body, running_gateway, sample
+from tests.support.tls import GatewayEndpoints
 
 HEDGES = "chakong_gateway_agency_hedges_total"
 CALLS = "chakong_gateway_agency_calls_total"
@@ -80,11 +80,10 @@ async def test_a_slow_agency_is_hedged_and_a_failing_one_is_not(tmp_path, start_
     registry.write_text((slow + "\n" + failing).replace("timeout_ms = 2000", "timeout_ms = 2000\nhedge_delay_ms = 20"),
                         encoding="utf-8")
     async with running_gateway(tmp_path, [], registry=registry, hold_sync_seconds=0.0) as gateway:
-        base = f"http://{gateway.endpoints['http']}"
-        async with aiohttp.ClientSession(headers=auth_headers()) as session:
+        async with GatewayEndpoints.of(gateway).session(headers=auth_headers()) as session:
             async def ask(n: int) -> None:
                 for _ in range(n):
-                    async with session.post(f"{base}/v1/queries", json=query_body()) as response:
+                    async with session.post("/v1/queries", json=query_body()) as response:
                         assert response.status == 200, await response.text()
 
             await asyncio.gather(*(ask(40) for _ in range(8)))
@@ -109,8 +108,8 @@ async def test_a_caller_that_goes_away_cancels_the_agency_calls_without_blame(tm
     registry.write_text(text.replace("timeout_ms = 2000", "timeout_ms = 10000\nhedge = false"), encoding="utf-8")
     async with running_gateway(tmp_path, [], 10_000, registry=registry, hold_sync_seconds=0.0,
                                eject_after_failures=2) as gateway:
-        base = f"http://{gateway.endpoints['http']}"
-        channel = gateway_channel(gateway.endpoints["grpc"], issue_token())
+        endpoints = GatewayEndpoints.of(gateway)
+        channel = endpoints.channel(issue_token())
         stub = gateway_pb2_grpc.AssetGatewayStub(channel)
         try:
             for n in range(1, 4):
@@ -120,8 +119,8 @@ async def test_a_caller_that_goes_away_cancels_the_agency_calls_without_blame(tm
                 assert await call.code() == grpc.StatusCode.CANCELLED
                 await wait_for(lambda: mock_calls(host, "cancelled"), n)
             # An SSE stream closed before the agency answered: the same.
-            async with aiohttp.ClientSession(headers=auth_headers()) as session:
-                async with session.post(f"{base}/v1/queries/stream", json=query_body()) as response:
+            async with endpoints.session(headers=auth_headers()) as session:
+                async with session.post("/v1/queries/stream", json=query_body()) as response:
                     assert response.status == 200
                     await asyncio.sleep(0.3)
             await wait_for(lambda: mock_calls(host, "cancelled"), 4)
