@@ -99,7 +99,7 @@ async def run(args: argparse.Namespace) -> dict:
             signer = TokenSigner.from_file(token_key)
             workload = Workload()
             for gateway in gateways.values():
-                await register_case(gateway, signer, workload)
+                await register_case(gateway, None, signer, workload)  # plaintext ports: no CA needed
             metadata = (("authorization", f"Bearer {signer.issue(CASE.executor_id, CASE.court_code, ('executor',))}"),)
             channels = {name: grpc.aio.insecure_channel(g.endpoints["grpc"]) for name, g in gateways.items()}
             stubs = {name: gateway_pb2_grpc.AssetGatewayStub(channel) for name, channel in channels.items()}

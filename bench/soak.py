@@ -41,6 +41,16 @@ from services.security.tokens import TokenSigner, write_signing_key  # noqa: E40
 from tests.support.harness import ServiceProcess  # noqa: E402
 
 
+async def outcomes(http: aiohttp.ClientSession, gateway: ServiceProcess) -> dict[str, int]:
+    """The gateway's agency calls by outcome, the ones that happened."""
+    async with http.get(f"http://{gateway.endpoints['http']}/metrics") as reply:
+        text = await reply.text()
+    totals: dict[str, int] = {}
+    for outcome, value in re.findall(r'^chakong_gateway_agency_calls_total\{[^}]*outcome="(\w+)"[^}]*\} (\S+)$', text, re.M):
+        totals[outcome] = totals.get(outcome, 0) + int(float(value))
+    return {outcome: n for outcome, n in sorted(totals.items()) if n}
+
+
 async def scrape(http: aiohttp.ClientSession, gateway: ServiceProcess) -> tuple[float, float]:
     """(agency calls made so far, live tasks) from the gateway's /metrics."""
     async with http.get(f"http://{gateway.endpoints['http']}/metrics") as reply:
@@ -104,7 +114,7 @@ async def run(args: argparse.Namespace) -> dict:
             pid = gateway.proc.pid
             signer = TokenSigner.from_file(token_key)
             workload = Workload()
-            await register_case(gateway, signer, workload)
+            await register_case(gateway, None, signer, workload)  # plaintext ports: no CA needed
             metadata = (("authorization", f"Bearer {signer.issue(CASE.executor_id, CASE.court_code, ('executor',))}"),)
             channel = grpc.aio.insecure_channel(gateway.endpoints["grpc"])
             client = Client(gateway_pb2_grpc.AssetGatewayStub(channel), metadata, workload)
@@ -143,6 +153,7 @@ async def run(args: argparse.Namespace) -> dict:
                 await asyncio.sleep(args.settle)
                 calls, _ = await scrape(http, gateway)
                 await sample(calls)
+                by_outcome = await outcomes(http, gateway)
             await channel.close()
         finally:
             for process in (gateway, host):
@@ -153,7 +164,7 @@ async def run(args: argparse.Namespace) -> dict:
     return {
         "agencies": args.agencies, "calls": int(last["calls"]), "concurrency": args.concurrency,
         "hedging": not args.no_hedging,
-        "seconds": last["seconds"], "queries": client.counts,
+        "seconds": last["seconds"], "queries": client.counts, "outcomes": by_outcome,
         "rss_growth_from": reference["calls"],
         "rss_growth": round(last["rss_mb"] / reference["rss_mb"] - 1, 4),
         "fds_start_end": [first["fds"], last["fds"]], "tasks_start_end": [first["tasks"], last["tasks"]],
@@ -173,7 +184,8 @@ def main() -> None:
     parser.add_argument("--no-hedging", action="store_true", help="the gateway with HEDGE_QUERIES=0")
     parser.add_argument("--settle", type=float, default=3.0, help="idle seconds before the first and last sample")
     result = asyncio.run(run(parser.parse_args()))
-    print(f"\n{result['calls']} agency calls in {result['seconds']} s; queries {result['queries']}")
+    print(f"\n{result['calls']} agency calls in {result['seconds']} s; queries {result['queries']};"
+          f" calls by outcome {result['outcomes']}")
     print(f"  RSS {result['rss_growth']:+.2%} from {result['rss_growth_from']} calls to the end;"
           f" fds {result['fds_start_end']}, tasks {result['tasks_start_end']} (start, end)")
     print(json.dumps(result))
