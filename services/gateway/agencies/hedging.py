@@ -227,7 +227,8 @@ class HedgedCall:
         if hedge.cancelled():
             return
         if hedge.exception() is not None:
-            self._budget.failed()
+            if not race.settled:  # else the caller awaits it and counts the failure
+                self._budget.failed()
             return
         if race.settled:
             return
