@@ -16,7 +16,7 @@ from collections.abc import Sequence
 import grpc
 
 from services.gateway.agencies.calls import AgencyCall
-from services.gateway.agencies.health import UP, AgencyHealth, EjectionPolicy
+from services.gateway.agencies.health import UP, AgencyHealth
 from services.gateway.agencies.methods import AgencyMethod
 from services.gateway.agencies.metrics import AGENCY_UP
 
