@@ -62,7 +62,7 @@ async def test_queries_go_on_when_one_endpoint_is_killed(tmp_path, replicas, led
             (result,) = reply.body["results"]
             assert result["status"] == "AGENCY_STATUS_OK", result
         # The dead endpoint is ejected on its own; the agency stays up.
-        assert sample("chakong_gateway_agency_ejections_total", agency=BANK) == ejections + 1
+        assert sample("chakong_gateway_agency_ejections_total", agency=BANK) >= ejections + 1
         assert sample("chakong_gateway_agency_up", agency=BANK) == 1
         listed = {a["id"]: a for a in (await stack.http.get("/v1/agencies")).body["agencies"]}
         assert listed[BANK]["health"] == "up"
