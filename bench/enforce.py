@@ -8,7 +8,7 @@ trail on, and the shipped enforcement policy (config/enforcement.toml: court
 court 340100, each with one seeded subject as its debtor and an amount owed
 drawn log-uniformly from ¥100 to ¥2,000,000, so that some settle, some are
 short and some debtors hold nothing. Then it runs every dry run, then every
-execution, --concurrency at a time, over HTTP, and prints the time of each
+execution, --concurrency at a time, over HTTP. It prints the time of each
 phase and the cases per triage class; the last line is one JSON object.
 
     .venv/bin/python bench/enforce.py
@@ -45,16 +45,18 @@ OPEN = {
 }
 
 
-def start_stack(workdir: Path) -> tuple[list[ServiceProcess], ServiceProcess, TokenSigner]:
+def start_stack(workdir: Path, started: list[ServiceProcess]) -> tuple[ServiceProcess, TokenSigner]:
+    """The agencies and the gateway, each appended to `started` as it starts (the caller stops them)."""
     agencies = load_registry(REPO / "config" / "agencies.toml")
-    processes = [
-        ServiceProcess(MODULES[a.kind], {
+    processes = []
+    for a in agencies:
+        process = ServiceProcess(MODULES[a.kind], {
             "AGENCY_ID": a.id, "AGENCY_NAME": a.name, "GRPC_ADDRESS": "127.0.0.1:0", "METRICS_ADDRESS": "127.0.0.1:0",
             "DATA_DIR": str(workdir), "SEED": str(SEED), "SUBJECTS": str(SUBJECTS), **OPEN,
             **({"BANK_PROFILE": a.profile} if a.profile else {}),
-        }, ready_timeout=300).start()
-        for a in agencies
-    ]
+        }, ready_timeout=300)
+        started.append(process)
+        processes.append(process.start())
     registry = workdir / "agencies.toml"
     registry.write_text("".join(
         f'[[agency]]\nid = "{a.id}"\nkind = "{a.kind}"\nname = "{a.name}"\naddress = "{p.endpoints["grpc"]}"\n'
@@ -65,8 +67,9 @@ def start_stack(workdir: Path) -> tuple[list[ServiceProcess], ServiceProcess, To
         "AGENCY_REGISTRY": str(registry), "GATEWAY_GRPC_ADDRESS": "127.0.0.1:0", "GATEWAY_HTTP_ADDRESS": "127.0.0.1:0",
         "DATA_DIR": str(workdir), "CHAKONG_TOKEN_PUBLIC_KEY": str(workdir / "token.pub"),
         "ENFORCE_POLICY": str(REPO / "config" / "enforcement.toml"), **OPEN,
-    }, ready_timeout=120).start()
-    return processes, gateway, TokenSigner.from_file(workdir / "token.key")
+    }, ready_timeout=120)
+    started.append(gateway)
+    return gateway.start(), TokenSigner.from_file(workdir / "token.key")
 
 
 def cases(count: int) -> list[tuple[str, dict, int]]:
@@ -82,7 +85,13 @@ def cases(count: int) -> list[tuple[str, dict, int]]:
 async def run(args) -> dict:
     with tempfile.TemporaryDirectory() as directory:
         workdir = Path(directory)
-        agencies, gateway, signer = await asyncio.to_thread(start_stack, workdir)
+        started: list[ServiceProcess] = []
+        try:
+            gateway, signer = await asyncio.to_thread(start_stack, workdir, started)
+        except BaseException:
+            for process in reversed(started):
+                process.stop()
+            raise
         base = f"http://{gateway.endpoints['http']}"
         executor = {"Authorization": f"Bearer {signer.issue('E0001', COURT, ('executor', 'admin'), ttl_s=7200)}"}
         todo = cases(args.cases)
@@ -110,19 +119,18 @@ async def run(args) -> dict:
                                                for (n, _, _), d in zip(todo, drafts)))
                 execute_s = time.perf_counter() - started
         finally:
-            gateway.stop()
-            for agency in agencies:
-                agency.stop()
+            for process in reversed(started):
+                process.stop()
     expected = collections.Counter(d["triage"]["expected_class"].removeprefix("TRIAGE_CLASS_") for d in drafts)
     classes = collections.Counter(p["triage"]["triage_class"].removeprefix("TRIAGE_CLASS_") for p in plans)
+    totals = {name: sum(int(p["triage"][f"{name}_fen"]) for p in plans) for name in ("deducted", "frozen")}
     figures = {
-        "cases": args.cases, "concurrency": args.concurrency, "agencies": len(agencies),
+        "cases": args.cases, "concurrency": args.concurrency, "agencies": len(started) - 1,
         "dry_run_s": round(dry_s, 1), "execute_s": round(execute_s, 1),
         "dry_runs_per_s": round(args.cases / dry_s, 1), "executions_per_s": round(args.cases / execute_s, 1),
         "expected": dict(expected), "classes": dict(classes),
         "steps": sum(len(p["steps"]) for p in plans),
-        "deducted_fen": sum(int(p["triage"]["deducted_fen"]) for p in plans),
-        "frozen_fen": sum(int(p["triage"]["frozen_fen"]) for p in plans),
+        "deducted_fen": totals["deducted"], "frozen_fen": totals["frozen"],
     }
     return figures
 
@@ -130,7 +138,7 @@ async def run(args) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", type=int, default=1000)
-    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--concurrency", type=int, default=8, help="requests in flight")
     args = parser.parse_args()
     figures = asyncio.run(run(args))
     print(f"{figures['cases']} cases on {figures['agencies']} agencies, {figures['concurrency']} at a time:"
