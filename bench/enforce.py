@@ -85,11 +85,11 @@ def cases(count: int) -> list[tuple[str, dict, int]]:
 async def run(args) -> dict:
     with tempfile.TemporaryDirectory() as directory:
         workdir = Path(directory)
-        started: list[ServiceProcess] = []
+        processes: list[ServiceProcess] = []
         try:
-            gateway, signer = await asyncio.to_thread(start_stack, workdir, started)
+            gateway, signer = await asyncio.to_thread(start_stack, workdir, processes)
         except BaseException:
-            for process in reversed(started):
+            for process in reversed(processes):
                 process.stop()
             raise
         base = f"http://{gateway.endpoints['http']}"
@@ -119,13 +119,13 @@ async def run(args) -> dict:
                                                for (n, _, _), d in zip(todo, drafts)))
                 execute_s = time.perf_counter() - started
         finally:
-            for process in reversed(started):
+            for process in reversed(processes):
                 process.stop()
     expected = collections.Counter(d["triage"]["expected_class"].removeprefix("TRIAGE_CLASS_") for d in drafts)
     classes = collections.Counter(p["triage"]["triage_class"].removeprefix("TRIAGE_CLASS_") for p in plans)
     totals = {name: sum(int(p["triage"][f"{name}_fen"]) for p in plans) for name in ("deducted", "frozen")}
     figures = {
-        "cases": args.cases, "concurrency": args.concurrency, "agencies": len(started) - 1,
+        "cases": args.cases, "concurrency": args.concurrency, "agencies": len(processes) - 1,
         "dry_run_s": round(dry_s, 1), "execute_s": round(execute_s, 1),
         "dry_runs_per_s": round(args.cases / dry_s, 1), "executions_per_s": round(args.cases / execute_s, 1),
         "expected": dict(expected), "classes": dict(classes),
