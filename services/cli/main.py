@@ -11,7 +11,8 @@ from protos.common.v1 import common_pb2
 from protos.gateway.v1 import gateway_pb2, gateway_pb2_grpc
 from services.cli import agencies as agency_admin
 from services.cli import control, render, security
-from services.cli.render import subject_type_of, to_json
+from services.cli.render import to_json
+from services.common.validation import subject_type_of
 from services.cli.auth import COURT_HELP, EXECUTOR_HELP, channel_for, fill_identity
 from services.conformance import cli as conformance
 

@@ -6,6 +6,7 @@
                        hold sync (the agencies' hold changes feeds)
     audit    -> its signed checkpoints, the door (which reads cases from the ledger), the store probe
     rate limits (memory or Redis) -> the door
+    ledger, fan-out, door -> batches (their runner asks the agencies in the background)
 
 `open_gateway(settings)` yields one `GatewayCore`; the gRPC servicers and
 the HTTP app factory both receive it (server.py), and neither reaches into
@@ -27,6 +28,8 @@ from services.gateway.agencies.health import ejection_policy
 from services.gateway.agencies.registry import load_registry
 from services.gateway.agencies.reload import RegistryReloader, merge
 from services.gateway.agencies.tls import agency_credentials
+from services.gateway.batch.runner import BatchRunner
+from services.gateway.batch.service import BatchService
 from services.common.clock import clock_from_env
 from services.gateway.config import GatewaySettings
 from services.gateway.control.holdsync import HoldSync
@@ -64,6 +67,7 @@ class GatewayCore:
     holds: HoldSync
     door: Door
     admin: AgencyAdmin
+    batches: BatchService
     readiness: Readiness = field(default_factory=Readiness)
 
     async def unready_reasons(self) -> list[str]:
@@ -156,4 +160,9 @@ async def open_gateway(settings: GatewaySettings) -> AsyncIterator[GatewayCore]:
         probe.start()
         stack.push_async_callback(probe.close)
 
-        yield GatewayCore(settings, clients, fanout, reloader, ledger, control, holds, door, admin)
+        runner = BatchRunner(ledger.batches, fanout, settings, clock.now_us)
+        runner.start()
+        stack.push_async_callback(runner.close)
+        batches = BatchService(ledger.batches, fanout, door, runner, settings.batch_max_rows, clock.now_us)
+
+        yield GatewayCore(settings, clients, fanout, reloader, ledger, control, holds, door, admin, batches)

@@ -90,9 +90,10 @@ class RetryPolicy:
 class AgencyCall:
     """One method on one agency's channel; calling it makes one instrumented attempt."""
 
-    __slots__ = ("agency_id", "method", "_call", "_metrics", "_health")
+    __slots__ = ("agency_id", "method", "_call", "_metrics", "_health", "_quota")
 
-    def __init__(self, agency_id: str, channel: grpc.aio.Channel, health, method: AgencyMethod, *, encoded: bool):
+    def __init__(self, agency_id: str, channel: grpc.aio.Channel, health, method: AgencyMethod, *, encoded: bool,
+                 quota=None):
         self.agency_id = agency_id
         self.method = method
         # encoded: the caller passes request bytes (a query, encoded once for every agency).
@@ -104,6 +105,8 @@ class AgencyCall:
         )
         self._metrics = agency_call_metrics(agency_id, method.method_name)
         self._health = health
+        # The agency's quota and call priority (agencies/quotas.py), shared by its methods; None: no cap.
+        self._quota = quota
 
     def skipped(self) -> None:
         """Count a call not made because the agency is ejected (no health report: nothing was heard)."""
@@ -112,6 +115,9 @@ class AgencyCall:
     async def __call__(self, request, *, timeout: float, check: Callable[[object], str | None] | None = None,
                        **call_options):
         """One attempt; `check(response)` returns what is wrong with an answer (InvalidResponse) or None."""
+        quota = self._quota
+        if quota is not None:
+            await quota.acquire()
         metrics = self._metrics
         outcome = "UNKNOWN"
         metrics.in_flight.inc()
@@ -132,6 +138,8 @@ class AgencyCall:
             outcome = TIMEOUT
             raise
         finally:
+            if quota is not None:
+                quota.release()
             metrics.in_flight.dec()
             metrics.seconds.observe(time.perf_counter() - start, exemplar(request_id_var.get()))
             metrics.outcome(outcome).inc()

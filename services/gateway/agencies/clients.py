@@ -13,6 +13,7 @@ from protos.vehicle.v1 import vehicle_pb2
 from services.gateway.agencies.calls import AgencyCall
 from services.gateway.agencies.health import AgencyHealth, EjectionPolicy
 from services.gateway.agencies.methods import QUERY, AgencyMethod
+from services.gateway.agencies.quotas import AgencyQuota
 from services.gateway.agencies.metrics import register_agency
 from services.gateway.agencies.registry import AgencyConfig
 from services.gateway.agencies.tls import open_agency_channel
@@ -85,7 +86,8 @@ FILL: dict[str, Callable[[Message, gateway_pb2.AgencyResult], None]] = {
 class AgencyClient:
     """One agency: its channel, its query method and its metric children."""
 
-    __slots__ = ("config", "id", "kind", "name", "timeout_s", "query", "fill", "channel", "health", "_calls")
+    __slots__ = ("config", "id", "kind", "name", "timeout_s", "query", "fill", "channel", "health", "quota",
+                 "_calls")
 
     def __init__(
         self,
@@ -103,8 +105,10 @@ class AgencyClient:
         # mTLS naming config.id when credentials are given (tls.py); plaintext only without.
         self.channel = open_agency_channel(config, credentials, CHANNEL_OPTIONS)
         self.health = AgencyHealth(config.id, self.channel, self.timeout_s, policy)
+        self.quota = AgencyQuota.of(config.id, config.max_concurrent, config.max_calls_per_second)
         # The request arrives already encoded (see QueryRequest): no serializer.
-        self.query = AgencyCall(config.id, self.channel, self.health, QUERY[config.kind], encoded=True)
+        self.query = AgencyCall(config.id, self.channel, self.health, QUERY[config.kind], encoded=True,
+                                quota=self.quota)
         self.fill = FILL[config.kind]
         self._calls: dict[str, AgencyCall] = {}
         # Start connecting now, so the first query does not pay for it.
@@ -114,7 +118,8 @@ class AgencyClient:
         """The control `method` on this agency's channel, made once."""
         call = self._calls.get(method.name)
         if call is None:
-            call = self._calls[method.name] = AgencyCall(self.id, self.channel, self.health, method, encoded=False)
+            call = self._calls[method.name] = AgencyCall(self.id, self.channel, self.health, method, encoded=False,
+                                                         quota=self.quota)
         return call
 
 

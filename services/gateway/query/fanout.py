@@ -59,6 +59,11 @@ class PreparedQuery:
     masked_subject: str
     # The metrics' court label (access/labels.py): the request's court if a case of it is registered.
     court: str = ""
+    # What was asked, for the record of the query (query/late.py).
+    request: gateway_pb2.AssetQueryRequest | None = None
+    # Each agency's attempt may take until the caller's deadline, not only
+    # its registry timeout: calls within an answer window (batches, late answers).
+    windowed: bool = False
 
 
 class _Tally:
@@ -121,7 +126,7 @@ class FanOut:
         validate_case(request.case)
         validate_subject(request.subject)
         if request.agency_ids:
-            agencies = self._select(request.agency_ids)
+            agencies = self.select(request.agency_ids)
         else:
             agencies = self.clients.all
         deadline_ms = request.deadline_ms
@@ -144,9 +149,11 @@ class FanOut:
             payload=payload,
             masked_subject=mask_id(request.subject.id_number),
             court=COURTS.label(request.case.court_code),
+            request=request,
         )
 
-    def _select(self, agency_ids) -> tuple[AgencyClient, ...]:
+    def select(self, agency_ids) -> tuple[AgencyClient, ...]:
+        """The agencies named (FieldError for an unknown or repeated one), in registry order."""
         by_id = self.clients.by_id
         wanted: set[str] = set()
         for agency_id in agency_ids:
@@ -311,12 +318,18 @@ class FanOut:
         result.latency_ms = (time.monotonic() - started) * 1000
         return result
 
+    async def ask(self, client: AgencyClient, query: PreparedQuery, deadline: float) -> gateway_pb2.AgencyResult:
+        """One agency's answer or failure by `deadline` (time.monotonic()), for callers that keep their own
+        windows (the batch runner)."""
+        result = gateway_pb2.AgencyResult(agency_id=client.id, kind=client.kind, display_name=client.name)
+        return await self._ask(client, result, query, time.monotonic(), deadline)
+
     async def _attempt(self, client: AgencyClient, result, query: PreparedQuery, deadline: float):
-        """One call, under min(agency timeout, time left)."""
+        """One call, under min(agency timeout, time left); a windowed query's under the time left."""
         timeout = deadline - time.monotonic()
         if timeout <= 0:
             raise NoTimeLeft
-        if client.timeout_s < timeout:
+        if client.timeout_s < timeout and not query.windowed:
             timeout = client.timeout_s
         result.attempts += 1
         if logger.isEnabledFor(logging.DEBUG):

@@ -1,0 +1,123 @@
+"""Batch asset queries over HTTP against real agencies, on SQLite and PostgreSQL: submit, watch, export, bad rows."""
+
+import csv
+import io
+import json
+
+import openpyxl
+import pytest
+
+from services.gateway.batch.export import COLUMNS
+from tests.support.batch import csv_bytes, register_cases, results, submit_csv, wait_ended, xlsx_bytes
+from tests.support.control import control_stack
+from tests.support.gateway import wrong_check_character
+
+
+@pytest.mark.timeout(300)
+async def test_a_1000_row_batch_is_answered_and_its_exports_agree(healthy, tmp_path, ledger_url):
+    async with control_stack(tmp_path, healthy, ledger_url, batch_concurrency=64) as stack:
+        session = stack.http.session
+        rows = await register_cases(session, 1000)
+        status, submitted = await submit_csv(session, csv_bytes(rows))
+        assert status == 202, submitted
+        assert submitted["total"] == 1000 and submitted["rejected"] == [] and submitted["state"] == "RUNNING"
+        ended = await wait_ended(session, submitted["batch_id"], timeout=240)
+        assert ended["state"] == "DONE" and ended["done"] == 1000, ended
+        assert set(ended["agencies"]) == {a.id for a in healthy}
+        for counts in ended["agencies"].values():
+            assert counts == {"ok": 1000, "timeout": 0, "error": 0, "pending": 0}, ended
+        assert ended["eta_seconds"] == 0
+
+        records = [json.loads(line) for line in (await results(session, ended["batch_id"], "jsonl")).splitlines()]
+        assert [r["line"] for r in records] == list(range(2, 1002))
+        assert [(r["case_number"], r["debtor_id"]) for r in records] == [(r["case_number"], r["debtor_id"])
+                                                                          for r in rows]
+        assert all(r["summary"]["agencies_ok"] == len(healthy) for r in records)
+        expected = _lines_of(records)
+        assert sum(1 for line in expected if line["asset_type"]) > 0, "the seeded debtors hold some assets"
+
+        text = (await results(session, ended["batch_id"], "csv")).decode("utf-8-sig")
+        read = list(csv.DictReader(io.StringIO(text)))
+        assert tuple(read[0].keys()) == COLUMNS
+        assert [_key(line) for line in read] == [_key(line) for line in expected]
+
+        workbook = openpyxl.load_workbook(io.BytesIO(await results(session, ended["batch_id"], "xlsx")),
+                                          read_only=True)
+        sheet = list(workbook.worksheets[0].iter_rows(values_only=True))
+        assert tuple(sheet[0]) == COLUMNS
+        from_xlsx = [dict(zip(COLUMNS, ("" if v is None else str(v) for v in values))) for values in sheet[1:]]
+        assert [_key(line) for line in from_xlsx] == [_key(line) for line in expected]
+
+
+def _lines_of(records: list[dict]) -> list[dict]:
+    """What the CSV lines must say, from the JSON results: one per asset, or one per agency with none."""
+    lines = []
+    for record in records:
+        for agency in record["agencies"]:
+            assets = ([("account", a["account_number"], int(a["balance_fen"])) for a in agency["accounts"]]
+                      + [("vehicle", v["plate"], None) for v in agency["vehicles"]]
+                      + [("property", p["certificate_number"], None) for p in agency["properties"]])
+            for kind, asset_id, balance in assets or [("", "", None)]:
+                lines.append({"line": str(record["line"]), "debtor_id": record["debtor_id"],
+                              "agency_id": agency["agency_id"], "status": agency["status"], "asset_type": kind,
+                              "asset_id": asset_id, "balance_fen": "" if balance is None else str(balance),
+                              "balance_yuan": "" if balance is None else f"{balance // 100}.{balance % 100:02d}"})
+    return lines
+
+
+def _key(line: dict) -> tuple:
+    return tuple(str(line[c]) for c in ("line", "debtor_id", "agency_id", "status", "asset_type", "asset_id",
+                                        "balance_fen", "balance_yuan"))
+
+
+async def test_malformed_rows_are_reported_by_line_and_field_and_the_rest_complete(healthy, tmp_path, ledger_url):
+    async with control_stack(tmp_path, healthy, ledger_url) as stack:
+        session = stack.http.session
+        rows = await register_cases(session, 6)
+        good = csv_bytes(rows).decode().splitlines()
+        bad_check = dict(rows[1], debtor_id=wrong_check_character(rows[1]["debtor_id"]))
+        lines = [
+            good[0],
+            good[1],                                                    # line 2: runs
+            csv_bytes([bad_check]).decode().splitlines()[1],           # line 3: bad check character
+            ",".join(good[3].split(",")[:3]),                          # line 4: debtor_id and debtor_name missing
+            good[1],                                                    # line 5: a duplicate of line 2
+            good[4],                                                    # line 6: runs
+        ]
+        data = "\n".join(lines).encode() + b"\n" + good[5].encode().replace(b",", b",\xff", 1) + b"\n" + \
+            good[6].encode() + b"\n"                                    # line 7: a byte not UTF-8; line 8: runs
+        status, submitted = await submit_csv(session, data)
+        assert status == 202, submitted
+        rejected = {r["line"]: r for r in submitted["rejected"]}
+        assert sorted(rejected) == [3, 4, 5, 7], submitted["rejected"]
+        assert rejected[3]["field"] == "debtor_id" and "check" in rejected[3]["rule"]
+        assert rejected[4]["field"] == "debtor_id" and "missing" in rejected[4]["rule"]
+        assert rejected[5]["field"] == "debtor_id" and "line 2" in rejected[5]["rule"]
+        assert rejected[7]["field"] == "court_code" and "UTF-8" in rejected[7]["rule"]
+        assert submitted["total"] == 3
+        ended = await wait_ended(session, submitted["batch_id"])
+        assert ended["state"] == "DONE" and ended["done"] == 3 and ended["rejected"] == submitted["rejected"]
+        records = [json.loads(x) for x in (await results(session, ended["batch_id"], "jsonl")).splitlines()]
+        assert [r["line"] for r in records] == [2, 6, 8]
+
+
+async def test_an_xlsx_case_list_runs_like_a_csv_one(healthy, tmp_path, ledger_url):
+    async with control_stack(tmp_path, healthy, ledger_url) as stack:
+        session = stack.http.session
+        rows = await register_cases(session, 5)
+        async with session.post("/v1/batches", data=xlsx_bytes(rows), headers={
+                "Content-Type": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}) as response:
+            assert response.status == 202, await response.text()
+            submitted = await response.json()
+        ended = await wait_ended(session, submitted["batch_id"])
+        assert ended["state"] == "DONE" and ended["done"] == 5
+
+
+async def test_too_many_rows_is_413_and_a_header_without_debtor_id_is_400(healthy, tmp_path, ledger_url):
+    async with control_stack(tmp_path, healthy, ledger_url, batch_max_rows=3) as stack:
+        session = stack.http.session
+        rows = await register_cases(session, 4)
+        status, body = await submit_csv(session, csv_bytes(rows))
+        assert status == 413 and body["error"]["field"] == "rows", body
+        status, body = await submit_csv(session, csv_bytes(rows[:2], columns=("case_number", "debtor_name")))
+        assert status == 400 and body["error"]["field"] == "debtor_id", body
