@@ -1,16 +1,20 @@
 """Batch asset queries over HTTP against real agencies, on SQLite and PostgreSQL: submit, watch, export, bad rows."""
 
+import asyncio
 import csv
 import io
 import json
+import sys
 
 import openpyxl
 import pytest
 
 from services.gateway.batch.export import COLUMNS
+from tests.support.auth import issue_token
 from tests.support.batch import csv_bytes, register_cases, results, submit_csv, wait_ended, xlsx_bytes
 from tests.support.control import control_stack
 from tests.support.gateway import wrong_check_character
+from tests.support.harness import REPO
 
 
 @pytest.mark.timeout(300)
@@ -121,3 +125,33 @@ async def test_too_many_rows_is_413_and_a_header_without_debtor_id_is_400(health
         assert status == 413 and body["error"]["field"] == "rows", body
         status, body = await submit_csv(session, csv_bytes(rows[:2], columns=("case_number", "debtor_name")))
         assert status == 400 and body["error"]["field"] == "debtor_id", body
+
+
+async def chakong(*args: str) -> tuple[int, str, str]:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "services.cli.main", *args, cwd=REPO,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out, err = await asyncio.wait_for(process.communicate(), 120)
+    return process.returncode, out.decode(), err.decode()
+
+
+@pytest.mark.timeout(180)
+async def test_the_cli_submits_watches_and_downloads_the_results(healthy, tmp_path, ledger_url):
+    async with control_stack(tmp_path, healthy, ledger_url) as stack:
+        rows = await register_cases(stack.http.session, 40)
+        (tmp_path / "cases.csv").write_bytes(csv_bytes(rows))
+        gateway = ["--gateway", stack.grpc_address, "--token", issue_token("E0001", "340100", ("executor",))]
+        code, out, err = await chakong(*gateway, "batch", "submit", str(tmp_path / "cases.csv"), "--watch")
+        assert code == 0, (out, err)
+        batch_id = out.split()[1].rstrip(":")
+        assert "DONE, 40 of 40 rows done" in out, out
+        code, out, err = await chakong(*gateway, "batch", "status", batch_id, "--json")
+        assert code == 0 and json.loads(out)["state"] == "DONE", (out, err)
+        code, out, err = await chakong(*gateway, "batch", "results", batch_id, "--format", "xlsx",
+                                       "-o", str(tmp_path / "results.xlsx"))
+        assert code == 0, err
+        sheet = openpyxl.load_workbook(tmp_path / "results.xlsx", read_only=True).worksheets[0]
+        lines = {values[0] for values in list(sheet.iter_rows(values_only=True))[1:]}
+        assert lines == set(range(2, 42))
+        code, out, err = await chakong(*gateway, "batch", "cancel", batch_id)
+        assert code == 0 and "DONE" in out, (out, err)

@@ -10,7 +10,7 @@ import grpc
 from protos.common.v1 import common_pb2
 from protos.gateway.v1 import gateway_pb2, gateway_pb2_grpc
 from services.cli import agencies as agency_admin
-from services.cli import control, render, security
+from services.cli import batch, control, render, security
 from services.cli.render import to_json
 from services.common.validation import subject_type_of
 from services.cli.auth import COURT_HELP, EXECUTOR_HELP, channel_for, fill_identity
@@ -112,6 +112,7 @@ def parser() -> argparse.ArgumentParser:
     conformance.register(commands)
     agency_admin.register(commands)
     control.add_commands(commands)
+    batch.register(commands)
     return top
 
 

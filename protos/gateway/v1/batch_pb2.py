@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dprotos/gateway/v1/batch.proto\x12\x12\x63hakong.gateway.v1\"\x82\x01\n\x08\x42\x61tchRow\x12\x0c\n\x04line\x18\x01 \x01(\x05\x12\x13\n\x0b\x63\x61se_number\x18\x02 \x01(\t\x12\x12\n\ncourt_code\x18\x03 \x01(\t\x12\x17\n\x0f\x64ocument_number\x18\x04 \x01(\t\x12\x11\n\tdebtor_id\x18\x05 \x01(\t\x12\x13\n\x0b\x64\x65\x62tor_name\x18\x06 \x01(\t\"8\n\x0bRejectedRow\x12\x0c\n\x04line\x18\x01 \x01(\x05\x12\r\n\x05\x66ield\x18\x02 \x01(\t\x12\x0c\n\x04rule\x18\x03 \x01(\t\"\x85\x01\n\x12SubmitBatchRequest\x12*\n\x04rows\x18\x01 \x03(\x0b\x32\x1c.chakong.gateway.v1.BatchRow\x12\x12\n\nagency_ids\x18\x02 \x03(\t\x12/\n\x06unread\x18\x03 \x03(\x0b\x32\x1f.chakong.gateway.v1.RejectedRow\"#\n\x0fGetBatchRequest\x12\x10\n\x08\x62\x61tch_id\x18\x01 \x01(\t\"K\n\x0c\x41gencyCounts\x12\n\n\x02ok\x18\x01 \x01(\x05\x12\x0f\n\x07timeout\x18\x02 \x01(\x05\x12\r\n\x05\x65rror\x18\x03 \x01(\x05\x12\x0f\n\x07pending\x18\x04 \x01(\x05\"\x94\x03\n\x05\x42\x61tch\x12\x10\n\x08\x62\x61tch_id\x18\x01 \x01(\t\x12\r\n\x05state\x18\x02 \x01(\t\x12\r\n\x05total\x18\x03 \x01(\x05\x12\x0c\n\x04\x64one\x18\x04 \x01(\x05\x12\x11\n\tcancelled\x18\x05 \x01(\x05\x12\x39\n\x08\x61gencies\x18\x06 \x03(\x0b\x32\'.chakong.gateway.v1.Batch.AgenciesEntry\x12\x13\n\x0b\x65ta_seconds\x18\x07 \x01(\x01\x12\x31\n\x08rejected\x18\x08 \x03(\x0b\x32\x1f.chakong.gateway.v1.RejectedRow\x12\x12\n\ncourt_code\x18\t \x01(\t\x12\x13\n\x0b\x65xecutor_id\x18\n \x01(\t\x12\x12\n\nagency_ids\x18\x0b \x03(\t\x12\x12\n\ncreated_at\x18\x0c \x01(\t\x12\x13\n\x0b\x66inished_at\x18\r \x01(\t\x1aQ\n\rAgenciesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12/\n\x05value\x18\x02 \x01(\x0b\x32 .chakong.gateway.v1.AgencyCounts:\x02\x38\x01\x32\xcb\x02\n\x0c\x42\x61tchQueries\x12P\n\x0bSubmitBatch\x12&.chakong.gateway.v1.SubmitBatchRequest\x1a\x19.chakong.gateway.v1.Batch\x12J\n\x08GetBatch\x12#.chakong.gateway.v1.GetBatchRequest\x1a\x19.chakong.gateway.v1.Batch\x12N\n\nWatchBatch\x12#.chakong.gateway.v1.GetBatchRequest\x1a\x19.chakong.gateway.v1.Batch0\x01\x12M\n\x0b\x43\x61ncelBatch\x12#.chakong.gateway.v1.GetBatchRequest\x1a\x19.chakong.gateway.v1.Batchb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dprotos/gateway/v1/batch.proto\x12\x12\x63hakong.gateway.v1\"6\n\x12\x45xportBatchRequest\x12\x10\n\x08\x62\x61tch_id\x18\x01 \x01(\t\x12\x0e\n\x06\x66ormat\x18\x02 \x01(\t\"\x1b\n\x0b\x45xportChunk\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\"\x82\x01\n\x08\x42\x61tchRow\x12\x0c\n\x04line\x18\x01 \x01(\x05\x12\x13\n\x0b\x63\x61se_number\x18\x02 \x01(\t\x12\x12\n\ncourt_code\x18\x03 \x01(\t\x12\x17\n\x0f\x64ocument_number\x18\x04 \x01(\t\x12\x11\n\tdebtor_id\x18\x05 \x01(\t\x12\x13\n\x0b\x64\x65\x62tor_name\x18\x06 \x01(\t\"8\n\x0bRejectedRow\x12\x0c\n\x04line\x18\x01 \x01(\x05\x12\r\n\x05\x66ield\x18\x02 \x01(\t\x12\x0c\n\x04rule\x18\x03 \x01(\t\"\x85\x01\n\x12SubmitBatchRequest\x12*\n\x04rows\x18\x01 \x03(\x0b\x32\x1c.chakong.gateway.v1.BatchRow\x12\x12\n\nagency_ids\x18\x02 \x03(\t\x12/\n\x06unread\x18\x03 \x03(\x0b\x32\x1f.chakong.gateway.v1.RejectedRow\"#\n\x0fGetBatchRequest\x12\x10\n\x08\x62\x61tch_id\x18\x01 \x01(\t\"K\n\x0c\x41gencyCounts\x12\n\n\x02ok\x18\x01 \x01(\x05\x12\x0f\n\x07timeout\x18\x02 \x01(\x05\x12\r\n\x05\x65rror\x18\x03 \x01(\x05\x12\x0f\n\x07pending\x18\x04 \x01(\x05\"\x94\x03\n\x05\x42\x61tch\x12\x10\n\x08\x62\x61tch_id\x18\x01 \x01(\t\x12\r\n\x05state\x18\x02 \x01(\t\x12\r\n\x05total\x18\x03 \x01(\x05\x12\x0c\n\x04\x64one\x18\x04 \x01(\x05\x12\x11\n\tcancelled\x18\x05 \x01(\x05\x12\x39\n\x08\x61gencies\x18\x06 \x03(\x0b\x32\'.chakong.gateway.v1.Batch.AgenciesEntry\x12\x13\n\x0b\x65ta_seconds\x18\x07 \x01(\x01\x12\x31\n\x08rejected\x18\x08 \x03(\x0b\x32\x1f.chakong.gateway.v1.RejectedRow\x12\x12\n\ncourt_code\x18\t \x01(\t\x12\x13\n\x0b\x65xecutor_id\x18\n \x01(\t\x12\x12\n\nagency_ids\x18\x0b \x03(\t\x12\x12\n\ncreated_at\x18\x0c \x01(\t\x12\x13\n\x0b\x66inished_at\x18\r \x01(\t\x1aQ\n\rAgenciesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12/\n\x05value\x18\x02 \x01(\x0b\x32 .chakong.gateway.v1.AgencyCounts:\x02\x38\x01\x32\xa5\x03\n\x0c\x42\x61tchQueries\x12P\n\x0bSubmitBatch\x12&.chakong.gateway.v1.SubmitBatchRequest\x1a\x19.chakong.gateway.v1.Batch\x12J\n\x08GetBatch\x12#.chakong.gateway.v1.GetBatchRequest\x1a\x19.chakong.gateway.v1.Batch\x12N\n\nWatchBatch\x12#.chakong.gateway.v1.GetBatchRequest\x1a\x19.chakong.gateway.v1.Batch0\x01\x12M\n\x0b\x43\x61ncelBatch\x12#.chakong.gateway.v1.GetBatchRequest\x1a\x19.chakong.gateway.v1.Batch\x12X\n\x0b\x45xportBatch\x12&.chakong.gateway.v1.ExportBatchRequest\x1a\x1f.chakong.gateway.v1.ExportChunk0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,20 +33,24 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_BATCH_AGENCIESENTRY']._loaded_options = None
   _globals['_BATCH_AGENCIESENTRY']._serialized_options = b'8\001'
-  _globals['_BATCHROW']._serialized_start=54
-  _globals['_BATCHROW']._serialized_end=184
-  _globals['_REJECTEDROW']._serialized_start=186
-  _globals['_REJECTEDROW']._serialized_end=242
-  _globals['_SUBMITBATCHREQUEST']._serialized_start=245
-  _globals['_SUBMITBATCHREQUEST']._serialized_end=378
-  _globals['_GETBATCHREQUEST']._serialized_start=380
-  _globals['_GETBATCHREQUEST']._serialized_end=415
-  _globals['_AGENCYCOUNTS']._serialized_start=417
-  _globals['_AGENCYCOUNTS']._serialized_end=492
-  _globals['_BATCH']._serialized_start=495
-  _globals['_BATCH']._serialized_end=899
-  _globals['_BATCH_AGENCIESENTRY']._serialized_start=818
-  _globals['_BATCH_AGENCIESENTRY']._serialized_end=899
-  _globals['_BATCHQUERIES']._serialized_start=902
-  _globals['_BATCHQUERIES']._serialized_end=1233
+  _globals['_EXPORTBATCHREQUEST']._serialized_start=53
+  _globals['_EXPORTBATCHREQUEST']._serialized_end=107
+  _globals['_EXPORTCHUNK']._serialized_start=109
+  _globals['_EXPORTCHUNK']._serialized_end=136
+  _globals['_BATCHROW']._serialized_start=139
+  _globals['_BATCHROW']._serialized_end=269
+  _globals['_REJECTEDROW']._serialized_start=271
+  _globals['_REJECTEDROW']._serialized_end=327
+  _globals['_SUBMITBATCHREQUEST']._serialized_start=330
+  _globals['_SUBMITBATCHREQUEST']._serialized_end=463
+  _globals['_GETBATCHREQUEST']._serialized_start=465
+  _globals['_GETBATCHREQUEST']._serialized_end=500
+  _globals['_AGENCYCOUNTS']._serialized_start=502
+  _globals['_AGENCYCOUNTS']._serialized_end=577
+  _globals['_BATCH']._serialized_start=580
+  _globals['_BATCH']._serialized_end=984
+  _globals['_BATCH_AGENCIESENTRY']._serialized_start=903
+  _globals['_BATCH_AGENCIESENTRY']._serialized_end=984
+  _globals['_BATCHQUERIES']._serialized_start=987
+  _globals['_BATCHQUERIES']._serialized_end=1408
 # @@protoc_insertion_point(module_scope)

@@ -6,6 +6,20 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class ExportBatchRequest(_message.Message):
+    __slots__ = ("batch_id", "format")
+    BATCH_ID_FIELD_NUMBER: _ClassVar[int]
+    FORMAT_FIELD_NUMBER: _ClassVar[int]
+    batch_id: str
+    format: str
+    def __init__(self, batch_id: _Optional[str] = ..., format: _Optional[str] = ...) -> None: ...
+
+class ExportChunk(_message.Message):
+    __slots__ = ("data",)
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    data: bytes
+    def __init__(self, data: _Optional[bytes] = ...) -> None: ...
+
 class BatchRow(_message.Message):
     __slots__ = ("line", "case_number", "court_code", "document_number", "debtor_id", "debtor_name")
     LINE_FIELD_NUMBER: _ClassVar[int]

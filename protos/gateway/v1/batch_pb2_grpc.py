@@ -55,6 +55,11 @@ class BatchQueriesStub:
                 request_serializer=protos_dot_gateway_dot_v1_dot_batch__pb2.GetBatchRequest.SerializeToString,
                 response_deserializer=protos_dot_gateway_dot_v1_dot_batch__pb2.Batch.FromString,
                 _registered_method=True)
+        self.ExportBatch = channel.unary_stream(
+                '/chakong.gateway.v1.BatchQueries/ExportBatch',
+                request_serializer=protos_dot_gateway_dot_v1_dot_batch__pb2.ExportBatchRequest.SerializeToString,
+                response_deserializer=protos_dot_gateway_dot_v1_dot_batch__pb2.ExportChunk.FromString,
+                _registered_method=True)
 
 
 class BatchQueriesServicer:
@@ -93,6 +98,14 @@ class BatchQueriesServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ExportBatch(self, request, context):
+        """The results so far as a file (JSON lines, CSV or XLSX), in chunks;
+        the same bytes as GET /v1/batches/{batch_id}/results.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_BatchQueriesServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -115,6 +128,11 @@ def add_BatchQueriesServicer_to_server(servicer, server):
                     servicer.CancelBatch,
                     request_deserializer=protos_dot_gateway_dot_v1_dot_batch__pb2.GetBatchRequest.FromString,
                     response_serializer=protos_dot_gateway_dot_v1_dot_batch__pb2.Batch.SerializeToString,
+            ),
+            'ExportBatch': grpc.unary_stream_rpc_method_handler(
+                    servicer.ExportBatch,
+                    request_deserializer=protos_dot_gateway_dot_v1_dot_batch__pb2.ExportBatchRequest.FromString,
+                    response_serializer=protos_dot_gateway_dot_v1_dot_batch__pb2.ExportChunk.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -226,6 +244,33 @@ class BatchQueries:
             '/chakong.gateway.v1.BatchQueries/CancelBatch',
             protos_dot_gateway_dot_v1_dot_batch__pb2.GetBatchRequest.SerializeToString,
             protos_dot_gateway_dot_v1_dot_batch__pb2.Batch.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExportBatch(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/chakong.gateway.v1.BatchQueries/ExportBatch',
+            protos_dot_gateway_dot_v1_dot_batch__pb2.ExportBatchRequest.SerializeToString,
+            protos_dot_gateway_dot_v1_dot_batch__pb2.ExportChunk.FromString,
             options,
             channel_credentials,
             insecure,

@@ -21,6 +21,9 @@ COLUMNS = (
     "agency_id", "agency_kind", "status", "arrived_at", "late", "asset_type", "asset_id", "asset_description",
     "balance_yuan", "balance_fen", "available_yuan", "available_fen", "frozen_yuan", "frozen_fen", "error",
 )
+# Export format -> its media type.
+FORMATS = {"jsonl": "application/x-ndjson", "csv": "text/csv; charset=utf-8",
+           "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
 # The cells that hold whole numbers (XLSX writes them as numbers).
 _INTEGER_COLUMNS = frozenset({"line", "balance_fen", "available_fen", "frozen_fen"})
 _KINDS = {"AGENCY_KIND_BANK": "bank", "AGENCY_KIND_VEHICLE": "vehicle", "AGENCY_KIND_REALESTATE": "realestate"}

@@ -35,4 +35,5 @@ BY_GRPC_METHOD: dict[str, Operation] = {
     "GetBatch": READ_BATCH,
     "WatchBatch": READ_BATCH,
     "CancelBatch": CANCEL_BATCH,
+    "ExportBatch": READ_BATCH,
 }

@@ -20,7 +20,7 @@ from protos.gateway.v1 import batch_pb2
 from services.common.validation import FieldError
 from services.gateway.access import authz
 from services.gateway.access.door import Call, Door
-from services.gateway.batch.export import ItemResult, rfc3339
+from services.gateway.batch.export import FORMATS, ItemResult, csv_text, rfc3339, xlsx_bytes
 from services.gateway.batch.rows import CheckedRow, check_rows
 from services.gateway.batch.runner import BatchRunner
 from services.gateway.errors import GatewayError
@@ -188,6 +188,33 @@ class BatchService:
             for item in items:
                 yield ItemResult(item, tuple(answers[item.query_id]))
             after = items[-1].line
+
+
+    async def export(self, record: BatchRecord, fmt: str) -> AsyncIterator[bytes]:
+        """The results as a file in `fmt` (export.FORMATS), in pieces: a page of rows each (XLSX at the end,
+        built in a thread: the workbook is written whole)."""
+        if fmt not in FORMATS:
+            raise FieldError("format", f"must be one of {', '.join(FORMATS)}")
+        if fmt == "xlsx":
+            lines = [line async for result in self.results(record) for line in result.lines()]
+            yield await asyncio.get_running_loop().run_in_executor(None, xlsx_bytes, lines)
+            return
+        first = True
+        page: list[str] = []
+        async for result in self.results(record):
+            if fmt == "jsonl":
+                page.append(json.dumps(result.record(), ensure_ascii=False, separators=(",", ":")) + "\n")
+            else:
+                # A BOM first: Excel then reads the Chinese as UTF-8.
+                page.append(("\ufeff" if first else "") + csv_text(list(result.lines()), header=first))
+            first = False
+            if len(page) >= RESULTS_PAGE:
+                yield "".join(page).encode()
+                page = []
+        if first and fmt == "csv":
+            page.append("\ufeff" + csv_text([], header=True))
+        if page:
+            yield "".join(page).encode()
 
 
 def _rejected_json(rows: list[batch_pb2.RejectedRow]) -> str:

@@ -31,6 +31,16 @@ class BatchQueriesServicer(batch_pb2_grpc.BatchQueriesServicer):
             context, self._batches.find(ADMITTED.get().principal, request.batch_id, authz.CANCEL_BATCH))
         return await self._batches.cancel(record)
 
+    async def ExportBatch(self, request, context):
+        record = await answer_errors(context, self._batches.find(ADMITTED.get().principal, request.batch_id))
+        pieces = self._batches.export(record, request.format or "jsonl")
+        async with contextlib.aclosing(pieces):
+            while True:
+                piece = await answer_errors(context, anext(pieces, None))
+                if piece is None:
+                    return
+                yield batch_pb2.ExportChunk(data=piece)
+
     async def WatchBatch(self, request, context):
         record = await answer_errors(context, self._batches.find(ADMITTED.get().principal, request.batch_id))
         async with contextlib.aclosing(self._batches.watch(record)) as updates:

@@ -24,9 +24,9 @@ from protos.gateway.v1 import batch_pb2
 from services.common.validation import FieldError
 from services.gateway.access import authz
 from services.gateway.access.door import Admitted
-from services.gateway.batch.export import COLUMNS, csv_text, xlsx_bytes
+from services.gateway.batch.export import COLUMNS, FORMATS
 from services.gateway.batch.operations import CANCEL_BATCH, LIST_BATCHES, READ_BATCH, SUBMIT_BATCH
-from services.gateway.batch.rows import CSV, JSON, MEDIA_TYPES, XLSX, XLSX_MEDIA_TYPE, read_csv, read_xlsx
+from services.gateway.batch.rows import CSV, JSON, MEDIA_TYPES, XLSX_MEDIA_TYPE, read_csv, read_xlsx
 from services.gateway.batch.service import BatchRefused
 from services.gateway.http_api.json_io import UnsupportedMediaType, dumps, error_response, parse_json_message
 from services.gateway.http_api.jsonmap import message_to_dict
@@ -35,7 +35,6 @@ from services.gateway.http_api.routes import CORE, Answer, Route
 logger = logging.getLogger(__name__)
 
 SOURCE = web.RequestKey("batch_source", str)
-FORMATS = {"jsonl": "application/x-ndjson", "csv": "text/csv; charset=utf-8", "xlsx": XLSX_MEDIA_TYPE}
 # A comment line on a quiet event stream, so proxies keep it open.
 KEEPALIVE_S = 15.0
 
@@ -130,25 +129,11 @@ async def batch_results(request: web.Request, admitted: Admitted) -> web.StreamR
         raise FieldError("format", f"must be one of {', '.join(FORMATS)}")
     service = request.app[CORE].batches
     record = await _found(request, admitted)
-    headers = {"Content-Type": FORMATS[fmt],
-               "Content-Disposition": f'attachment; filename="{record.batch_id}.{fmt}"'}
-    if fmt == "xlsx":
-        lines = [line async for result in service.results(record) for line in result.lines()]
-        body = await asyncio.get_running_loop().run_in_executor(None, xlsx_bytes, lines)
-        return web.Response(body=body, headers=headers)
-    response = web.StreamResponse(headers=headers)
+    response = web.StreamResponse(headers={
+        "Content-Type": FORMATS[fmt], "Content-Disposition": f'attachment; filename="{record.batch_id}.{fmt}"'})
     await response.prepare(request)
-    first = True
-    async for result in service.results(record):
-        if fmt == "jsonl":
-            await response.write((dumps(result.record()) + "\n").encode())
-        else:
-            # A BOM first: Excel then reads the Chinese as UTF-8.
-            text = ("\ufeff" if first else "") + csv_text(list(result.lines()), header=first)
-            await response.write(text.encode())
-        first = False
-    if first and fmt == "csv":
-        await response.write(("\ufeff" + csv_text([], header=True)).encode())
+    async for piece in service.export(record, fmt):
+        await response.write(piece)
     await response.write_eof()
     return response
 
