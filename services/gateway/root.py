@@ -36,6 +36,7 @@ from services.gateway.control.holdsync import HoldSync
 from services.gateway.control.service import ControlService
 from services.gateway.ledger import Ledger, redact
 from services.gateway.query.fanout import FanOut
+from services.gateway.query.late import LateAnswers
 from services.security.audit import open_audit_store
 from services.security.checkpoints import Checkpointer, CheckpointLog, CheckpointSigner
 from services.security.ratelimit import RateLimiter, RateLimits
@@ -116,6 +117,12 @@ async def open_gateway(settings: GatewaySettings) -> AsyncIterator[GatewayCore]:
         stack.push_async_callback(clients.close)
         fanout = FanOut(clients, settings.query_deadline_ms)
         stack.push_async_callback(fanout.aclose)
+        # Every query recorded, and the agencies a reply cut off asked on within their windows.
+        late = fanout.late = LateAnswers(ledger.batches, fanout, default_window_ms=settings.answer_window_ms,
+                                         cap_per_agency=settings.late_calls_per_agency, now_us=clock.now_us)
+        stack.push_async_callback(late.close)
+        # Late answers a stopped gateway was waiting for, past their windows: TIMEOUT.
+        await ledger.batches.expire_answers(clock.now_us())
         reloader = admin.reloader = RegistryReloader(
             settings.agency_registry,
             clients,

@@ -31,6 +31,8 @@ class Agency:
     address: str
     timeout_ms: int = 1500
     process: ServiceProcess | None = field(default=None, compare=False, repr=False)
+    # More of its registry entry (max_concurrent, answer_window_ms, ...).
+    entry: tuple[tuple[str, int | float], ...] = ()
 
 
 def agency_env(agency_id: str, kind: str, profile: str | None = None, **faults: str) -> dict[str, str]:

@@ -32,6 +32,7 @@ def write_registry(directory: Path, agencies: list[Agency]) -> Path:
     entries = [
         f'[[agency]]\nid = "{a.id}"\nkind = "{a.kind}"\nname = "{a.id} 测试"\n'
         f'address = "{a.address}"\ntimeout_ms = {a.timeout_ms}\n'
+        + "".join(f"{key} = {value}\n" for key, value in a.entry)
         for a in agencies
     ]
     path.write_text("\n".join(entries), encoding="utf-8")

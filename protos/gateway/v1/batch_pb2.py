@@ -22,9 +22,10 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from protos.gateway.v1 import gateway_pb2 as protos_dot_gateway_dot_v1_dot_gateway__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dprotos/gateway/v1/batch.proto\x12\x12\x63hakong.gateway.v1\"6\n\x12\x45xportBatchRequest\x12\x10\n\x08\x62\x61tch_id\x18\x01 \x01(\t\x12\x0e\n\x06\x66ormat\x18\x02 \x01(\t\"\x1b\n\x0b\x45xportChunk\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\"\x82\x01\n\x08\x42\x61tchRow\x12\x0c\n\x04line\x18\x01 \x01(\x05\x12\x13\n\x0b\x63\x61se_number\x18\x02 \x01(\t\x12\x12\n\ncourt_code\x18\x03 \x01(\t\x12\x17\n\x0f\x64ocument_number\x18\x04 \x01(\t\x12\x11\n\tdebtor_id\x18\x05 \x01(\t\x12\x13\n\x0b\x64\x65\x62tor_name\x18\x06 \x01(\t\"8\n\x0bRejectedRow\x12\x0c\n\x04line\x18\x01 \x01(\x05\x12\r\n\x05\x66ield\x18\x02 \x01(\t\x12\x0c\n\x04rule\x18\x03 \x01(\t\"\x85\x01\n\x12SubmitBatchRequest\x12*\n\x04rows\x18\x01 \x03(\x0b\x32\x1c.chakong.gateway.v1.BatchRow\x12\x12\n\nagency_ids\x18\x02 \x03(\t\x12/\n\x06unread\x18\x03 \x03(\x0b\x32\x1f.chakong.gateway.v1.RejectedRow\"#\n\x0fGetBatchRequest\x12\x10\n\x08\x62\x61tch_id\x18\x01 \x01(\t\"K\n\x0c\x41gencyCounts\x12\n\n\x02ok\x18\x01 \x01(\x05\x12\x0f\n\x07timeout\x18\x02 \x01(\x05\x12\r\n\x05\x65rror\x18\x03 \x01(\x05\x12\x0f\n\x07pending\x18\x04 \x01(\x05\"\x94\x03\n\x05\x42\x61tch\x12\x10\n\x08\x62\x61tch_id\x18\x01 \x01(\t\x12\r\n\x05state\x18\x02 \x01(\t\x12\r\n\x05total\x18\x03 \x01(\x05\x12\x0c\n\x04\x64one\x18\x04 \x01(\x05\x12\x11\n\tcancelled\x18\x05 \x01(\x05\x12\x39\n\x08\x61gencies\x18\x06 \x03(\x0b\x32\'.chakong.gateway.v1.Batch.AgenciesEntry\x12\x13\n\x0b\x65ta_seconds\x18\x07 \x01(\x01\x12\x31\n\x08rejected\x18\x08 \x03(\x0b\x32\x1f.chakong.gateway.v1.RejectedRow\x12\x12\n\ncourt_code\x18\t \x01(\t\x12\x13\n\x0b\x65xecutor_id\x18\n \x01(\t\x12\x12\n\nagency_ids\x18\x0b \x03(\t\x12\x12\n\ncreated_at\x18\x0c \x01(\t\x12\x13\n\x0b\x66inished_at\x18\r \x01(\t\x1aQ\n\rAgenciesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12/\n\x05value\x18\x02 \x01(\x0b\x32 .chakong.gateway.v1.AgencyCounts:\x02\x38\x01\x32\xa5\x03\n\x0c\x42\x61tchQueries\x12P\n\x0bSubmitBatch\x12&.chakong.gateway.v1.SubmitBatchRequest\x1a\x19.chakong.gateway.v1.Batch\x12J\n\x08GetBatch\x12#.chakong.gateway.v1.GetBatchRequest\x1a\x19.chakong.gateway.v1.Batch\x12N\n\nWatchBatch\x12#.chakong.gateway.v1.GetBatchRequest\x1a\x19.chakong.gateway.v1.Batch0\x01\x12M\n\x0b\x43\x61ncelBatch\x12#.chakong.gateway.v1.GetBatchRequest\x1a\x19.chakong.gateway.v1.Batch\x12X\n\x0b\x45xportBatch\x12&.chakong.gateway.v1.ExportBatchRequest\x1a\x1f.chakong.gateway.v1.ExportChunk0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dprotos/gateway/v1/batch.proto\x12\x12\x63hakong.gateway.v1\x1a\x1fprotos/gateway/v1/gateway.proto\"#\n\x0fGetQueryRequest\x12\x10\n\x08query_id\x18\x01 \x01(\t\"\xaf\x01\n\x0eRecordedAnswer\x12\x11\n\tagency_id\x18\x01 \x01(\t\x12\x0e\n\x06status\x18\x02 \x01(\t\x12\x10\n\x08\x61sked_at\x18\x03 \x01(\t\x12\x12\n\narrived_at\x18\x04 \x01(\t\x12\x14\n\x0cwindow_until\x18\x05 \x01(\t\x12\x0c\n\x04late\x18\x06 \x01(\x08\x12\x30\n\x06result\x18\x07 \x01(\x0b\x32 .chakong.gateway.v1.AgencyResult\"\xde\x01\n\rRecordedQuery\x12\x10\n\x08query_id\x18\x01 \x01(\t\x12\x0e\n\x06origin\x18\x02 \x01(\t\x12\x10\n\x08\x62\x61tch_id\x18\x03 \x01(\t\x12\x13\n\x0b\x63\x61se_number\x18\x04 \x01(\t\x12\x12\n\ncourt_code\x18\x05 \x01(\t\x12\x13\n\x0b\x65xecutor_id\x18\x06 \x01(\t\x12\x12\n\nsubject_id\x18\x07 \x01(\t\x12\x12\n\ncreated_at\x18\x08 \x01(\t\x12\x33\n\x07\x61nswers\x18\t \x03(\x0b\x32\".chakong.gateway.v1.RecordedAnswer\"6\n\x12\x45xportBatchRequest\x12\x10\n\x08\x62\x61tch_id\x18\x01 \x01(\t\x12\x0e\n\x06\x66ormat\x18\x02 \x01(\t\"\x1b\n\x0b\x45xportChunk\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\"\x82\x01\n\x08\x42\x61tchRow\x12\x0c\n\x04line\x18\x01 \x01(\x05\x12\x13\n\x0b\x63\x61se_number\x18\x02 \x01(\t\x12\x12\n\ncourt_code\x18\x03 \x01(\t\x12\x17\n\x0f\x64ocument_number\x18\x04 \x01(\t\x12\x11\n\tdebtor_id\x18\x05 \x01(\t\x12\x13\n\x0b\x64\x65\x62tor_name\x18\x06 \x01(\t\"8\n\x0bRejectedRow\x12\x0c\n\x04line\x18\x01 \x01(\x05\x12\r\n\x05\x66ield\x18\x02 \x01(\t\x12\x0c\n\x04rule\x18\x03 \x01(\t\"\x85\x01\n\x12SubmitBatchRequest\x12*\n\x04rows\x18\x01 \x03(\x0b\x32\x1c.chakong.gateway.v1.BatchRow\x12\x12\n\nagency_ids\x18\x02 \x03(\t\x12/\n\x06unread\x18\x03 \x03(\x0b\x32\x1f.chakong.gateway.v1.RejectedRow\"#\n\x0fGetBatchRequest\x12\x10\n\x08\x62\x61tch_id\x18\x01 \x01(\t\"K\n\x0c\x41gencyCounts\x12\n\n\x02ok\x18\x01 \x01(\x05\x12\x0f\n\x07timeout\x18\x02 \x01(\x05\x12\r\n\x05\x65rror\x18\x03 \x01(\x05\x12\x0f\n\x07pending\x18\x04 \x01(\x05\"\x94\x03\n\x05\x42\x61tch\x12\x10\n\x08\x62\x61tch_id\x18\x01 \x01(\t\x12\r\n\x05state\x18\x02 \x01(\t\x12\r\n\x05total\x18\x03 \x01(\x05\x12\x0c\n\x04\x64one\x18\x04 \x01(\x05\x12\x11\n\tcancelled\x18\x05 \x01(\x05\x12\x39\n\x08\x61gencies\x18\x06 \x03(\x0b\x32\'.chakong.gateway.v1.Batch.AgenciesEntry\x12\x13\n\x0b\x65ta_seconds\x18\x07 \x01(\x01\x12\x31\n\x08rejected\x18\x08 \x03(\x0b\x32\x1f.chakong.gateway.v1.RejectedRow\x12\x12\n\ncourt_code\x18\t \x01(\t\x12\x13\n\x0b\x65xecutor_id\x18\n \x01(\t\x12\x12\n\nagency_ids\x18\x0b \x03(\t\x12\x12\n\ncreated_at\x18\x0c \x01(\t\x12\x13\n\x0b\x66inished_at\x18\r \x01(\t\x1aQ\n\rAgenciesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12/\n\x05value\x18\x02 \x01(\x0b\x32 .chakong.gateway.v1.AgencyCounts:\x02\x38\x01\x32\xf9\x03\n\x0c\x42\x61tchQueries\x12P\n\x0bSubmitBatch\x12&.chakong.gateway.v1.SubmitBatchRequest\x1a\x19.chakong.gateway.v1.Batch\x12J\n\x08GetBatch\x12#.chakong.gateway.v1.GetBatchRequest\x1a\x19.chakong.gateway.v1.Batch\x12N\n\nWatchBatch\x12#.chakong.gateway.v1.GetBatchRequest\x1a\x19.chakong.gateway.v1.Batch0\x01\x12M\n\x0b\x43\x61ncelBatch\x12#.chakong.gateway.v1.GetBatchRequest\x1a\x19.chakong.gateway.v1.Batch\x12X\n\x0b\x45xportBatch\x12&.chakong.gateway.v1.ExportBatchRequest\x1a\x1f.chakong.gateway.v1.ExportChunk0\x01\x12R\n\x08GetQuery\x12#.chakong.gateway.v1.GetQueryRequest\x1a!.chakong.gateway.v1.RecordedQueryb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,24 +34,30 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_BATCH_AGENCIESENTRY']._loaded_options = None
   _globals['_BATCH_AGENCIESENTRY']._serialized_options = b'8\001'
-  _globals['_EXPORTBATCHREQUEST']._serialized_start=53
-  _globals['_EXPORTBATCHREQUEST']._serialized_end=107
-  _globals['_EXPORTCHUNK']._serialized_start=109
-  _globals['_EXPORTCHUNK']._serialized_end=136
-  _globals['_BATCHROW']._serialized_start=139
-  _globals['_BATCHROW']._serialized_end=269
-  _globals['_REJECTEDROW']._serialized_start=271
-  _globals['_REJECTEDROW']._serialized_end=327
-  _globals['_SUBMITBATCHREQUEST']._serialized_start=330
-  _globals['_SUBMITBATCHREQUEST']._serialized_end=463
-  _globals['_GETBATCHREQUEST']._serialized_start=465
-  _globals['_GETBATCHREQUEST']._serialized_end=500
-  _globals['_AGENCYCOUNTS']._serialized_start=502
-  _globals['_AGENCYCOUNTS']._serialized_end=577
-  _globals['_BATCH']._serialized_start=580
-  _globals['_BATCH']._serialized_end=984
-  _globals['_BATCH_AGENCIESENTRY']._serialized_start=903
-  _globals['_BATCH_AGENCIESENTRY']._serialized_end=984
-  _globals['_BATCHQUERIES']._serialized_start=987
-  _globals['_BATCHQUERIES']._serialized_end=1408
+  _globals['_GETQUERYREQUEST']._serialized_start=86
+  _globals['_GETQUERYREQUEST']._serialized_end=121
+  _globals['_RECORDEDANSWER']._serialized_start=124
+  _globals['_RECORDEDANSWER']._serialized_end=299
+  _globals['_RECORDEDQUERY']._serialized_start=302
+  _globals['_RECORDEDQUERY']._serialized_end=524
+  _globals['_EXPORTBATCHREQUEST']._serialized_start=526
+  _globals['_EXPORTBATCHREQUEST']._serialized_end=580
+  _globals['_EXPORTCHUNK']._serialized_start=582
+  _globals['_EXPORTCHUNK']._serialized_end=609
+  _globals['_BATCHROW']._serialized_start=612
+  _globals['_BATCHROW']._serialized_end=742
+  _globals['_REJECTEDROW']._serialized_start=744
+  _globals['_REJECTEDROW']._serialized_end=800
+  _globals['_SUBMITBATCHREQUEST']._serialized_start=803
+  _globals['_SUBMITBATCHREQUEST']._serialized_end=936
+  _globals['_GETBATCHREQUEST']._serialized_start=938
+  _globals['_GETBATCHREQUEST']._serialized_end=973
+  _globals['_AGENCYCOUNTS']._serialized_start=975
+  _globals['_AGENCYCOUNTS']._serialized_end=1050
+  _globals['_BATCH']._serialized_start=1053
+  _globals['_BATCH']._serialized_end=1457
+  _globals['_BATCH_AGENCIESENTRY']._serialized_start=1376
+  _globals['_BATCH_AGENCIESENTRY']._serialized_end=1457
+  _globals['_BATCHQUERIES']._serialized_start=1460
+  _globals['_BATCHQUERIES']._serialized_end=1965
 # @@protoc_insertion_point(module_scope)

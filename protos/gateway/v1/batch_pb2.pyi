@@ -1,3 +1,4 @@
+from protos.gateway.v1 import gateway_pb2 as _gateway_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
@@ -5,6 +6,52 @@ from collections.abc import Iterable as _Iterable, Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+class GetQueryRequest(_message.Message):
+    __slots__ = ("query_id",)
+    QUERY_ID_FIELD_NUMBER: _ClassVar[int]
+    query_id: str
+    def __init__(self, query_id: _Optional[str] = ...) -> None: ...
+
+class RecordedAnswer(_message.Message):
+    __slots__ = ("agency_id", "status", "asked_at", "arrived_at", "window_until", "late", "result")
+    AGENCY_ID_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    ASKED_AT_FIELD_NUMBER: _ClassVar[int]
+    ARRIVED_AT_FIELD_NUMBER: _ClassVar[int]
+    WINDOW_UNTIL_FIELD_NUMBER: _ClassVar[int]
+    LATE_FIELD_NUMBER: _ClassVar[int]
+    RESULT_FIELD_NUMBER: _ClassVar[int]
+    agency_id: str
+    status: str
+    asked_at: str
+    arrived_at: str
+    window_until: str
+    late: bool
+    result: _gateway_pb2.AgencyResult
+    def __init__(self, agency_id: _Optional[str] = ..., status: _Optional[str] = ..., asked_at: _Optional[str] = ..., arrived_at: _Optional[str] = ..., window_until: _Optional[str] = ..., late: _Optional[bool] = ..., result: _Optional[_Union[_gateway_pb2.AgencyResult, _Mapping]] = ...) -> None: ...
+
+class RecordedQuery(_message.Message):
+    __slots__ = ("query_id", "origin", "batch_id", "case_number", "court_code", "executor_id", "subject_id", "created_at", "answers")
+    QUERY_ID_FIELD_NUMBER: _ClassVar[int]
+    ORIGIN_FIELD_NUMBER: _ClassVar[int]
+    BATCH_ID_FIELD_NUMBER: _ClassVar[int]
+    CASE_NUMBER_FIELD_NUMBER: _ClassVar[int]
+    COURT_CODE_FIELD_NUMBER: _ClassVar[int]
+    EXECUTOR_ID_FIELD_NUMBER: _ClassVar[int]
+    SUBJECT_ID_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    ANSWERS_FIELD_NUMBER: _ClassVar[int]
+    query_id: str
+    origin: str
+    batch_id: str
+    case_number: str
+    court_code: str
+    executor_id: str
+    subject_id: str
+    created_at: str
+    answers: _containers.RepeatedCompositeFieldContainer[RecordedAnswer]
+    def __init__(self, query_id: _Optional[str] = ..., origin: _Optional[str] = ..., batch_id: _Optional[str] = ..., case_number: _Optional[str] = ..., court_code: _Optional[str] = ..., executor_id: _Optional[str] = ..., subject_id: _Optional[str] = ..., created_at: _Optional[str] = ..., answers: _Optional[_Iterable[_Union[RecordedAnswer, _Mapping]]] = ...) -> None: ...
 
 class ExportBatchRequest(_message.Message):
     __slots__ = ("batch_id", "format")

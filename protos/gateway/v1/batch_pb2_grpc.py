@@ -60,6 +60,11 @@ class BatchQueriesStub:
                 request_serializer=protos_dot_gateway_dot_v1_dot_batch__pb2.ExportBatchRequest.SerializeToString,
                 response_deserializer=protos_dot_gateway_dot_v1_dot_batch__pb2.ExportChunk.FromString,
                 _registered_method=True)
+        self.GetQuery = channel.unary_unary(
+                '/chakong.gateway.v1.BatchQueries/GetQuery',
+                request_serializer=protos_dot_gateway_dot_v1_dot_batch__pb2.GetQueryRequest.SerializeToString,
+                response_deserializer=protos_dot_gateway_dot_v1_dot_batch__pb2.RecordedQuery.FromString,
+                _registered_method=True)
 
 
 class BatchQueriesServicer:
@@ -106,6 +111,14 @@ class BatchQueriesServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetQuery(self, request, context):
+        """A recorded query (interactive, or a batch's row) with every agency's
+        answer as it arrived, late answers included.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_BatchQueriesServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -133,6 +146,11 @@ def add_BatchQueriesServicer_to_server(servicer, server):
                     servicer.ExportBatch,
                     request_deserializer=protos_dot_gateway_dot_v1_dot_batch__pb2.ExportBatchRequest.FromString,
                     response_serializer=protos_dot_gateway_dot_v1_dot_batch__pb2.ExportChunk.SerializeToString,
+            ),
+            'GetQuery': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetQuery,
+                    request_deserializer=protos_dot_gateway_dot_v1_dot_batch__pb2.GetQueryRequest.FromString,
+                    response_serializer=protos_dot_gateway_dot_v1_dot_batch__pb2.RecordedQuery.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -271,6 +289,33 @@ class BatchQueries:
             '/chakong.gateway.v1.BatchQueries/ExportBatch',
             protos_dot_gateway_dot_v1_dot_batch__pb2.ExportBatchRequest.SerializeToString,
             protos_dot_gateway_dot_v1_dot_batch__pb2.ExportChunk.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetQuery(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/chakong.gateway.v1.BatchQueries/GetQuery',
+            protos_dot_gateway_dot_v1_dot_batch__pb2.GetQueryRequest.SerializeToString,
+            protos_dot_gateway_dot_v1_dot_batch__pb2.RecordedQuery.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,4 +1,5 @@
-"""The batch API's operations as the door sees them: submitting a batch, and reading one (or a recorded query)."""
+"""The batch API's operations as the door sees them: submitting a batch, reading or cancelling one, and reading a
+recorded query (interactive or a batch's row, with its late answers)."""
 
 from protos.gateway.v1 import batch_pb2
 from services.common.validation import validate_token
@@ -29,6 +30,13 @@ LIST_BATCHES = Operation(authz.LIST_BATCHES, batch_pb2.GetBatchRequest, lambda _
 READ_BATCH = Operation(authz.READ_BATCH, batch_pb2.GetBatchRequest, _describer(authz.READ_BATCH))
 CANCEL_BATCH = Operation(authz.CANCEL_BATCH, batch_pb2.GetBatchRequest, _describer(authz.CANCEL_BATCH))
 
+def _describe_read_query(request: batch_pb2.GetQueryRequest) -> Call:
+    validate_token(request.query_id, "query_id", required=True)
+    return Call(authz.READ_QUERY, request_id=request.query_id)
+
+
+READ_QUERY = Operation(authz.READ_QUERY, batch_pb2.GetQueryRequest, _describe_read_query)
+
 # BatchQueries method name -> operation.
 BY_GRPC_METHOD: dict[str, Operation] = {
     "SubmitBatch": SUBMIT_BATCH,
@@ -36,4 +44,5 @@ BY_GRPC_METHOD: dict[str, Operation] = {
     "WatchBatch": READ_BATCH,
     "CancelBatch": CANCEL_BATCH,
     "ExportBatch": READ_BATCH,
+    "GetQuery": READ_QUERY,
 }

@@ -18,8 +18,6 @@ import logging
 import time
 import uuid
 
-from google.protobuf import json_format
-
 from protos.common.v1 import common_pb2
 from protos.gateway.v1 import gateway_pb2
 from services.common.logs import request_id_var
@@ -35,6 +33,7 @@ from services.gateway.ledger.batches import (
     BatchStore,
 )
 from services.gateway.query.fanout import FanOut
+from services.gateway.query.late import result_json, status_name
 
 logger = logging.getLogger(__name__)
 
@@ -45,16 +44,6 @@ COUNT_EVERY_S = 5.0
 # Asking an agency that is down again: 0.5 s, doubling to 30 s, within the window.
 RETRY_FIRST_S, RETRY_MAX_S = 0.5, 30.0
 _RETRY_STATUSES = frozenset({gateway_pb2.AGENCY_STATUS_UNAVAILABLE, gateway_pb2.AGENCY_STATUS_TIMEOUT})
-
-
-def status_name(status: int) -> str:
-    return gateway_pb2.AgencyStatus.Name(status).removeprefix("AGENCY_STATUS_")
-
-
-def result_json(result: gateway_pb2.AgencyResult) -> str:
-    # Every field printed, defaults too: a zero balance is a balance.
-    return json_format.MessageToJson(result, preserving_proto_field_name=True, indent=None,
-                                     always_print_fields_with_no_presence=True)
 
 
 def item_request(item: BatchItem, executor_id: str) -> gateway_pb2.AssetQueryRequest:

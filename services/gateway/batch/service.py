@@ -15,6 +15,7 @@ import uuid
 from collections.abc import AsyncIterator
 
 import grpc
+from google.protobuf import json_format
 
 from protos.gateway.v1 import batch_pb2
 from services.common.validation import FieldError
@@ -122,6 +123,32 @@ class BatchService:
             await self.door.record(principal, Call(action, request_id=batch_id), decision.reason)
             raise GatewayError(decision.code, decision.reason)
         return record
+
+    async def recorded_query(self, principal: Principal, query_id: str) -> batch_pb2.RecordedQuery:
+        """A recorded query with every answer and its arrival, if the caller may read it (the refusal audited)."""
+        found = await self.store.query(query_id) if query_id else None
+        if found is None:
+            raise GatewayError(grpc.StatusCode.NOT_FOUND, f"query_id: no recorded query {query_id!r}")
+        query, answers = found
+        decision = authz.decide(principal, authz.READ_QUERY, court_code=query.court_code,
+                                executor_id=query.executor_id)
+        if not decision.allowed:
+            await self.door.record(principal, Call(authz.READ_QUERY, case_number=query.case_number,
+                                                   request_id=query_id), decision.reason)
+            raise GatewayError(decision.code, decision.reason)
+        shown = batch_pb2.RecordedQuery(
+            query_id=query.query_id, origin=query.origin, batch_id=query.batch_id, case_number=query.case_number,
+            court_code=query.court_code, executor_id=query.executor_id, subject_id=query.subject_id,
+            created_at=rfc3339(query.created_at_us))
+        for answer in answers:
+            item = shown.answers.add(agency_id=answer.agency_id, status=answer.status,
+                                     asked_at=rfc3339(answer.asked_at_us), arrived_at=rfc3339(answer.arrived_at_us),
+                                     window_until=rfc3339(answer.window_until_us), late=bool(answer.late))
+            if answer.result:
+                json_format.Parse(answer.result, item.result, ignore_unknown_fields=True)
+            else:
+                item.result.agency_id = answer.agency_id
+        return shown
 
     async def view(self, record: BatchRecord) -> batch_pb2.Batch:
         if record.state == RUNNING:

@@ -41,6 +41,9 @@ class BatchQueriesServicer(batch_pb2_grpc.BatchQueriesServicer):
                     return
                 yield batch_pb2.ExportChunk(data=piece)
 
+    async def GetQuery(self, request, context):
+        return await answer_errors(context, self._batches.recorded_query(ADMITTED.get().principal, request.query_id))
+
     async def WatchBatch(self, request, context):
         record = await answer_errors(context, self._batches.find(ADMITTED.get().principal, request.batch_id))
         async with contextlib.aclosing(self._batches.watch(record)) as updates:

@@ -6,6 +6,7 @@
     GET  /v1/batches/{batch_id}/events    SSE: `progress` (Batch) on every change, then one `done` (Batch)
     GET  /v1/batches/{batch_id}/results   ?format=jsonl (default), csv or xlsx: batch/export.py's columns
     POST /v1/batches/{batch_id}/cancel    Batch, CANCELLED (or as it ended)
+    GET  /v1/queries/{query_id}           RecordedQuery: every agency's answer with its arrival (late ones too)
 
 A Batch is the proto3 JSON of chakong.gateway.v1.Batch, every field present:
 {"batch_id", "state": "RUNNING|DONE|CANCELLED", "total", "done", "cancelled",
@@ -25,7 +26,7 @@ from services.common.validation import FieldError
 from services.gateway.access import authz
 from services.gateway.access.door import Admitted
 from services.gateway.batch.export import COLUMNS, FORMATS
-from services.gateway.batch.operations import CANCEL_BATCH, LIST_BATCHES, READ_BATCH, SUBMIT_BATCH
+from services.gateway.batch.operations import CANCEL_BATCH, LIST_BATCHES, READ_BATCH, READ_QUERY, SUBMIT_BATCH
 from services.gateway.batch.rows import CSV, JSON, MEDIA_TYPES, XLSX_MEDIA_TYPE, read_csv, read_xlsx
 from services.gateway.batch.service import BatchRefused
 from services.gateway.http_api.json_io import UnsupportedMediaType, dumps, error_response, parse_json_message
@@ -138,6 +139,11 @@ async def batch_results(request: web.Request, admitted: Admitted) -> web.StreamR
     return response
 
 
+async def get_query(request: web.Request, admitted: Admitted) -> web.Response:
+    shown = await request.app[CORE].batches.recorded_query(admitted.principal, admitted.request().query_id)
+    return web.json_response(message_to_dict(shown), dumps=dumps)
+
+
 def batch_routes() -> list[Route]:
     found = (Answer(404, "No such batch (or a case the request names is not registered)."),)
     return [
@@ -175,4 +181,10 @@ def batch_routes() -> list[Route]:
               "Stop asking: no new calls; what was answered is kept.",
               (Answer(200, "The batch as it is now (CANCELLED, or DONE if it had ended).", batch_pb2.Batch), *found),
               parse=_batch_in_path),
+        Route("GET", "/v1/queries/{query_id}", READ_QUERY, get_query, "getQuery",
+              "A recorded query (interactive, or a batch's row `<batch_id>-<line>`) with every agency's answer and"
+              " its arrival time, late answers included.",
+              (Answer(200, "The query as recorded.", batch_pb2.RecordedQuery),
+               Answer(404, "No query recorded under that ID.")),
+              parse=lambda request, body: batch_pb2.GetQueryRequest(query_id=request.match_info["query_id"])),
     ]

@@ -376,6 +376,8 @@ _PATH_PARAMETERS = {
     "hold_id": _HOLD_ID,
     "agency_id": {"type": "string", "pattern": "^[a-z0-9-]{1,32}$", "description": "The agency's registry ID."},
     "batch_id": {"type": "string", "pattern": "^[0-9A-Za-z_.:-]{1,128}$", "description": "As submitBatch answered."},
+    "query_id": {"type": "string", "pattern": "^[0-9A-Za-z_.:-]{1,128}$",
+                 "description": "The query's request_id (X-Request-Id), or a batch row's `<batch_id>-<line>`."},
 }
 # What the door and the HTTP server answer on every route behind the door, before or instead of its handler.
 DOOR_ANSWERS = (

@@ -287,11 +287,17 @@ class BatchStore:
 
     # Queries and answers
 
-    async def record_query(self, query: QueryRecord, answers: Sequence[AnswerRecord]) -> None:
+    async def record_queries(self, queries: Sequence[tuple[QueryRecord, Sequence[AnswerRecord]]],
+                             late: Sequence[AnswerRecord]) -> None:
+        """Interactive queries with their answers, and late answers arrived, in one transaction."""
         async with self.db.transaction() as tx:
-            await _insert_many(tx, "queries", QueryRecord, [query])
-            if answers:
-                await _insert_many(tx, "query_answers", AnswerRecord, answers)
+            if queries:
+                await _insert_many(tx, "queries", QueryRecord, [query for query, _ in queries])
+                answers = [answer for _, answers in queries for answer in answers]
+                if answers:
+                    await _insert_many(tx, "query_answers", AnswerRecord, answers)
+            for answer in late:
+                await _answer(tx, answer)
 
     async def query(self, query_id: str) -> tuple[QueryRecord, list[AnswerRecord]] | None:
         async with self.db.transaction(write=False) as tx:

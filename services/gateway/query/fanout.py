@@ -112,6 +112,8 @@ class FanOut:
         # Calls cut off at a deadline finish cancelling in the background;
         # held here so they are not collected early and can be awaited on close.
         self._stragglers: set[asyncio.Task] = set()
+        # Records every query and follows up the agencies cut off (query/late.py); set by root.py.
+        self.late = None
 
     def prepare(
         self, request: gateway_pb2.AssetQueryRequest, *, caller_time_remaining: float | None = None
@@ -189,7 +191,7 @@ class FanOut:
             tally.add(result)
         tally.fill(response)
         response.latency_ms = (time.monotonic() - started) * 1000
-        self._finished(query, api, response)
+        self._finished(query, api, response, slots)
         return response
 
     async def stream(self, query: PreparedQuery, api: str) -> AsyncIterator[gateway_pb2.AssetQueryEvent]:
@@ -237,7 +239,7 @@ class FanOut:
         summary.request_id = query.request_id
         tally.fill(summary)
         summary.latency_ms = (time.monotonic() - started) * 1000
-        self._finished(query, api, summary)
+        self._finished(query, api, summary, slots)
         yield final
 
     def _cut_off(self, tasks, slots, query: PreparedQuery, started: float) -> None:
@@ -253,8 +255,10 @@ class FanOut:
             result.error_message = f"DEADLINE_EXCEEDED: no answer within the query deadline of {query.deadline_ms} ms"
             result.latency_ms = (now - started) * 1000
 
-    def _finished(self, query: PreparedQuery, api: str, response: gateway_pb2.AssetQueryResponse) -> None:
+    def _finished(self, query: PreparedQuery, api: str, response: gateway_pb2.AssetQueryResponse, results) -> None:
         query_metrics(api).finished(response.complete, response.latency_ms / 1000, query.court, query.request_id)
+        if self.late is not None:
+            self.late.finished(query, results, response.latency_ms)
         summary = response.summary
         logger.info(
             "query %s: %s answered by %d of %d agencies in %.1f ms",
