@@ -125,6 +125,11 @@ async def test_too_many_rows_is_413_and_a_header_without_debtor_id_is_400(health
         assert status == 413 and body["error"]["field"] == "rows", body
         status, body = await submit_csv(session, csv_bytes(rows[:2], columns=("case_number", "debtor_name")))
         assert status == 400 and body["error"]["field"] == "debtor_id", body
+        # Every row refused: accepted, DONE at once, nothing dropped silently.
+        bad = [dict(row, debtor_id=wrong_check_character(row["debtor_id"])) for row in rows[:2]]
+        status, body = await submit_csv(session, csv_bytes(bad))
+        assert status == 202 and body["state"] == "DONE" and body["total"] == 0, body
+        assert [r["line"] for r in body["rejected"]] == [2, 3]
 
 
 async def chakong(*args: str) -> tuple[int, str, str]:

@@ -7,12 +7,46 @@ import time
 
 import pytest
 
+from services.gateway.agencies.quotas import BATCH, INTERACTIVE, PRIORITY, AgencyQuota
 from tests.support.agencies import start_agencies
 from tests.support.batch import csv_bytes, register_cases, results, submit_csv, wait_ended
 from tests.support.control import control_stack
 from tests.support.metrics import sample_value, scrape
 
 DEADLINE_MS = 1000
+
+
+async def test_a_quota_holds_its_caps_and_serves_interactive_calls_first():
+    quota = AgencyQuota("unit-bank", max_concurrent=3)
+    running, peak, order = 0, 0, []
+
+    async def call(name: str, priority: str):
+        nonlocal running, peak
+        PRIORITY.set(priority)
+        await quota.acquire()
+        try:
+            running += 1
+            peak = max(peak, running)
+            order.append(name)
+            await asyncio.sleep(0.01)
+        finally:
+            running -= 1
+            quota.release()
+
+    batch = [asyncio.create_task(call(f"b{i}", BATCH)) for i in range(12)]
+    await asyncio.sleep(0)  # the batch holds all 3 slots and 9 wait
+    urgent = asyncio.create_task(call("urgent", INTERACTIVE))
+    await asyncio.gather(*batch, urgent)
+    assert peak == 3
+    assert order.index("urgent") == 3, order  # the first slot freed, ahead of 9 waiting batch calls
+
+    rate = AgencyQuota("unit-bank-rate", per_second=20)
+    started = time.monotonic()
+    for _ in range(30):
+        await rate.acquire()
+        rate.release()
+    # A burst of one second's worth (20), then 20 a second.
+    assert 0.45 <= time.monotonic() - started < 1.0
 
 
 def peak_in_flight(agency, method: str = "QueryAccounts") -> float:

@@ -73,10 +73,10 @@ class BatchQueriesServicer:
 
     def SubmitBatch(self, request, context):
         """Accept a batch and answer at once: it runs in the background. Rows that
-        break a rule are reported in `rejected` and the others run.
-        INVALID_ARGUMENT when no row can run or there are more rows than the
-        gateway's cap; PERMISSION_DENIED when a row names a case the caller may
-        not query (every such row is audited).
+        break a rule are reported in `rejected` and the others run (a batch of
+        only such rows is DONE at once). INVALID_ARGUMENT when there are no rows
+        or more than the gateway's cap; PERMISSION_DENIED when a row names a
+        case the caller may not query (every such row is audited).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

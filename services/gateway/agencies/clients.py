@@ -13,8 +13,8 @@ from protos.vehicle.v1 import vehicle_pb2
 from services.gateway.agencies.calls import AgencyCall
 from services.gateway.agencies.health import AgencyHealth, EjectionPolicy
 from services.gateway.agencies.methods import QUERY, AgencyMethod
-from services.gateway.agencies.quotas import AgencyQuota
 from services.gateway.agencies.metrics import register_agency
+from services.gateway.agencies.quotas import AgencyQuota
 from services.gateway.agencies.registry import AgencyConfig
 from services.gateway.agencies.tls import open_agency_channel
 

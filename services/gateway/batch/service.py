@@ -69,10 +69,8 @@ class BatchService:
     async def submit(self, principal: Principal, request: batch_pb2.SubmitBatchRequest, source: str) -> batch_pb2.Batch:
         good, rejected = check_rows(request, principal.court_code, principal.executor_id, self.max_rows)
         agencies = self.fanout.select(request.agency_ids) if request.agency_ids else self.fanout.clients.all
-        if not good:
-            raise FieldError("rows", f"no row can run ({len(rejected)} rejected"
-                                     + (f"; line {rejected[0].line}: {rejected[0].field}: {rejected[0].rule}"
-                                        if rejected else "") + ")")
+        if not good and not rejected:
+            raise FieldError("rows", "no rows; give at least one")
         denied = await self._authorize(principal, good, [client.id for client in agencies])
         if denied:
             raise BatchRefused(denied)
@@ -93,6 +91,10 @@ class BatchService:
             queries.append(QueryRecord(query_id, BATCH, batch_id, row.case.case_number, row.case.court_code,
                                        principal.executor_id, row.subject.type, row.subject.id_number, now_us))
         await self.store.create(record, items, queries)
+        if not items:
+            # Every row refused: the batch is DONE at once, its `rejected` saying why.
+            await self.store.finish_empty(batch_id, now_us)
+            record = await self.store.batch(batch_id) or record
         self.runner.wake()
         return await self.view(record)
 
@@ -177,7 +179,7 @@ class BatchService:
             batch.eta_seconds = round(remaining * elapsed / done, 1)
         return batch
 
-    async def list(self, principal: Principal) -> list[batch_pb2.Batch]:
+    async def latest(self, principal: Principal) -> list[batch_pb2.Batch]:
         """The caller's court's latest batches, those they may read."""
         shown = []
         for record in await self.store.batches_of_court(principal.court_code, LIST_LIMIT):

@@ -78,7 +78,7 @@ async def post_batch(request: web.Request, admitted: Admitted) -> web.Response:
 
 
 async def list_batches(request: web.Request, admitted: Admitted) -> web.Response:
-    batches = await request.app[CORE].batches.list(admitted.principal)
+    batches = await request.app[CORE].batches.latest(admitted.principal)
     return web.json_response({"batches": [batch_json(b) for b in batches]}, dumps=dumps)
 
 

@@ -323,16 +323,6 @@ class BatchStore:
             found[row["query_id"]].append(AnswerRecord(**dict(row)))
         return found
 
-    async def ask(self, answer: AnswerRecord) -> None:
-        """Record that the agency is being asked (PENDING), or asked again after a lost answer."""
-        async with self.db.transaction() as tx:
-            await _ask(tx, answer)
-
-    async def answer(self, answer: AnswerRecord) -> bool:
-        """Store the agency's answer, once: only while it is still PENDING."""
-        async with self.db.transaction() as tx:
-            return await _answer(tx, answer)
-
     async def expire_answers(self, now_us: int) -> int:
         """Answers whose window passed while nobody waited (a gateway died): TIMEOUT."""
         async with self.db.transaction() as tx:
