@@ -70,7 +70,7 @@ class Stack:
         self.processes: list[ServiceProcess] = []
         key = workdir / "token-signing.key"
         write_signing_key(key, key.with_suffix(".pub"))
-        self.token = TokenSigner.from_file(key).issue(EXECUTOR, COURT, ("executor", "query_team"), ttl_s=8 * 3600)
+        self.token = TokenSigner.from_file(key).issue(EXECUTOR, COURT, ("executor", "admin", "query_team"), ttl_s=8 * 3600)
         self.key = key
 
     def start(self) -> None:
@@ -92,7 +92,7 @@ class Stack:
             "AGENCY_REGISTRY": str(registry), "DATA_DIR": str(self.workdir), "GATEWAY_GRPC_ADDRESS": "127.0.0.1:0",
             "GATEWAY_HTTP_ADDRESS": "127.0.0.1:0", "LOG_LEVEL": "WARNING", "INSECURE_PLAINTEXT": "1",
             "CHAKONG_TOKEN_PUBLIC_KEY": str(self.key.with_suffix(".pub")),
-            "RATE_LIMIT_EXECUTOR_PER_MINUTE": "10000000", "RATE_LIMIT_EXECUTOR_BURST": "1000000",
+            "RATE_LIMIT_EXECUTOR_PER_MINUTE": "1000000", "RATE_LIMIT_EXECUTOR_BURST": "1000000",
             "RATE_LIMIT_COURT_PER_MINUTE": "10000000", "RATE_LIMIT_COURT_BURST": "1000000",
             "BATCH_CONCURRENCY": str(self.concurrency), "BATCH_MAX_ROWS": "100000",
             "BATCH_MAX_UPLOAD_BYTES": str(64 * 1024 * 1024), "AUDIT_CHECKPOINT_SECONDS": "0",

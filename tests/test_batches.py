@@ -105,7 +105,7 @@ async def test_malformed_rows_are_reported_by_line_and_field_and_the_rest_comple
         assert [r["line"] for r in records] == [2, 6, 8]
 
 
-async def test_an_xlsx_case_list_runs_like_a_csv_one(healthy, tmp_path, ledger_url):
+async def test_an_xlsx_case_list_runs_and_its_progress_streams_as_events(healthy, tmp_path, ledger_url):
     async with control_stack(tmp_path, healthy, ledger_url) as stack:
         session = stack.http.session
         rows = await register_cases(session, 5)
@@ -113,16 +113,30 @@ async def test_an_xlsx_case_list_runs_like_a_csv_one(healthy, tmp_path, ledger_u
                 "Content-Type": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}) as response:
             assert response.status == 202, await response.text()
             submitted = await response.json()
+        events = []
+        async with session.get(f"/v1/batches/{submitted['batch_id']}/events") as response:
+            assert response.headers["Content-Type"].startswith("text/event-stream")
+            async for raw in response.content:
+                line = raw.decode().rstrip("\n")
+                if line.startswith("event: "):
+                    events.append([line.removeprefix("event: ")])
+                elif line.startswith("data: "):
+                    events[-1].append(json.loads(line.removeprefix("data: ")))
+        assert [name for name, _ in events[:-1]] == ["progress"] * (len(events) - 1) and events[-1][0] == "done"
+        dones = [data["done"] for _, data in events]
+        assert dones == sorted(dones) and events[-1][1]["state"] == "DONE" and dones[-1] == 5, events
         ended = await wait_ended(session, submitted["batch_id"])
-        assert ended["state"] == "DONE" and ended["done"] == 5
+        assert ended == events[-1][1]
 
 
-async def test_too_many_rows_is_413_and_a_header_without_debtor_id_is_400(healthy, tmp_path, ledger_url):
-    async with control_stack(tmp_path, healthy, ledger_url, batch_max_rows=3) as stack:
+async def test_too_many_rows_or_bytes_is_413_and_a_header_without_debtor_id_is_400(healthy, tmp_path, ledger_url):
+    async with control_stack(tmp_path, healthy, ledger_url, batch_max_rows=3, batch_max_upload_bytes=2048) as stack:
         session = stack.http.session
         rows = await register_cases(session, 4)
         status, body = await submit_csv(session, csv_bytes(rows))
         assert status == 413 and body["error"]["field"] == "rows", body
+        status, body = await submit_csv(session, csv_bytes(rows) + b"\n" * 2048)
+        assert status == 413 and body["error"]["field"] == "body", body
         status, body = await submit_csv(session, csv_bytes(rows[:2], columns=("case_number", "debtor_name")))
         assert status == 400 and body["error"]["field"] == "debtor_id", body
         # Every row refused: accepted, DONE at once, nothing dropped silently.

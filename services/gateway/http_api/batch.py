@@ -53,12 +53,9 @@ def _parse_submit(request: web.Request, body: bytes) -> batch_pb2.SubmitBatchReq
     request[SOURCE] = source
     max_rows = request.app[CORE].settings.batch_max_rows
     if source == JSON:
-        if "agency_ids" in request.query:
-            raise FieldError("agency_ids", "a JSON batch names its agencies in the body")
         return parse_json_message(body, batch_pb2.SubmitBatchRequest)
-    message = read_csv(body, max_rows) if source == CSV else read_xlsx(body, max_rows)
-    message.agency_ids.extend(a for a in request.query.get("agency_ids", "").split(",") if a)
-    return message
+    # An uploaded list asks every agency; JSON (or gRPC, or `chakong batch submit --agencies`) may name them.
+    return read_csv(body, max_rows) if source == CSV else read_xlsx(body, max_rows)
 
 
 def _batch_in_path(request: web.Request, body: bytes) -> batch_pb2.GetBatchRequest:
@@ -158,7 +155,7 @@ def batch_routes() -> list[Route]:
                       "BatchRefusal"),
                Answer(413, "The body is over BATCH_MAX_UPLOAD_BYTES, or it has more rows than BATCH_MAX_ROWS."),
                Answer(415, "Content-Type is not application/json, text/csv or the XLSX media type.")),
-              parse=_parse_submit, body_schema="BatchUpload", query=("agency_ids",),
+              parse=_parse_submit, body_schema="BatchUpload",
               body_limit=lambda settings: settings.batch_max_upload_bytes),
         Route("GET", "/v1/batches", LIST_BATCHES, list_batches, "listBatches",
               "Your court's latest batches (those you may read), newest first.",

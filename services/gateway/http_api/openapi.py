@@ -258,6 +258,10 @@ class _Schemas:
         return name
 
     def _output_field(self, field: FieldDescriptor) -> dict:
+        if field.message_type is not None and field.message_type.GetOptions().map_entry:
+            # proto3 JSON prints a map as an object (Batch.agencies: by agency ID).
+            value = field.message_type.fields_by_name["value"]
+            return {"type": "object", "additionalProperties": self._output_field(value)}
         if field.message_type is not None:
             if field.message_type.full_name == _TIMESTAMP:
                 schema = {"type": "string", "format": "date-time", "description": "RFC 3339, UTC."}
@@ -351,9 +355,6 @@ _RESPONSE_HEADERS = {
 }
 # Query parameters a route may read, by name.
 _QUERY_PARAMETERS = {
-    "agency_ids": {"name": "agency_ids", "in": "query", "required": False,
-                   "schema": {"type": "string", "pattern": "^[a-z0-9,-]*$"},
-                   "description": "A CSV or XLSX upload: the agencies to ask, comma-separated (default: all)."},
     "format": {"name": "format", "in": "query", "required": False,
                "schema": {"type": "string", "enum": ["jsonl", "csv", "xlsx"], "default": "jsonl"},
                "description": "jsonl (one row per line, with a summary), csv (UTF-8 with a BOM) or xlsx."},
@@ -543,10 +544,16 @@ def _batch_upload(schemas: _Schemas) -> dict:
     schemas.input(_message("gateway.v1.BatchRow"))
     return {
         "application/json": {"schema": _ref(schemas.input(_message("gateway.v1.SubmitBatchRequest")))},
-        "text/csv": {"schema": {"type": "string", "description": (
-            "UTF-8 (a BOM is allowed). The first line names the columns: case_number (案号) and debtor_id"
-            " (证件号码) are required; court_code (法院代码), document_number (文书号) and debtor_name (姓名)"
-            " optional.")}},
+        "text/csv": {"schema": {
+            "type": "string",
+            # The simplest list the gateway reads; it reads more (any order of the columns, Chinese names, quoted
+            # cells): a pattern that said all that would be a CSV parser.
+            "pattern": "^case_number,debtor_id(\n[^\"\n\r\u0000]*)*\n?$",
+            "description": (
+                "UTF-8 (a BOM is allowed). The first line names the columns: case_number (案号) and debtor_id"
+                " (证件号码) are required; court_code (法院代码), document_number (文书号) and debtor_name (姓名)"
+                " optional, in any order. Every agency is asked (JSON names agencies in agency_ids)."),
+        }},
         "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {"schema": {
             "type": "string", "contentMediaType":
                 "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",

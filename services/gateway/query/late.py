@@ -23,6 +23,7 @@ from prometheus_client import Counter, Gauge
 
 from protos.gateway.v1 import gateway_pb2
 from services.gateway.agencies.clients import AgencyClient
+from services.gateway.agencies.quotas import BATCH, PRIORITY
 from services.gateway.ledger import LedgerUnavailable, UniqueViolation
 from services.gateway.ledger.batches import ANSWER_PENDING, INTERACTIVE, AnswerRecord, BatchStore, QueryRecord
 
@@ -120,6 +121,8 @@ class LateAnswers:
             task.add_done_callback(self._calls.discard)
 
     async def _follow(self, client: AgencyClient, query, window_until_us: int) -> None:
+        # Background work: behind every executor's query waiting for the agency's quota.
+        PRIORITY.set(BATCH)
         gauge = LATE_IN_FLIGHT.labels(client.id)
         gauge.inc()
         try:
