@@ -70,7 +70,8 @@ class Stack:
         self.processes: list[ServiceProcess] = []
         key = workdir / "token-signing.key"
         write_signing_key(key, key.with_suffix(".pub"))
-        self.token = TokenSigner.from_file(key).issue(EXECUTOR, COURT, ("executor", "admin", "query_team"), ttl_s=8 * 3600)
+        roles = ("executor", "admin", "query_team")
+        self.token = TokenSigner.from_file(key).issue(EXECUTOR, COURT, roles, ttl_s=8 * 3600)
         self.key = key
 
     def start(self) -> None:

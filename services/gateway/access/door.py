@@ -298,9 +298,9 @@ class Door:
                 action=call.action,
                 agency_ids=call.agency_ids,
                 outcome=outcome or ("denied" if denial else "allowed"),
-                # A refusal may quote what the caller sent (a field name with a lone surrogate):
-                # written escaped, so no request can make the trail refuse its own record.
-                reason=denial[:1000].encode("utf-8", "backslashreplace").decode("utf-8"),
+                # A refusal may quote what the caller sent (a field name with a lone surrogate or a
+                # NUL): written escaped, so no request can make the trail refuse its own record.
+                reason=denial[:1000].encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "\\x00"),
                 result=result[:1000],
                 request_id=call.request_id,
                 subject_type=common_pb2.SubjectType.Name(subject.type) if subject is not None and
