@@ -68,8 +68,8 @@ class _Progress:
         self._queued: list[tuple[int, object, asyncio.Future]] = []
         self._flushing: asyncio.Task | None = None
 
-    async def record(self, kind: int, record) -> bool:
-        """Queue `record` and wait until it is committed; for an answer, whether it was stored."""
+    async def record(self, kind: int, record) -> None:
+        """Queue `record` and wait until it is committed."""
         future = asyncio.get_running_loop().create_future()
         self._queued.append((kind, record, future))
         if self._flushing is None or self._flushing.done():
@@ -83,17 +83,16 @@ class _Progress:
             for kind, record, _ in queued:
                 by_kind[kind].append(record)
             try:
-                stored = iter(await self.store.record_progress(
-                    by_kind[self.ASK], by_kind[self.ANSWER], by_kind[self.FINISH], self.owner, self.now_us()))
+                await self.store.record_progress(
+                    by_kind[self.ASK], by_kind[self.ANSWER], by_kind[self.FINISH], self.owner, self.now_us())
             except Exception as exc:  # each waiting item sees it (and is asked again later)
                 for _, _, future in queued:
                     if not future.done():
                         future.set_exception(exc)
                 continue
-            for kind, _, future in queued:
-                result = next(stored) if kind == self.ANSWER else True
+            for _, _, future in queued:
                 if not future.done():
-                    future.set_result(result)
+                    future.set_result(None)
 
     async def close(self) -> None:
         if self._flushing is not None:
@@ -174,22 +173,30 @@ class BatchRunner:
                                                    name=f"batch-item-{item.query_id}")
                         self._active.add(task)
                         task.add_done_callback(self._active.discard)
-                self._wake.clear()
-                waits = [asyncio.ensure_future(self._wake.wait())]
-                timeout = IDLE_POLL_S
                 if len(self._active) >= self.concurrency:
-                    # Full: claim again as soon as an item is done (or the leases are due).
-                    waits.extend(self._active)
-                    timeout = self.lease_us / 3_000_000
+                    # Full: claim again when a quarter is done (or the leases are due), not for every
+                    # item: one claim is a transaction.
+                    await self._until_free(max(1, self.concurrency // 4))
+                    continue
+                # Room left, so nothing more to claim now: look again in a while, or when woken.
+                self._wake.clear()
                 try:
-                    await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-                finally:
-                    waits[0].cancel()
+                    await asyncio.wait_for(self._wake.wait(), IDLE_POLL_S)
+                except TimeoutError:
+                    pass
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # the ledger down: keep the items leased, try again shortly
                 logger.warning("batch runner: %s: %s", type(exc).__name__, exc)
                 await asyncio.sleep(IDLE_POLL_S)
+
+    async def _until_free(self, slots: int) -> None:
+        deadline = time.monotonic() + self.lease_us / 3_000_000
+        while self.concurrency - len(self._active) < slots and not self._closing:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            await asyncio.wait(list(self._active), timeout=left, return_when=asyncio.FIRST_COMPLETED)
 
     async def _batch(self, batch_id: str) -> BatchRecord | None:
         record = self._batches.get(batch_id)
@@ -254,8 +261,7 @@ class BatchRunner:
         await self._store(item, agency_id, result)
 
     async def _store(self, item: BatchItem, agency_id: str, result: gateway_pb2.AgencyResult) -> None:
-        # Stored once: False when it was answered meanwhile (a late answer of the same query).
         status = status_name(result.status)
-        if await self._progress.record(_Progress.ANSWER, AnswerRecord(
-                item.query_id, agency_id, item.batch_id, status, result_json(result), 0, 0, self.now_us(), 0)):
-            BATCH_ANSWERS.labels(status).inc()
+        await self._progress.record(_Progress.ANSWER, AnswerRecord(
+            item.query_id, agency_id, item.batch_id, status, result_json(result), 0, 0, self.now_us(), 0))
+        BATCH_ANSWERS.labels(status).inc()

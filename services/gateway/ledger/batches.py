@@ -120,15 +120,27 @@ async def _insert_many(tx: Tx, table: str, record_type, rows: Sequence) -> None:
         await tx.execute(f"INSERT INTO {table} ({', '.join(names)}) VALUES {marks}", *args)
 
 
-async def _ask(tx: Tx, answer: AnswerRecord) -> None:
-    await tx.execute(
-        "INSERT INTO query_answers (query_id, agency_id, batch_id, status, result, asked_at_us,"
-        " window_until_us, arrived_at_us, late) VALUES ($1, $2, $3, $4, '', $5, $6, 0, 0)"
-        " ON CONFLICT (query_id, agency_id) DO UPDATE SET asked_at_us = $5"
-        " WHERE query_answers.status = $4",
-        answer.query_id, answer.agency_id, answer.batch_id, ANSWER_PENDING, answer.asked_at_us,
-        answer.window_until_us,
-    )
+async def _upsert_answers(tx: Tx, answers: Sequence[AnswerRecord], update: str) -> None:
+    """Insert the answer rows; a row already there is updated by `update` only while it is PENDING."""
+    names = _names(AnswerRecord)
+    width = len(names)
+    pending = _sql_text(ANSWER_PENDING)
+    for start in range(0, len(answers), _INSERT_CHUNK):
+        chunk = answers[start:start + _INSERT_CHUNK]
+        marks = ", ".join(
+            "(" + ", ".join(f"${i * width + j + 1}" for j in range(width)) + ")" for i in range(len(chunk))
+        )
+        await tx.execute(
+            f"INSERT INTO query_answers ({', '.join(names)}) VALUES {marks}"
+            f" ON CONFLICT (query_id, agency_id) DO UPDATE SET {update} WHERE query_answers.status = {pending}",
+            *(value for answer in chunk for value in dataclasses.astuple(answer)),
+        )
+
+
+def _sql_text(value: str) -> str:
+    # A constant of this module, never input.
+    assert value.isalnum()
+    return f"'{value}'"
 
 
 async def _answer(tx: Tx, answer: AnswerRecord) -> bool:
@@ -232,30 +244,32 @@ class BatchStore:
             )
 
     async def record_progress(self, asks: Sequence[AnswerRecord], answers: Sequence[AnswerRecord],
-                              finished: Sequence[BatchItem], owner: str, now_us: int) -> list[bool]:
-        """In one transaction (a group commit of many items' progress): agencies being asked (PENDING),
-        answers arrived (each stored once: only while PENDING), and items DONE (only while `owner` still
-        holds them), with their batches DONE when nothing of them is left. Whether each answer was stored."""
+                              finished: Sequence[BatchItem], owner: str, now_us: int) -> None:
+        """In one transaction (a group commit of many items' progress), a few statements whatever the number
+        of rows: agencies being asked (PENDING), answers arrived (each stored once: only over PENDING), and
+        items DONE (only while `owner` still holds them), with their batches DONE when nothing is left."""
         async with self.db.transaction() as tx:
-            for ask in asks:
-                await _ask(tx, ask)
-            stored = [await _answer(tx, answer) for answer in answers]
-            batches = set()
+            await _upsert_answers(tx, asks, "asked_at_us = excluded.asked_at_us")
+            await _upsert_answers(tx, answers, "status = excluded.status, result = excluded.result,"
+                                               " arrived_at_us = excluded.arrived_at_us, late = excluded.late")
+            by_batch: dict[str, list[int]] = {}
             for item in finished:
-                if await tx.execute(
-                    "UPDATE batch_items SET state = $4, updated_at_us = $5"
-                    " WHERE batch_id = $1 AND line = $2 AND lease_owner = $3 AND state = $6",
-                    item.batch_id, item.line, owner, ITEM_DONE, now_us, ITEM_PENDING,
-                ):
-                    batches.add(item.batch_id)
-            for batch_id in sorted(batches):
+                by_batch.setdefault(item.batch_id, []).append(item.line)
+            for batch_id, lines in sorted(by_batch.items()):
+                for start in range(0, len(lines), _INSERT_CHUNK):
+                    chunk = lines[start:start + _INSERT_CHUNK]
+                    marks = ", ".join(f"${i + 6}" for i in range(len(chunk)))
+                    await tx.execute(
+                        "UPDATE batch_items SET state = $3, updated_at_us = $4"
+                        f" WHERE batch_id = $1 AND lease_owner = $2 AND state = $5 AND line IN ({marks})",
+                        batch_id, owner, ITEM_DONE, now_us, ITEM_PENDING, *chunk,
+                    )
                 await tx.execute(
                     "UPDATE batches SET state = $2, updated_at_us = $3, finished_at_us = $3"
                     " WHERE batch_id = $1 AND state = $4 AND NOT EXISTS"
                     " (SELECT 1 FROM batch_items WHERE batch_id = $1 AND state = $5)",
                     batch_id, DONE, now_us, RUNNING, ITEM_PENDING,
                 )
-        return stored
 
     async def finish_empty(self, batch_id: str, now_us: int) -> None:
         """A batch with no runnable item (every row refused) is done at once."""
