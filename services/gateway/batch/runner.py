@@ -68,13 +68,13 @@ class _Progress:
         self._queued: list[tuple[int, object, asyncio.Future]] = []
         self._flushing: asyncio.Task | None = None
 
-    async def record(self, kind: int, record) -> None:
-        """Queue `record` and wait until it is committed."""
+    def queue(self, kind: int, record) -> asyncio.Future:
+        """Queue `record` for the next commit; the future is done once it is committed (or failed)."""
         future = asyncio.get_running_loop().create_future()
         self._queued.append((kind, record, future))
         if self._flushing is None or self._flushing.done():
             self._flushing = asyncio.create_task(self._flush(), name="batch-progress")
-        return await future
+        return future
 
     async def _flush(self) -> None:
         while self._queued:
@@ -85,10 +85,13 @@ class _Progress:
             try:
                 await self.store.record_progress(
                     by_kind[self.ASK], by_kind[self.ANSWER], by_kind[self.FINISH], self.owner, self.now_us())
-            except Exception as exc:  # each waiting item sees it (and is asked again later)
-                for _, _, future in queued:
+            except Exception as exc:  # each item waiting for its end sees it (and is asked again later)
+                for kind, _, future in queued:
                     if not future.done():
-                        future.set_exception(exc)
+                        if kind == self.FINISH:
+                            future.set_exception(exc)
+                        else:
+                            future.cancel()  # nobody waits for it
                 continue
             for _, _, future in queued:
                 if not future.done():
@@ -225,7 +228,8 @@ class BatchRunner:
                     continue
                 asks.append(self._ask_agency(item, agency_id, prepared, previous))
             await asyncio.gather(*asks)
-            await self._progress.record(_Progress.FINISH, item)
+            # Commits are in order: once the item is DONE, every answer queued before it is stored too.
+            await self._progress.queue(_Progress.FINISH, item)
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -240,13 +244,14 @@ class BatchRunner:
         window_ms = self.window_ms(client) if client is not None else 0
         # A window begun before a crash goes on where it was, not from the start.
         window_until_us = previous.window_until_us if previous is not None else now_us + window_ms * 1000
-        await self._progress.record(_Progress.ASK, AnswerRecord(
+        # Not waited for: a crash before it commits only restarts this agency's window on resume.
+        self._progress.queue(_Progress.ASK, AnswerRecord(
             item.query_id, agency_id, item.batch_id, ANSWER_PENDING, "", now_us, window_until_us, 0, 0))
         if client is None:
             result = gateway_pb2.AgencyResult(
                 agency_id=agency_id, status=gateway_pb2.AGENCY_STATUS_ERROR,
                 error_message="NOT_FOUND: the agency is no longer in the registry")
-            await self._store(item, agency_id, result)
+            self._store(item, agency_id, result)
             return
         deadline = time.monotonic() + (window_until_us - now_us) / 1_000_000
         query = dataclasses.replace(prepared, windowed=True)
@@ -258,10 +263,11 @@ class BatchRunner:
                 break
             await asyncio.sleep(pause)
             pause = min(pause * 2, RETRY_MAX_S)
-        await self._store(item, agency_id, result)
+        self._store(item, agency_id, result)
 
-    async def _store(self, item: BatchItem, agency_id: str, result: gateway_pb2.AgencyResult) -> None:
+    def _store(self, item: BatchItem, agency_id: str, result: gateway_pb2.AgencyResult) -> None:
         status = status_name(result.status)
-        await self._progress.record(_Progress.ANSWER, AnswerRecord(
+        # Committed before the item is DONE (queue order); a failed commit leaves the item to be asked again.
+        self._progress.queue(_Progress.ANSWER, AnswerRecord(
             item.query_id, agency_id, item.batch_id, status, result_json(result), 0, 0, self.now_us(), 0))
         BATCH_ANSWERS.labels(status).inc()
