@@ -44,7 +44,11 @@ class StoreProbe:
     async def _probe(self, store: str, ping) -> bool:
         start = time.perf_counter()
         try:
-            await asyncio.wait_for(ping(), self.timeout_s)
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow
+            # a cancel that arrives as the ping completes (CPython gh-86296),
+            # and close() would then wait for this loop forever.
+            async with asyncio.timeout(self.timeout_s):
+                await ping()
             up = True
         except Exception as exc:  # whatever the driver raises, the store did not answer
             up = False
