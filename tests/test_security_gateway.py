@@ -230,7 +230,7 @@ async def test_a_query_team_batch_naming_another_courts_or_an_unregistered_case_
         healthy, tmp_path):
     people = subjects()
     async with gateway(tmp_path, healthy[:1]) as running:
-        base = f"http://{running.endpoints['http']}"
+        base = GatewayEndpoints.of(running)
         for name, (number, court, executors, debtor) in CASES.items():
             admin = issue_token("ADM", court, ("admin",))
             status, body, _ = await post(base, "/v1/cases", register_case_body(
