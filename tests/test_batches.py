@@ -11,10 +11,12 @@ import pytest
 
 from services.gateway.batch.export import COLUMNS
 from tests.support.auth import issue_token
-from tests.support.batch import csv_bytes, register_cases, results, submit_csv, wait_ended, xlsx_bytes
+from tests.support.agencies import start_agencies
+from tests.support.batch import batch, csv_bytes, register_cases, results, submit_csv, wait_ended, xlsx_bytes
 from tests.support.control import control_stack
 from tests.support.gateway import wrong_check_character
 from tests.support.harness import REPO
+from tests.support.metrics import calls_served
 
 
 @pytest.mark.timeout(300)
@@ -174,3 +176,30 @@ async def test_the_cli_submits_watches_and_downloads_the_results(healthy, tmp_pa
         assert lines == set(range(2, 42))
         code, out, err = await chakong(*gateway, "batch", "cancel", batch_id)
         assert code == 0 and "DONE" in out, (out, err)
+
+
+@pytest.mark.timeout(120)
+async def test_cancelling_stops_new_calls_and_keeps_what_was_answered(healthy, tmp_path, start_service, ledger_url):
+    (slow,) = start_agencies(start_service, ("slow-bank", "bank", {"FAULT_LATENCY_P50_MS": "200"}))
+    async with control_stack(tmp_path, [healthy[0], slow], ledger_url, batch_concurrency=4) as stack:
+        session = stack.http.session
+        rows = await register_cases(session, 100)
+        status, submitted = await submit_csv(session, csv_bytes(rows))
+        assert status == 202, submitted
+        batch_id = submitted["batch_id"]
+        while (await batch(session, batch_id))["done"] < 8:
+            await asyncio.sleep(0.1)
+        async with session.post(f"/v1/batches/{batch_id}/cancel") as response:
+            assert response.status == 200
+            cancelled = await response.json()
+        assert cancelled["state"] == "CANCELLED" and cancelled["cancelled"] > 50, cancelled
+        calls = calls_served(slow, "QueryAccounts")
+        await asyncio.sleep(1.0)
+        # At most the calls already in flight finish; nothing new is asked.
+        assert calls_served(slow, "QueryAccounts") - calls <= 4
+        ended = await batch(session, batch_id)
+        assert ended["state"] == "CANCELLED" and ended["done"] + ended["cancelled"] <= 100
+        records = [json.loads(x) for x in (await results(session, batch_id, "jsonl")).splitlines()]
+        done = [r for r in records if r["item_state"] == "DONE"]
+        assert len(done) == ended["done"] >= 8
+        assert all(a["status"] == "OK" for r in done for a in r["agencies"])

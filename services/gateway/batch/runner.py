@@ -26,6 +26,7 @@ from services.gateway.batch.metrics import BATCH_ANSWERS, BATCH_IN_FLIGHT, BATCH
 from services.gateway.config import GatewaySettings
 from services.gateway.ledger.batches import (
     ANSWER_PENDING,
+    RUNNING,
     ITEM_STATES,
     AnswerRecord,
     BatchItem,
@@ -262,6 +263,9 @@ class BatchRunner:
             if result.status not in _RETRY_STATUSES or left <= pause:
                 break
             await asyncio.sleep(pause)
+            batch = await self.store.batch(item.batch_id)
+            if batch is None or batch.state != RUNNING:
+                break  # cancelled: no new calls
             pause = min(pause * 2, RETRY_MAX_S)
         self._store(item, agency_id, result)
 
