@@ -7,6 +7,7 @@
     ledger, fan-out, control, policy file -> enforcement plans (and their resumer)
     audit    -> its signed checkpoints, the door (which reads cases from the ledger), the store probe
     rate limits (memory or Redis) -> the door
+    ledger, fan-out, door -> batches (their runner asks the agencies in the background)
 
 `open_gateway(settings)` yields one `GatewayCore`; the gRPC servicers and
 the HTTP app factory both receive it (server.py), and neither reaches into
@@ -29,6 +30,8 @@ from services.gateway.agencies.health import ejection_policy
 from services.gateway.agencies.registry import load_registry
 from services.gateway.agencies.reload import RegistryReloader, merge
 from services.gateway.agencies.tls import agency_credentials
+from services.gateway.batch.runner import BatchRunner
+from services.gateway.batch.service import BatchService
 from services.common.clock import clock_from_env
 from services.gateway.config import GatewaySettings
 from services.gateway.control.holdsync import HoldSync
@@ -37,6 +40,7 @@ from services.gateway.enforce.policy import load_policy
 from services.gateway.enforce.service import EnforceService
 from services.gateway.ledger import Ledger, redact
 from services.gateway.query.fanout import FanOut
+from services.gateway.query.late import LateAnswers
 from services.security.audit import open_audit_store
 from services.security.checkpoints import Checkpointer, CheckpointLog, CheckpointSigner
 from services.security.ratelimit import RateLimiter, RateLimits
@@ -69,6 +73,7 @@ class GatewayCore:
     door: Door
     admin: AgencyAdmin
     enforce: EnforceService
+    batches: BatchService
     readiness: Readiness = field(default_factory=Readiness)
 
     async def unready_reasons(self) -> list[str]:
@@ -119,6 +124,12 @@ async def open_gateway(settings: GatewaySettings) -> AsyncIterator[GatewayCore]:
         stack.push_async_callback(clients.close)
         fanout = FanOut(clients, settings.query_deadline_ms)
         stack.push_async_callback(fanout.aclose)
+        # Every query recorded, and the agencies a reply cut off asked on within their windows.
+        late = fanout.late = LateAnswers(ledger.batches, fanout, default_window_ms=settings.answer_window_ms,
+                                         cap_per_agency=settings.late_calls_per_agency, now_us=clock.now_us)
+        stack.push_async_callback(late.close)
+        # Late answers a stopped gateway was waiting for, past their windows: TIMEOUT.
+        await ledger.batches.expire_answers(clock.now_us())
         reloader = admin.reloader = RegistryReloader(
             settings.agency_registry,
             clients,
@@ -167,4 +178,9 @@ async def open_gateway(settings: GatewaySettings) -> AsyncIterator[GatewayCore]:
         probe.start()
         stack.push_async_callback(probe.close)
 
-        yield GatewayCore(settings, clients, fanout, reloader, ledger, control, holds, door, admin, enforce)
+        runner = BatchRunner(ledger.batches, fanout, settings, clock.now_us)
+        runner.start()
+        stack.push_async_callback(runner.close)
+        batches = BatchService(ledger.batches, fanout, door, runner, settings.batch_max_rows, clock.now_us)
+
+        yield GatewayCore(settings, clients, fanout, reloader, ledger, control, holds, door, admin, enforce, batches)

@@ -5,17 +5,18 @@ its declaration (query/operations.py, control/operations.py); a gateway
 method without one needs the admin role.
 """
 
+import contextvars
 from collections.abc import Callable
-from contextvars import ContextVar
 
 import grpc
 from google.protobuf.message import Message
 
-from protos.gateway.v1 import admin_pb2, control_pb2, enforce_pb2, gateway_pb2
+from protos.gateway.v1 import admin_pb2, batch_pb2, control_pb2, enforce_pb2, gateway_pb2
 from services.common.interceptors import drain_server_stream
 from services.common.validation import FieldError
 from services.gateway.access.door import ADMINISTER, Admitted, Door, Operation
 from services.gateway.admin import operations as admin_operations
+from services.gateway.batch import operations as batch_operations
 from services.gateway.control import operations as control_operations
 from services.gateway.enforce import operations as enforce_operations
 from services.gateway.errors import GatewayError
@@ -32,6 +33,7 @@ def _policies() -> dict[str, Operation]:
         (control_pb2.DESCRIPTOR.services_by_name["EnforcementControl"], control_operations.BY_GRPC_METHOD),
         (admin_pb2.DESCRIPTOR.services_by_name["AgencyAdmin"], admin_operations.BY_GRPC_METHOD),
         (enforce_pb2.DESCRIPTOR.services_by_name["EnforcementPlans"], enforce_operations.BY_GRPC_METHOD),
+        (batch_pb2.DESCRIPTOR.services_by_name["BatchQueries"], batch_operations.BY_GRPC_METHOD),
     )
     return {
         f"/{service.full_name}/{method}": operation
@@ -41,8 +43,9 @@ def _policies() -> dict[str, Operation]:
 
 
 POLICIES = _policies()
-# The request the door let in, for a handler that needs to know who asked (an approval's four eyes).
-ADMITTED: ContextVar[Admitted] = ContextVar("admitted")
+# The request the door let in, for a servicer that needs to know who asked (the batches):
+# the interceptor's wrapper and the handler run in the RPC's one task.
+ADMITTED: contextvars.ContextVar[Admitted] = contextvars.ContextVar("admitted")
 
 
 class Undecodable:
@@ -102,9 +105,9 @@ class DoorInterceptor(grpc.aio.ServerInterceptor):
                 await abort(context, denied)
             if admitted.parse_error is not None:
                 await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "request: not a valid protobuf message")
-            ADMITTED.set(admitted)
             # An invalid request is recorded as denied and goes on to its
             # handler, whose validation answers with the field named.
+            ADMITTED.set(admitted)
             return admitted
 
         def answered(admitted, context) -> None:
