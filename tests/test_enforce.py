@@ -361,6 +361,59 @@ async def test_an_unapproved_deduction_expires_and_the_freezes_stay(tmp_path, ag
         assert {f["state"] for f in bank_freezes(stack.agencies[BANK], case_number)} == {common_pb2.HOLD_STATE_ACTIVE}
 
 
+# Batches of plans
+
+
+async def batch_enforcement(http, batch_id: str, done, timeout: float = 60.0) -> dict:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        shown = (await http.get(f"/v1/batches/{batch_id}/enforcement")).body
+        if not shown["running"] and done(shown):
+            return shown
+        assert asyncio.get_running_loop().time() < deadline, shown
+        await asyncio.sleep(0.2)
+
+
+async def test_a_batch_plans_every_case_then_executes_them_once_with_totals(stack):
+    rich, short = other_debtor(stack, 8), other_debtor(stack, 9)
+    nobody = Debtor(subject_without_assets()[4 + lane(stack)], "", 0, "", "")
+    cases = {"settled": (new_case_number(), rich, 30_000), "partial": (new_case_number(), short, 10**12),
+             "no_assets": (new_case_number(), nobody, 50_000)}
+    for case_number, who, owed in cases.values():
+        await register(stack, case_number, who, owed=owed)
+    rows = [{"case_number": n, "debtor_id": who.subject.id_number, "debtor_name": who.subject.name}
+            for n, who, _ in cases.values()]
+    submitted = await stack.http.post("/v1/batches", {"rows": rows})
+    assert submitted.status == 202, submitted.body
+    batch_id = submitted.body["batch_id"]
+
+    started = await stack.http.post(f"/v1/batches/{batch_id}/enforce", {"dry_run": True})
+    assert started.status == 202, started.body
+    dry = await batch_enforcement(stack.http, batch_id, lambda shown: shown["planned"] == 3)
+    expected = {p["case_number"]: p["expected_class"] for p in dry["plans"]}
+    assert expected == {n: f"TRIAGE_CLASS_{name.upper()}" for name, (n, _, _) in cases.items()}
+    assert dry["executed"] == 0 and all(not bank_freezes(stack.agencies[BANK], n) for n, _, _ in cases.values())
+
+    for _ in range(2):  # executed twice: the same plans, one effect
+        assert (await stack.http.post(f"/v1/batches/{batch_id}/enforce", {})).status == 202
+        done = await batch_enforcement(stack.http, batch_id, lambda shown: shown["executed"] == 3)
+    assert [p["plan_id"] for p in done["plans"]] == [p["plan_id"] for p in dry["plans"]]
+    classes = {p["case_number"]: p["triage_class"] for p in done["plans"]}
+    assert classes == expected
+    assert (done["settled"], done["partial"], done["no_assets"], done["waiting_approval"], done["failed"]) == \
+        (1, 1, 1, 0, 0)
+    assert done["deducted_fen"] == "30000"
+    settled_case = cases["settled"][0]
+    assert sum(d["amount_fen"] for d in bank_deductions(stack.agencies[BANK], settled_case)) == 30_000
+    partial = next(p for p in done["plans"] if p["case_number"] == cases["partial"][0])
+    assert int(done["frozen_fen"]) == int(partial["frozen_fen"]) > 0
+    assert len(bank_freezes(stack.agencies[BANK], cases["partial"][0])) == len(
+        steps_of((await stack.http.get(f"/v1/cases/{cases['partial'][0]}/plans/{partial['plan_id']}")).body, "FREEZE"))
+    # Another officer's batch is not theirs to enforce.
+    async with officer(stack.http, "E0002") as other:
+        assert (await other.post(f"/v1/batches/{batch_id}/enforce", {"dry_run": True})).status == 403
+
+
 # The other faces: gRPC, the CLI, metrics
 
 

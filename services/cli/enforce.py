@@ -3,6 +3,7 @@
     chakong enforce --case '(2026)皖01执1024号' --dry-run     # the plan, every step, amount and reason
     chakong enforce --case '(2026)皖01执1024号' --plan pl-…   # execute that plan (re-checked first)
     chakong enforce --case '(2026)皖01执1024号'               # plan and execute at once
+    chakong enforce --batch b-… --dry-run                    # every case of a batch, then without --dry-run
     chakong approvals list
     chakong approvals approve ap-… --reason '核实无误'         # as a second officer (approver role)
     chakong approvals reject ap-… --reason '文书不全'
@@ -13,6 +14,7 @@ run it again with --plan, or `chakong case show`).
 """
 
 import argparse
+import asyncio
 
 from protos.gateway.v1 import enforce_pb2, enforce_pb2_grpc
 from services.cli.auth import COURT_HELP, EXECUTOR_HELP, channel_for
@@ -99,9 +101,34 @@ def approval_line(approval: E.Approval) -> str:
     return text
 
 
+def batch_report(shown: E.BatchEnforcement) -> str:
+    rows = [[str(p.line), p.case_number, p.plan_id, _name(E.PlanState, p.state, "PLAN_STATE_") if p.state else "-",
+             TRIAGE_LABELS[p.triage_class].split(":")[0] if p.triage_class else
+             ("expected " + TRIAGE_LABELS[p.expected_class].split(":")[0] if p.expected_class else ""),
+             yuan(p.deducted_fen), yuan(p.frozen_fen)] for p in shown.plans]
+    lines = [table(["Line", "Case 案号", "Plan", "State", "Triage 分流", "Deducted", "Frozen"], rows)] if rows else []
+    lines.append(f"Batch {shown.batch_id}: {shown.cases} case(s), {shown.planned} planned, {shown.executed} executed;"
+                 f" settled {shown.settled}, partial {shown.partial}, no assets {shown.no_assets}, waiting for"
+                 f" approval {shown.waiting_approval}, failed {shown.failed}; deducted {yuan(shown.deducted_fen)},"
+                 f" frozen {yuan(shown.frozen_fen)}")
+    return "\n".join(lines)
+
+
+async def run_batch(args: argparse.Namespace, stub) -> int:
+    shown = await stub.EnforceBatch(E.EnforceBatchRequest(batch_id=args.batch, dry_run=args.dry_run),
+                                    timeout=TIMEOUT_S)
+    while shown.running:
+        await asyncio.sleep(1.0)
+        shown = await stub.GetBatchEnforcement(E.GetBatchEnforcementRequest(batch_id=args.batch), timeout=TIMEOUT_S)
+    print(to_json(shown) if args.json else batch_report(shown))
+    return 0
+
+
 async def run_enforce(args: argparse.Namespace) -> int:
     async with channel_for(args) as channel:
         stub = enforce_pb2_grpc.EnforcementPlansStub(channel)
+        if args.batch:
+            return await run_batch(args, stub)
         # An existing plan ID is that plan (executed unless --dry-run); a new one names the new plan.
         plan = await stub.Enforce(E.EnforceRequest(case_number=args.case.strip(), dry_run=args.dry_run,
                                                    plan_id=args.plan, document_number=args.document),
@@ -132,7 +159,9 @@ async def run_approvals(args: argparse.Namespace) -> int:
 def add_commands(commands: argparse._SubParsersAction) -> None:
     enforce = commands.add_parser("enforce", help="one-click 查冻扣: plan (--dry-run) and execute a case's"
                                                   " freezes, deductions and seals")
-    enforce.add_argument("--case", required=True, help="case number 案号, e.g. '(2026)皖01执1024号'")
+    which = enforce.add_mutually_exclusive_group(required=True)
+    which.add_argument("--case", help="case number 案号, e.g. '(2026)皖01执1024号'")
+    which.add_argument("--batch", help="every case of this batch (`chakong batch submit`), waiting until done")
     enforce.add_argument("--dry-run", action="store_true", help="show the plan, act on nothing")
     enforce.add_argument("--plan", default="", help="a plan's ID: execute it (with --dry-run: show it); or the ID"
                                                     " to give a new plan, to retry safely")

@@ -8,6 +8,7 @@
     audit    -> its signed checkpoints, the door (which reads cases from the ledger), the store probe
     rate limits (memory or Redis) -> the door
     ledger, fan-out, door -> batches (their runner asks the agencies in the background)
+    plans, batches' store, door -> plans for every case of a batch
 
 `open_gateway(settings)` yields one `GatewayCore`; the gRPC servicers and
 the HTTP app factory both receive it (server.py), and neither reaches into
@@ -36,6 +37,7 @@ from services.common.clock import clock_from_env
 from services.gateway.config import GatewaySettings
 from services.gateway.control.holdsync import HoldSync
 from services.gateway.control.service import ControlService
+from services.gateway.enforce.batches import BatchPlans
 from services.gateway.enforce.policy import load_policy
 from services.gateway.enforce.service import EnforceService
 from services.gateway.ledger import Ledger, redact
@@ -74,6 +76,7 @@ class GatewayCore:
     admin: AgencyAdmin
     enforce: EnforceService
     batches: BatchService
+    batch_plans: BatchPlans
     readiness: Readiness = field(default_factory=Readiness)
 
     async def unready_reasons(self) -> list[str]:
@@ -183,4 +186,9 @@ async def open_gateway(settings: GatewaySettings) -> AsyncIterator[GatewayCore]:
         stack.push_async_callback(runner.close)
         batches = BatchService(ledger.batches, fanout, door, runner, settings.batch_max_rows, clock.now_us)
 
-        yield GatewayCore(settings, clients, fanout, reloader, ledger, control, holds, door, admin, enforce, batches)
+        # Plans for batches' cases: each case authorized and audited at the door.
+        batch_plans = BatchPlans(enforce, ledger.batches, door)
+        stack.push_async_callback(batch_plans.close)
+
+        yield GatewayCore(settings, clients, fanout, reloader, ledger, control, holds, door, admin, enforce, batches,
+                          batch_plans)

@@ -95,7 +95,7 @@ class Gateway:
             servicer = AssetGatewayServicer(core.fanout)
             control = EnforcementControlServicer(core.control)
             admin = AgencyAdminServicer(core.admin)
-            plans = EnforcementPlansServicer(core.enforce)
+            plans = EnforcementPlansServicer(core.enforce, core.batch_plans)
             batches = BatchQueriesServicer(core.batches)
 
             def register(server: grpc.aio.Server) -> None:

@@ -275,3 +275,71 @@ class DecideApprovalRequest(_message.Message):
     approval_id: str
     reason: str
     def __init__(self, approval_id: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class EnforceBatchRequest(_message.Message):
+    __slots__ = ("batch_id", "dry_run")
+    BATCH_ID_FIELD_NUMBER: _ClassVar[int]
+    DRY_RUN_FIELD_NUMBER: _ClassVar[int]
+    batch_id: str
+    dry_run: bool
+    def __init__(self, batch_id: _Optional[str] = ..., dry_run: _Optional[bool] = ...) -> None: ...
+
+class GetBatchEnforcementRequest(_message.Message):
+    __slots__ = ("batch_id",)
+    BATCH_ID_FIELD_NUMBER: _ClassVar[int]
+    batch_id: str
+    def __init__(self, batch_id: _Optional[str] = ...) -> None: ...
+
+class CasePlan(_message.Message):
+    __slots__ = ("line", "case_number", "plan_id", "state", "triage_class", "expected_class", "deducted_fen", "frozen_fen", "owed_fen", "reason")
+    LINE_FIELD_NUMBER: _ClassVar[int]
+    CASE_NUMBER_FIELD_NUMBER: _ClassVar[int]
+    PLAN_ID_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    TRIAGE_CLASS_FIELD_NUMBER: _ClassVar[int]
+    EXPECTED_CLASS_FIELD_NUMBER: _ClassVar[int]
+    DEDUCTED_FEN_FIELD_NUMBER: _ClassVar[int]
+    FROZEN_FEN_FIELD_NUMBER: _ClassVar[int]
+    OWED_FEN_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    line: int
+    case_number: str
+    plan_id: str
+    state: PlanState
+    triage_class: TriageClass
+    expected_class: TriageClass
+    deducted_fen: int
+    frozen_fen: int
+    owed_fen: int
+    reason: str
+    def __init__(self, line: _Optional[int] = ..., case_number: _Optional[str] = ..., plan_id: _Optional[str] = ..., state: _Optional[_Union[PlanState, str]] = ..., triage_class: _Optional[_Union[TriageClass, str]] = ..., expected_class: _Optional[_Union[TriageClass, str]] = ..., deducted_fen: _Optional[int] = ..., frozen_fen: _Optional[int] = ..., owed_fen: _Optional[int] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class BatchEnforcement(_message.Message):
+    __slots__ = ("batch_id", "cases", "planned", "executed", "running", "plans", "settled", "partial", "no_assets", "waiting_approval", "failed", "deducted_fen", "frozen_fen")
+    BATCH_ID_FIELD_NUMBER: _ClassVar[int]
+    CASES_FIELD_NUMBER: _ClassVar[int]
+    PLANNED_FIELD_NUMBER: _ClassVar[int]
+    EXECUTED_FIELD_NUMBER: _ClassVar[int]
+    RUNNING_FIELD_NUMBER: _ClassVar[int]
+    PLANS_FIELD_NUMBER: _ClassVar[int]
+    SETTLED_FIELD_NUMBER: _ClassVar[int]
+    PARTIAL_FIELD_NUMBER: _ClassVar[int]
+    NO_ASSETS_FIELD_NUMBER: _ClassVar[int]
+    WAITING_APPROVAL_FIELD_NUMBER: _ClassVar[int]
+    FAILED_FIELD_NUMBER: _ClassVar[int]
+    DEDUCTED_FEN_FIELD_NUMBER: _ClassVar[int]
+    FROZEN_FEN_FIELD_NUMBER: _ClassVar[int]
+    batch_id: str
+    cases: int
+    planned: int
+    executed: int
+    running: bool
+    plans: _containers.RepeatedCompositeFieldContainer[CasePlan]
+    settled: int
+    partial: int
+    no_assets: int
+    waiting_approval: int
+    failed: int
+    deducted_fen: int
+    frozen_fen: int
+    def __init__(self, batch_id: _Optional[str] = ..., cases: _Optional[int] = ..., planned: _Optional[int] = ..., executed: _Optional[int] = ..., running: _Optional[bool] = ..., plans: _Optional[_Iterable[_Union[CasePlan, _Mapping]]] = ..., settled: _Optional[int] = ..., partial: _Optional[int] = ..., no_assets: _Optional[int] = ..., waiting_approval: _Optional[int] = ..., failed: _Optional[int] = ..., deducted_fen: _Optional[int] = ..., frozen_fen: _Optional[int] = ...) -> None: ...

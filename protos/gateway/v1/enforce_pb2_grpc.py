@@ -65,6 +65,16 @@ class EnforcementPlansStub:
                 request_serializer=protos_dot_gateway_dot_v1_dot_enforce__pb2.DecideApprovalRequest.SerializeToString,
                 response_deserializer=protos_dot_gateway_dot_v1_dot_enforce__pb2.Plan.FromString,
                 _registered_method=True)
+        self.EnforceBatch = channel.unary_unary(
+                '/chakong.gateway.v1.EnforcementPlans/EnforceBatch',
+                request_serializer=protos_dot_gateway_dot_v1_dot_enforce__pb2.EnforceBatchRequest.SerializeToString,
+                response_deserializer=protos_dot_gateway_dot_v1_dot_enforce__pb2.BatchEnforcement.FromString,
+                _registered_method=True)
+        self.GetBatchEnforcement = channel.unary_unary(
+                '/chakong.gateway.v1.EnforcementPlans/GetBatchEnforcement',
+                request_serializer=protos_dot_gateway_dot_v1_dot_enforce__pb2.GetBatchEnforcementRequest.SerializeToString,
+                response_deserializer=protos_dot_gateway_dot_v1_dot_enforce__pb2.BatchEnforcement.FromString,
+                _registered_method=True)
 
 
 class EnforcementPlansServicer:
@@ -117,6 +127,21 @@ class EnforcementPlansServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def EnforceBatch(self, request, context):
+        """Plan (dry_run) or execute every case a batch's rows name, in the
+        background; the same plans each time (pl-<batch_id>-<line>).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetBatchEnforcement(self, request, context):
+        """Each case of a batch with its plan as it stands, and the totals.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_EnforcementPlansServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -149,6 +174,16 @@ def add_EnforcementPlansServicer_to_server(servicer, server):
                     servicer.Reject,
                     request_deserializer=protos_dot_gateway_dot_v1_dot_enforce__pb2.DecideApprovalRequest.FromString,
                     response_serializer=protos_dot_gateway_dot_v1_dot_enforce__pb2.Plan.SerializeToString,
+            ),
+            'EnforceBatch': grpc.unary_unary_rpc_method_handler(
+                    servicer.EnforceBatch,
+                    request_deserializer=protos_dot_gateway_dot_v1_dot_enforce__pb2.EnforceBatchRequest.FromString,
+                    response_serializer=protos_dot_gateway_dot_v1_dot_enforce__pb2.BatchEnforcement.SerializeToString,
+            ),
+            'GetBatchEnforcement': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetBatchEnforcement,
+                    request_deserializer=protos_dot_gateway_dot_v1_dot_enforce__pb2.GetBatchEnforcementRequest.FromString,
+                    response_serializer=protos_dot_gateway_dot_v1_dot_enforce__pb2.BatchEnforcement.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -314,6 +349,60 @@ class EnforcementPlans:
             '/chakong.gateway.v1.EnforcementPlans/Reject',
             protos_dot_gateway_dot_v1_dot_enforce__pb2.DecideApprovalRequest.SerializeToString,
             protos_dot_gateway_dot_v1_dot_enforce__pb2.Plan.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def EnforceBatch(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/chakong.gateway.v1.EnforcementPlans/EnforceBatch',
+            protos_dot_gateway_dot_v1_dot_enforce__pb2.EnforceBatchRequest.SerializeToString,
+            protos_dot_gateway_dot_v1_dot_enforce__pb2.BatchEnforcement.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetBatchEnforcement(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/chakong.gateway.v1.EnforcementPlans/GetBatchEnforcement',
+            protos_dot_gateway_dot_v1_dot_enforce__pb2.GetBatchEnforcementRequest.SerializeToString,
+            protos_dot_gateway_dot_v1_dot_enforce__pb2.BatchEnforcement.FromString,
             options,
             channel_credentials,
             insecure,

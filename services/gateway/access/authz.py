@@ -53,6 +53,9 @@ LIST_APPROVALS = "approvals.list"
 APPROVE = "approvals.approve"
 REJECT = "approvals.reject"
 APPROVALS = frozenset({LIST_APPROVALS, APPROVE, REJECT})
+# Plans for every case of a batch: admitted as a whole, then the batch decided
+# as READ_BATCH and each case as ENFORCE (enforce/batches.py).
+ENFORCE_BATCH = "batch.enforce"
 
 
 @dataclass(frozen=True)
@@ -107,6 +110,8 @@ def decide(
         if executor_id != principal.executor_id and not (principal.has_role(QUERY_TEAM) or principal.has_role(ADMIN)):
             return _deny(f"the {what} was submitted by {executor_id}; only they, the court's query team or an admin"
                          " may read it")
+        return ALLOW
+    if action == ENFORCE_BATCH:
         return ALLOW
     if action in APPROVALS:
         if not principal.has_role(APPROVER):

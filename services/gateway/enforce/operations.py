@@ -31,6 +31,14 @@ def _approval(action: str):
     return describe
 
 
+def _batch(action: str):
+    def describe(request) -> Call:
+        validate_token(request.batch_id, "batch_id", required=True)
+        return Call(action, request_id=request.batch_id)
+
+    return describe
+
+
 # A plan reaches agencies and moves money: the control limits.
 ENFORCE = Operation(authz.ENFORCE, enforce_pb2.EnforceRequest, _case(authz.ENFORCE), rate_limit=CONTROL)
 EXECUTE_PLAN = Operation(authz.EXECUTE_PLAN, enforce_pb2.GetPlanRequest, _case(authz.EXECUTE_PLAN),
@@ -41,6 +49,10 @@ LIST_APPROVALS = Operation(authz.LIST_APPROVALS, enforce_pb2.ListApprovalsReques
 APPROVE = Operation(authz.APPROVE, enforce_pb2.DecideApprovalRequest, _approval(authz.APPROVE), rate_limit=CONTROL)
 REJECT = Operation(authz.REJECT, enforce_pb2.DecideApprovalRequest, _approval(authz.REJECT), rate_limit=CONTROL)
 
+ENFORCE_BATCH = Operation(authz.ENFORCE_BATCH, enforce_pb2.EnforceBatchRequest, _batch(authz.ENFORCE_BATCH),
+                          rate_limit=CONTROL)
+GET_BATCH_ENFORCEMENT = Operation(authz.READ_BATCH, enforce_pb2.GetBatchEnforcementRequest, _batch(authz.READ_BATCH))
+
 # EnforcementPlans method name -> operation.
 BY_GRPC_METHOD: dict[str, Operation] = {
     "Enforce": ENFORCE,
@@ -49,4 +61,6 @@ BY_GRPC_METHOD: dict[str, Operation] = {
     "ListApprovals": LIST_APPROVALS,
     "Approve": APPROVE,
     "Reject": REJECT,
+    "EnforceBatch": ENFORCE_BATCH,
+    "GetBatchEnforcement": GET_BATCH_ENFORCEMENT,
 }

@@ -1,6 +1,7 @@
 """The EnforcementPlans gRPC service: the same plans and approvals as the HTTP API (http_api/enforce.py)."""
 
 from protos.gateway.v1 import enforce_pb2, enforce_pb2_grpc
+from services.gateway.enforce.batches import BatchPlans
 from services.gateway.enforce.service import EnforceService
 from services.gateway.grpc_api.door import ADMITTED
 from services.gateway.grpc_api.status import answer_errors
@@ -9,8 +10,9 @@ SERVICE_NAME = enforce_pb2.DESCRIPTOR.services_by_name["EnforcementPlans"].full_
 
 
 class EnforcementPlansServicer(enforce_pb2_grpc.EnforcementPlansServicer):
-    def __init__(self, enforce: EnforceService):
+    def __init__(self, enforce: EnforceService, batches: BatchPlans):
         self._enforce = enforce
+        self._batches = batches
 
     async def Enforce(self, request, context):
         return await answer_errors(context, self._enforce.enforce(request, ADMITTED.get().principal))
@@ -30,3 +32,9 @@ class EnforcementPlansServicer(enforce_pb2_grpc.EnforcementPlansServicer):
 
     async def Reject(self, request, context):
         return await answer_errors(context, self._enforce.decide(request, ADMITTED.get().principal, approve=False))
+
+    async def EnforceBatch(self, request, context):
+        return await answer_errors(context, self._batches.start(ADMITTED.get().principal, request))
+
+    async def GetBatchEnforcement(self, request, context):
+        return await answer_errors(context, self._batches.view(ADMITTED.get().principal, request.batch_id))

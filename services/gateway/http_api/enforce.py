@@ -6,6 +6,8 @@
     GET  /v1/approvals                                     (approver role)            -> ListApprovalsResponse
     POST /v1/approvals/{approval_id}/approve               {"reason"} (approver role)                   -> Plan
     POST /v1/approvals/{approval_id}/reject                {"reason"} (approver role)                   -> Plan
+    POST /v1/batches/{batch_id}/enforce                    {"dry_run"?}                  -> 202 BatchEnforcement
+    GET  /v1/batches/{batch_id}/enforcement                                                 -> BatchEnforcement
 
 Plans are the Plan message of protos/gateway/v1/enforce.proto as proto3 JSON
 (every field printed, int64 as strings, enums by name). 200: the plan as it
@@ -78,6 +80,16 @@ async def get_approvals(request: web.Request, admitted: Admitted) -> web.Respons
     return web.json_response(message_to_dict(approvals), dumps=dumps)
 
 
+async def post_batch_enforce(request: web.Request, admitted: Admitted) -> web.Response:
+    shown = await request.app[CORE].batch_plans.start(admitted.principal, admitted.request())
+    return web.json_response(message_to_dict(shown), status=202, dumps=dumps)
+
+
+async def get_batch_enforcement(request: web.Request, admitted: Admitted) -> web.Response:
+    shown = await request.app[CORE].batch_plans.view(admitted.principal, admitted.request().batch_id)
+    return web.json_response(message_to_dict(shown), dumps=dumps)
+
+
 def _decide(approve: bool):
     async def handle(request: web.Request, admitted: Admitted) -> web.Response:
         message = admitted.request()
@@ -140,4 +152,17 @@ def enforce_routes() -> list[Route]:
               "Reject a plan's deductions, with a reason; its freezes are kept or released by the court's policy.",
               DECISION_ANSWERS, parse=_with_path(enforce_pb2.DecideApprovalRequest, "approval_id"),
               body_schema="DecideApprovalRequest"),
+        Route("POST", "/v1/batches/{batch_id}/enforce", operations.ENFORCE_BATCH, post_batch_enforce, "enforceBatch",
+              "Plan (dry_run) or execute every case the batch's rows name, in the background; the same plans each"
+              " time, so a dry run then an execution executes what the dry run planned.",
+              (Answer(202, "Started (or going on): the cases and their plans as they stand.",
+                      enforce_pb2.BatchEnforcement),
+               Answer(403, "A case the caller may not enforce (each named and audited), or another's batch."),
+               Answer(404, "No such batch.")),
+              parse=_with_path(enforce_pb2.EnforceBatchRequest, "batch_id"), body_schema="EnforceBatchRequest"),
+        Route("GET", "/v1/batches/{batch_id}/enforcement", operations.GET_BATCH_ENFORCEMENT, get_batch_enforcement,
+              "getBatchEnforcement", "Each case of the batch with its plan and triage, and the totals.",
+              (Answer(200, "The batch's cases and plans.", enforce_pb2.BatchEnforcement),
+               Answer(403, "Another's batch."), Answer(404, "No such batch.")),
+              parse=_path_only(enforce_pb2.GetBatchEnforcementRequest, "batch_id")),
     ]

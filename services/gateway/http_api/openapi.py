@@ -196,6 +196,9 @@ def _rules(agencies: tuple[tuple[str, str], ...]) -> dict[str, dict[str, dict]]:
                                 "description": "The document the agencies are shown; absent: the case's."},
         },
         "gateway.v1.DecideApprovalRequest": {"approval_id": _TOKEN, "reason": text(MAX_REASON_CHARS)},
+        "gateway.v1.EnforceBatchRequest": {
+            "batch_id": _TOKEN, "dry_run": {"type": "boolean", "description": "Plan every case, act on nothing."},
+        },
         "gateway.v1.SubmitBatchRequest": {
             "rows": {"type": "array", "minItems": 1, "items": _ref("gateway.v1.BatchRow.input"),
                      "description": "At most BATCH_MAX_ROWS (default 10,000; more is 413). A row that breaks a rule"
@@ -637,6 +640,7 @@ _NAMED_BODIES = {
     # Bodies whose path parameter fills one of their fields (http_api/enforce.py).
     "EnforceRequest": lambda schemas: _path_body(schemas, "gateway.v1.EnforceRequest", "case_number"),
     "DecideApprovalRequest": lambda schemas: _path_body(schemas, "gateway.v1.DecideApprovalRequest", "approval_id"),
+    "EnforceBatchRequest": lambda schemas: _path_body(schemas, "gateway.v1.EnforceBatchRequest", "batch_id"),
     "Metrics": lambda schemas: {"text/plain": {"schema": {"type": "string"}},
                                 "application/openmetrics-text": {"schema": {"type": "string"}}},
     "OpenApi": lambda schemas: {"application/json": {"schema": {"type": "object"}}},

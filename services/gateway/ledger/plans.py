@@ -153,6 +153,13 @@ class PlanStore:
             )
         return [_plan(r) for r in reversed(rows)]
 
+    async def with_prefix(self, prefix: str) -> list[PlanRecord]:
+        """The plans whose IDs start with `prefix` (a batch's: pl-<batch_id>-), by the primary key's range."""
+        end = prefix[:-1] + chr(ord(prefix[-1]) + 1)
+        async with self.db.transaction(write=False) as tx:
+            rows = await tx.fetch("SELECT * FROM plans WHERE plan_id >= $1 AND plan_id < $2", prefix, end)
+        return [_plan(r) for r in rows]
+
     async def stats(self) -> tuple[int, int, int, int]:
         """(approvals waiting, the oldest one's request time or 0, cases triaged, cases settled by a plan)."""
         async with self.db.transaction(write=False) as tx:
