@@ -410,7 +410,7 @@ async def test_a_batch_plans_every_case_then_executes_them_once_with_totals(stac
     assert len(bank_freezes(stack.agencies[BANK], cases["partial"][0])) == len(
         steps_of((await stack.http.get(f"/v1/cases/{cases['partial'][0]}/plans/{partial['plan_id']}")).body, "FREEZE"))
     # Another officer's batch is not theirs to enforce.
-    async with officer(stack.http, "E0002") as other:
+    async with officer(stack, "E0002") as other:
         assert (await other.post(f"/v1/batches/{batch_id}/enforce", {"dry_run": True})).status == 403
 
 
