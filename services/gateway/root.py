@@ -22,6 +22,7 @@ from services.gateway.access.door import Door
 from services.gateway.access.labels import COURTS
 from services.gateway.access.stores import StoreProbe
 from services.gateway.admin.service import AgencyAdmin
+from services.gateway.reports.service import Reports
 from services.gateway.agencies.clients import AgencyClients
 from services.gateway.agencies.health import ejection_policy
 from services.gateway.agencies.registry import load_registry
@@ -64,6 +65,7 @@ class GatewayCore:
     holds: HoldSync
     door: Door
     admin: AgencyAdmin
+    reports: Reports
     readiness: Readiness = field(default_factory=Readiness)
 
     async def unready_reasons(self) -> list[str]:
@@ -156,4 +158,5 @@ async def open_gateway(settings: GatewaySettings) -> AsyncIterator[GatewayCore]:
         probe.start()
         stack.push_async_callback(probe.close)
 
-        yield GatewayCore(settings, clients, fanout, reloader, ledger, control, holds, door, admin)
+        reports = Reports(ledger, audit, clock.now_us)
+        yield GatewayCore(settings, clients, fanout, reloader, ledger, control, holds, door, admin, reports)

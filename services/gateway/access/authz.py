@@ -25,6 +25,9 @@ REGISTER_AGENCY = "agencies.register"
 UPDATE_AGENCY = "agencies.update"
 REMOVE_AGENCY = "agencies.remove"
 MANAGE_AGENCIES = frozenset({REGISTER_AGENCY, UPDATE_AGENCY, REMOVE_AGENCY})
+# The console's reads: allowed to any officer, their answers scoped by case_scope.
+LIST_CASES = "cases.list"
+COURT_REPORT = "reports.court"
 # Any other gateway method (agency management, registry reload, what is added later).
 ADMINISTER = "admin"
 
@@ -67,7 +70,7 @@ def decide(
     """Allow or deny `action` by `principal`; `court_code`, `executor_id` and `subject_id` are what the
     request names, `case` what the ledger has registered under `case_number` (None: not registered)."""
     court = principal.court_code
-    if action == LIST_AGENCIES:
+    if action in (LIST_AGENCIES, LIST_CASES, COURT_REPORT):
         return ALLOW
     if action == ADMINISTER or action in MANAGE_AGENCIES:
         if not principal.has_role(ADMIN):
@@ -105,3 +108,10 @@ def decide(
             " only a case's debtors may be asked about or acted on"
         )
     return ALLOW
+
+
+def case_scope(principal: Principal) -> tuple[str, str | None]:
+    """Which cases a list shows `principal`: (court, executor), executor None for all the court's.
+
+    The same rule as GET_CASE above: an admin sees the court's cases, an executor those assigned."""
+    return principal.court_code, None if principal.has_role(ADMIN) else principal.executor_id
