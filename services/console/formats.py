@@ -1,0 +1,65 @@
+"""How the console shows money, resident IDs and times: one place for each."""
+
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal, InvalidOperation
+
+from services.common.logs import mask_id
+
+# China keeps one offset all year (no daylight saving since 1991).
+SHANGHAI = timezone(timedelta(hours=8), "Asia/Shanghai")
+MAX_YUAN = Decimal("1000000000000")
+
+
+def money(fen) -> str:
+    """¥ with thousands separators: 123456789 fen -> ¥1,234,567.89."""
+    value = int(fen or 0)
+    sign = "-" if value < 0 else ""
+    yuan, cents = divmod(abs(value), 100)
+    return f"{sign}¥{yuan:,}.{cents:02d}"
+
+
+def parse_yuan(text: str) -> int:
+    """'30000' or '30,000.50' yuan -> fen; ValueError says what to fix."""
+    cleaned = text.strip().replace(",", "").replace("¥", "").replace("，", "")
+    if not cleaned:
+        raise ValueError("请填写金额 Enter an amount in yuan, e.g. 30000.00")
+    try:
+        value = Decimal(cleaned)
+    except InvalidOperation:
+        raise ValueError("金额格式不对 Not an amount: digits with at most two decimals, e.g. 30000.00") from None
+    if not value.is_finite() or value != value.quantize(Decimal("0.01")):
+        raise ValueError("金额最多两位小数 At most two decimals (fen), e.g. 30000.05")
+    if value <= 0:
+        raise ValueError("金额须大于零 The amount must be more than ¥0.00")
+    if value >= MAX_YUAN:
+        raise ValueError("金额过大 The amount is too large")
+    return int(value * 100)
+
+
+def may_see_full_ids(roles) -> bool:
+    """Only a court admin sees resident IDs in full; executors work with the masked form."""
+    return "admin" in roles
+
+
+def resident_id(id_number: str, roles) -> str:
+    return id_number if may_see_full_ids(roles) else mask_id(id_number)
+
+
+def shanghai_time(value) -> str:
+    """An RFC 3339 timestamp (proto3 JSON) or Unix seconds, as YYYY-MM-DD HH:MM:SS in Asia/Shanghai."""
+    if value in (None, "", 0):
+        return "—"
+    if isinstance(value, (int, float)):
+        moment = datetime.fromtimestamp(value, timezone.utc)
+    else:
+        try:
+            moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+        except ValueError:
+            return str(value)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def latency(ms) -> str:
+    return f"{float(ms or 0):,.0f} ms"
