@@ -18,6 +18,7 @@ from urllib.parse import quote
 import jinja2
 from aiohttp import web
 
+from services.common import identifiers
 from services.console import formats
 from services.console.actions import ACTIONS, Context, FormErrors
 from services.console.agencies import call_figures
@@ -41,6 +42,10 @@ CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self';
 PUBLIC = ("/console/sign-in", "/console/static/")
 DEMO_TOKEN_TTL_S = 8 * 3600
 AGENCY_KIND_LABELS = {"bank": "银行 Bank", "vehicle": "车辆 Vehicles", "realestate": "不动产 Real estate"}
+SUBJECT_LABELS = {"SUBJECT_TYPE_RESIDENT_ID": "居民身份证 Resident ID", "SUBJECT_TYPE_CREDIT_CODE": "统一社会信用代码 Credit code",
+                  "SUBJECT_TYPE_PASSPORT": "护照 Passport"}
+ACTION_LABELS = {"FREEZE": "冻结", "RENEW_FREEZE": "续冻", "RELEASE_FREEZE": "解冻", "DEDUCT": "扣划", "SEAL": "查封",
+                 "RENEW_SEAL": "续封", "RELEASE_SEAL": "解封", "TRANSFER": "过户"}
 STATUS_LABELS = {
     "AGENCY_STATUS_OK": "成功 OK", "AGENCY_STATUS_ERROR": "错误 ERROR", "AGENCY_STATUS_TIMEOUT": "超时 TIMEOUT",
     "AGENCY_STATUS_UNAVAILABLE": "不可用 UNAVAILABLE", "AGENCY_STATUS_UNSPECIFIED": "未知 UNKNOWN",
@@ -73,6 +78,8 @@ async def security_headers(request: web.Request, handler) -> web.StreamResponse:
 
 @web.middleware
 async def sessions(request: web.Request, handler) -> web.StreamResponse:
+    if not request.path.startswith("/console") or request.path.startswith("/console/static/"):
+        return await handler(request)
     store = request.app[SESSIONS]
     session = store.get(request.cookies.get(COOKIE, ""))
     fresh = session is None
@@ -94,6 +101,8 @@ async def sessions(request: web.Request, handler) -> web.StreamResponse:
 
 @web.middleware
 async def guard(request: web.Request, handler) -> web.StreamResponse:
+    if SESSION not in request:
+        return await handler(request)
     session: Session = request[SESSION]
     if request.method not in ("GET", "HEAD"):
         form = await request.post()
@@ -142,12 +151,19 @@ def case_url(case_number: str, suffix: str = "") -> str:
     return f"/console/cases/{quote(case_number, safe='')}{suffix}"
 
 
+def action_label(kind: str) -> str:
+    name = kind.removeprefix("ACTION_KIND_")
+    return f"{ACTION_LABELS.get(name, '')} {name}".strip()
+
+
 def templates() -> jinja2.Environment:
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True,
                              undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     env.filters.update(money=formats.money, when=formats.shanghai_time, latency=formats.latency,
                        case_url=case_url, status_label=lambda s: STATUS_LABELS.get(s, s),
                        kind_label=lambda k: AGENCY_KIND_LABELS.get(k, k),
+                       subject_label=lambda t: SUBJECT_LABELS.get(t, t),
+                       action_label=action_label,
                        enum=lambda value: str(value).rsplit("_", 1)[-1] if value else "—")
     env.globals.update(rid=formats.resident_id, actions=ACTIONS)
     return env
@@ -285,9 +301,7 @@ async def post_cases(request: web.Request) -> web.Response:
         if not sep or not name.strip():
             errors["debtors"] = f"第 {n + 1} 行应为 身份证号:姓名 Line {n + 1}: write ID:name"
             break
-        kind = "SUBJECT_TYPE_CREDIT_CODE" if len(id_number.strip()) == 18 and not id_number.strip()[:17].isdigit() \
-            else "SUBJECT_TYPE_RESIDENT_ID"
-        debtors.append({"type": kind, "id_number": id_number.strip(), "name": name.strip()})
+        debtors.append({"type": subject_type(id_number.strip()), "id_number": id_number.strip(), "name": name.strip()})
     if not debtors and "debtors" not in errors:
         errors["debtors"] = "至少一名被执行人 At least one debtor, one per line as ID:name"
     amounts = {}
@@ -315,6 +329,15 @@ async def post_cases(request: web.Request) -> web.Response:
         return await cases_page(request, {target: answer.message}, form, 400 if answer.status < 500 else 502)
     request[SESSION].flash = ("ok", f"已立案 Case {case_number} registered")
     raise web.HTTPSeeOther(case_url(case_number))
+
+
+def subject_type(id_number: str) -> str:
+    """A debtor line names a person by resident ID or a company by credit code; the gateway checks either."""
+    try:
+        identifiers.check_resident_id(id_number)
+    except identifiers.InvalidIdentifier:
+        return "SUBJECT_TYPE_CREDIT_CODE" if len(id_number) == 18 else "SUBJECT_TYPE_PASSPORT"
+    return "SUBJECT_TYPE_RESIDENT_ID"
 
 
 async def get_case(request: web.Request) -> web.Response:
