@@ -436,6 +436,9 @@ async def post_action(request: web.Request) -> web.Response:
     case, context = await action_context(request)
     form = await request.post()
     values = {k: str(v) for k, v in form.items() if k not in ("csrf", "confirmed", "idempotency_key")}
+    if form.get("confirmed") == "no":
+        return page(request, "action.html", case=case, action=action, context=context, values=values, errors={},
+                    built=None)
     try:
         built = action.build(values, context)
     except FormErrors as exc:
@@ -497,13 +500,14 @@ async def get_dashboard(request: web.Request) -> web.Response:
         return day["partial_queries"] / day["queries"] if day["queries"] else 0
 
     charts = [
-        bar_chart("每日被查询案件数 Cases queried per day", labels, [d["cases_queried"] for d in rows], count, "bar-a"),
-        bar_chart("每日冻结金额 Amount frozen per day", labels, [int(d["frozen_fen"]) for d in rows],
-                  formats.money, "bar-b"),
-        bar_chart("每日扣划金额 Amount deducted per day", labels, [int(d["deducted_fen"]) for d in rows],
-                  formats.money, "bar-c"),
-        bar_chart("每日部分结果查询占比 Partial queries per day", labels, [ratio(d) for d in rows],
-                  lambda v: f"{v:.0%}", "bar-d"),
+        (title, bar_chart(title, labels, values, show, css))
+        for title, values, show, css in (
+            ("每日被查询案件数 Cases queried per day", [d["cases_queried"] for d in rows], count, "bar-a"),
+            ("每日冻结金额 Amount frozen per day", [int(d["frozen_fen"]) for d in rows], formats.money, "bar-b"),
+            ("每日扣划金额 Amount deducted per day", [int(d["deducted_fen"]) for d in rows], formats.money, "bar-c"),
+            ("每日部分结果查询占比 Share of partial queries per day", [ratio(d) for d in rows],
+             lambda v: f"{v:.0%}", "bar-d"),
+        )
     ]
     totals = {
         "queried": sum(d["cases_queried"] for d in rows),
