@@ -158,6 +158,33 @@ def test_query_fills_in_every_agency_live(visit):
     v.check("case-query")
 
 
+def tab_to(page, name: str, limit: int = 40) -> None:
+    """Press Tab until the focused element's accessible text starts with `name`."""
+    for _ in range(limit):
+        page.keyboard.press("Tab")
+        focused = page.evaluate("() => document.activeElement.getAttribute('aria-label')"
+                                " || document.activeElement.textContent.trim()")
+        if focused.startswith(name):
+            return
+    raise AssertionError(f"{name!r} is not reachable with Tab")
+
+
+def test_the_console_works_from_the_keyboard(visit):
+    v = visit()
+    page = v.open("/console/sign-in")
+    page.keyboard.press("Tab")
+    assert page.evaluate("() => document.activeElement.textContent") == "跳到正文 Skip to content"
+    tab_to(page, "执行干警 Executor (demo case)")
+    page.keyboard.press("Enter")
+    expect(page).to_have_url(re.compile(r"/console/cases$"))
+    tab_to(page, CASE.case_number)
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", level=1)).to_have_text(CASE.case_number)
+    tab_to(page, "查询 Query")
+    page.keyboard.press("Enter")
+    expect(page.locator("#agency-icbc tr[data-status]")).to_have_attribute("data-status", "OK", timeout=15_000)
+
+
 def test_freeze_deduct_release(visit):
     v = visit()
     page = v.sign_in("E0001")

@@ -35,7 +35,9 @@ SETTINGS = web.AppKey("settings", ConsoleSettings)
 GATEWAY = web.AppKey("gateway", Gateway)
 SESSIONS = web.AppKey("sessions", Sessions)
 TEMPLATES = web.AppKey("templates", jinja2.Environment)
-SESSION = "session"
+SESSION = web.RequestKey("session", Session)
+# Set when sign-in or sign-out replaced the session: the cookie is sent again.
+SESSION_CHANGED = web.RequestKey("session_changed", bool)
 
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self';"
        " form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
@@ -91,7 +93,7 @@ async def sessions(request: web.Request, handler) -> web.StreamResponse:
     except web.HTTPException as exc:
         response = exc
     session = request[SESSION]  # sign-in and sign-out replace it
-    if fresh or request.get("session_changed"):
+    if fresh or request.get(SESSION_CHANGED):
         response.set_cookie(COOKIE, session.id, path="/console", httponly=True, samesite="Strict",
                             secure=request.app[SETTINGS].tls)
     if isinstance(response, web.HTTPException):
@@ -118,7 +120,7 @@ async def guard(request: web.Request, handler) -> web.StreamResponse:
     except Unauthenticated as exc:
         request.app[SESSIONS].drop(session)
         request[SESSION] = request.app[SESSIONS].new()
-        request["session_changed"] = True
+        request[SESSION_CHANGED] = True
         request[SESSION].flash = ("error", f"请重新登录 Please sign in again: {exc}")
         raise web.HTTPSeeOther("/console/sign-in") from None
     except Refused as exc:
@@ -250,7 +252,7 @@ async def post_sign_in(request: web.Request) -> web.Response:
     if not answer.ok:
         return sign_in_page(request, {"token": f"网关拒绝 The gateway answered: {answer.message}"}, 400)
     request[SESSION] = request.app[SESSIONS].sign_in(request[SESSION], token, claims, settings.session_hours)
-    request["session_changed"] = True
+    request[SESSION_CHANGED] = True
     logger.info("console sign-in: executor %s of court %s", claims.executor_id, claims.court_code)
     raise web.HTTPSeeOther("/console/cases")
 
@@ -258,7 +260,7 @@ async def post_sign_in(request: web.Request) -> web.Response:
 async def post_sign_out(request: web.Request) -> web.Response:
     request.app[SESSIONS].drop(request[SESSION])
     request[SESSION] = request.app[SESSIONS].new()
-    request["session_changed"] = True
+    request[SESSION_CHANGED] = True
     request[SESSION].flash = ("ok", "已退出 Signed out")
     raise web.HTTPSeeOther("/console/sign-in")
 
