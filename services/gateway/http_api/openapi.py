@@ -342,16 +342,16 @@ _REQUEST_HEADERS = {
     },
 }
 # Query-string parameters a route may read, by name.
-QUERY_PARAMETERS = {
+_QUERY_PARAMETERS = {
     "search": {"name": "search", "in": "query", "required": False,
-               "schema": {"type": "string", "maxLength": 64},
+               "schema": {"type": "string", "maxLength": 64, "pattern": f"^(?:{_printable_class()}| )*$"},
                "description": "A part of the case number, or of a debtor's name or ID."},
     "limit": {"name": "limit", "in": "query", "required": False,
-              "schema": {"type": "string", "pattern": "^[0-9]{1,6}$"},
-              "description": "At most this many cases, 1 to 200 (default 50)."},
+              "schema": {"type": "string", "pattern": "^(?:[0-9]|[1-9][0-9]|1[0-9]{2}|200)$"},
+              "description": "At most this many cases, 1 to 200 (0 or absent: 50)."},
     "days": {"name": "days", "in": "query", "required": False,
-             "schema": {"type": "string", "pattern": "^[0-9]{1,6}$"},
-             "description": "Days back, today included, 1 to 92 (default 14)."},
+             "schema": {"type": "string", "pattern": "^(?:[0-9]|[1-8][0-9]|9[0-2])$"},
+             "description": "Days back, today included, 1 to 92 (0 or absent: 14)."},
 }
 _PATH_PARAMETERS = {
     "case_number": {**CASE_NUMBER, "description": "URL-encoded, e.g. %282024%29%E7%9A%9601%E6%89%A7123%E5%8F%B7"
@@ -554,7 +554,7 @@ def _operation(route: Route, schemas: _Schemas) -> dict:
         for name in _path_names(route.path)
     ]
     parameters += [_REQUEST_HEADERS[name] for name in route.headers]
-    parameters += [QUERY_PARAMETERS[name] for name in route.query]
+    parameters += [_QUERY_PARAMETERS[name] for name in route.query]
     if parameters:
         operation["parameters"] = parameters
     if route.body_schema is not None:

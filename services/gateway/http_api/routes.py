@@ -68,7 +68,7 @@ class Route:
     api: str = "http"
     # Request headers it reads besides Authorization (openapi.HEADERS).
     headers: tuple[str, ...] = ()
-    # Query-string parameters its `parse` reads (openapi.QUERY_PARAMETERS).
+    # Query-string parameters its `parse` reads (openapi._QUERY_PARAMETERS).
     query: tuple[str, ...] = ()
     # A JSON body its own `parse` reads: the name of the document's schema for it (openapi.py).
     body_schema: str | None = None
