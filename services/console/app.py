@@ -43,17 +43,6 @@ CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self';
        " form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
 PUBLIC = ("/console/sign-in", "/console/static/")
 DEMO_TOKEN_TTL_S = 8 * 3600
-AGENCY_KIND_LABELS = {"bank": "银行 Bank", "vehicle": "车辆 Vehicles", "realestate": "不动产 Real estate"}
-SUBJECT_LABELS = {"SUBJECT_TYPE_RESIDENT_ID": "居民身份证 Resident ID", "SUBJECT_TYPE_CREDIT_CODE": "统一社会信用代码 Credit code",
-                  "SUBJECT_TYPE_PASSPORT": "护照 Passport"}
-ACTION_LABELS = {"FREEZE": "冻结", "RENEW_FREEZE": "续冻", "RELEASE_FREEZE": "解冻", "DEDUCT": "扣划", "SEAL": "查封",
-                 "RENEW_SEAL": "续封", "RELEASE_SEAL": "解封", "TRANSFER": "过户"}
-STATUS_LABELS = {
-    "AGENCY_STATUS_OK": "成功 OK", "AGENCY_STATUS_ERROR": "错误 ERROR", "AGENCY_STATUS_TIMEOUT": "超时 TIMEOUT",
-    "AGENCY_STATUS_UNAVAILABLE": "不可用 UNAVAILABLE", "AGENCY_STATUS_UNSPECIFIED": "未知 UNKNOWN",
-}
-
-
 class Unauthenticated(Exception):
     """The gateway no longer accepts the session's token: sign in again."""
 
@@ -153,19 +142,12 @@ def case_url(case_number: str, suffix: str = "") -> str:
     return f"/console/cases/{quote(case_number, safe='')}{suffix}"
 
 
-def action_label(kind: str) -> str:
-    name = kind.removeprefix("ACTION_KIND_")
-    return f"{ACTION_LABELS.get(name, '')} {name}".strip()
-
-
 def templates() -> jinja2.Environment:
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True,
                              undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     env.filters.update(money=formats.money, when=formats.shanghai_time, latency=formats.latency,
-                       case_url=case_url, status_label=lambda s: STATUS_LABELS.get(s, s),
-                       kind_label=lambda k: AGENCY_KIND_LABELS.get(k, k),
-                       subject_label=lambda t: SUBJECT_LABELS.get(t, t),
-                       action_label=action_label,
+                       case_url=case_url, status_label=formats.agency_status, kind_label=formats.agency_kind,
+                       subject_label=formats.subject_type, action_label=formats.action_kind,
                        enum=lambda value: str(value).rsplit("_", 1)[-1] if value else "—")
     env.globals.update(rid=formats.resident_id, actions=ACTIONS)
     return env
@@ -303,7 +285,7 @@ async def post_cases(request: web.Request) -> web.Response:
         if not sep or not name.strip():
             errors["debtors"] = f"第 {n + 1} 行应为 身份证号:姓名 Line {n + 1}: write ID:name"
             break
-        debtors.append({"type": subject_type(id_number.strip()), "id_number": id_number.strip(), "name": name.strip()})
+        debtors.append({"type": debtor_type(id_number.strip()), "id_number": id_number.strip(), "name": name.strip()})
     if not debtors and "debtors" not in errors:
         errors["debtors"] = "至少一名被执行人 At least one debtor, one per line as ID:name"
     amounts = {}
@@ -333,7 +315,7 @@ async def post_cases(request: web.Request) -> web.Response:
     raise web.HTTPSeeOther(case_url(case_number))
 
 
-def subject_type(id_number: str) -> str:
+def debtor_type(id_number: str) -> str:
     """A debtor line names a person by resident ID or a company by credit code; the gateway checks either."""
     try:
         identifiers.check_resident_id(id_number)
@@ -455,7 +437,7 @@ async def post_action(request: web.Request) -> web.Response:
     number = case["case"]["case_number"]
     if answer.status in (200, 202):
         state = answer.body.get("state", "")
-        request[SESSION].flash = ("ok", f"{action.title}: {formats_state(state)} · {built.confirmation}")
+        request[SESSION].flash = ("ok", f"{action.title}: {formats.action_state(state)} · {built.confirmation}")
         raise web.HTTPSeeOther(case_url(number))
     field = answer.error.get("field", "")
     field = {"amount_fen": "amount", "price_fen": "price", "buyer.id_number": "buyer_id",
@@ -463,11 +445,6 @@ async def post_action(request: web.Request) -> web.Response:
     errors = {field or "_": answer.message}
     return page(request, "action.html", status=answer.status if answer.status < 500 else 502, case=case,
                 action=action, context=context, values=values, errors=errors, built=None)
-
-
-def formats_state(state: str) -> str:
-    return {"ACTION_STATE_SUCCEEDED": "已完成 SUCCEEDED", "ACTION_STATE_PENDING": "处理中 PENDING (the gateway keeps"
-            " driving it)", "ACTION_STATE_REFUSED": "被拒绝 REFUSED"}.get(state, state)
 
 
 # Agencies and the dashboard

@@ -63,3 +63,39 @@ def shanghai_time(value) -> str:
 
 def latency(ms) -> str:
     return f"{float(ms or 0):,.0f} ms"
+
+
+# Enum names of the gateway's JSON, as labels: Chinese first, then English.
+AGENCY_KINDS = {"bank": "银行 Bank", "vehicle": "车辆 Vehicles", "realestate": "不动产 Real estate"}
+SUBJECT_TYPES = {"SUBJECT_TYPE_RESIDENT_ID": "居民身份证 Resident ID",
+                 "SUBJECT_TYPE_CREDIT_CODE": "统一社会信用代码 Credit code", "SUBJECT_TYPE_PASSPORT": "护照 Passport"}
+ACTION_KINDS = {"FREEZE": "冻结", "RENEW_FREEZE": "续冻", "RELEASE_FREEZE": "解冻", "DEDUCT": "扣划", "SEAL": "查封",
+                "RENEW_SEAL": "续封", "RELEASE_SEAL": "解封", "TRANSFER": "过户"}
+ACTION_STATES = {"ACTION_STATE_SUCCEEDED": "已完成 SUCCEEDED",
+                 "ACTION_STATE_PENDING": "处理中 PENDING (the gateway keeps driving it)",
+                 "ACTION_STATE_REFUSED": "被拒绝 REFUSED"}
+AGENCY_STATUSES = {
+    "AGENCY_STATUS_OK": "成功 OK", "AGENCY_STATUS_ERROR": "错误 ERROR", "AGENCY_STATUS_TIMEOUT": "超时 TIMEOUT",
+    "AGENCY_STATUS_UNAVAILABLE": "不可用 UNAVAILABLE", "AGENCY_STATUS_UNSPECIFIED": "未知 UNKNOWN",
+}
+
+
+def agency_kind(kind: str) -> str:
+    return AGENCY_KINDS.get(kind, kind)
+
+
+def subject_type(name: str) -> str:
+    return SUBJECT_TYPES.get(name, name)
+
+
+def agency_status(name: str) -> str:
+    return AGENCY_STATUSES.get(name, name)
+
+
+def action_state(name: str) -> str:
+    return ACTION_STATES.get(name, name)
+
+
+def action_kind(name: str) -> str:
+    kind = name.removeprefix("ACTION_KIND_")
+    return f"{ACTION_KINDS.get(kind, '')} {kind}".strip()
