@@ -12,10 +12,7 @@ import logging
 import secrets
 import time
 from collections.abc import Awaitable, Callable
-from pathlib import Path
-from urllib.parse import quote
 
-import jinja2
 from aiohttp import web
 
 from services.common import identifiers
@@ -24,29 +21,20 @@ from services.console.actions import ACTIONS, Context, FormErrors
 from services.console.agencies import call_figures
 from services.console.charts import bar_chart
 from services.console.config import COURT_ACCOUNTS, DEMO_OFFICERS, ConsoleSettings
-from services.console.gateway import Answer, Gateway, GatewayUnreachable, case_path
+from services.console.gateway import Gateway, GatewayUnreachable
+from services.console.render import (
+    GATEWAY, HERE, SESSION, SESSION_CHANGED, SESSIONS, SETTINGS, TEMPLATES, Refused, Unauthenticated, ask, case_url,
+    fragment, load_agencies, load_case, page, refused_page, sse, templates,
+)
 from services.console.sessions import COOKIE, Officer, Session, Sessions, Ticket
 from services.security.tokens import TokenSigner
 
 logger = logging.getLogger(__name__)
 
-HERE = Path(__file__).parent
-SETTINGS = web.AppKey("settings", ConsoleSettings)
-GATEWAY = web.AppKey("gateway", Gateway)
-SESSIONS = web.AppKey("sessions", Sessions)
-TEMPLATES = web.AppKey("templates", jinja2.Environment)
-SESSION = web.RequestKey("session", Session)
-# Set when sign-in or sign-out replaced the session: the cookie is sent again.
-SESSION_CHANGED = web.RequestKey("session_changed", bool)
-
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self';"
        " form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
 PUBLIC = ("/console/sign-in", "/console/static/")
 DEMO_TOKEN_TTL_S = 8 * 3600
-class Unauthenticated(Exception):
-    """The gateway no longer accepts the session's token: sign in again."""
-
-
 # Middlewares
 
 
@@ -117,81 +105,6 @@ async def guard(request: web.Request, handler) -> web.StreamResponse:
     except GatewayUnreachable as exc:
         return page(request, "error.html", status=503, title="网关无响应 Gateway not answering",
                     message=f"{exc}. 请稍后重试 Try again in a moment.")
-
-
-# Rendering
-
-
-def page(request: web.Request, template: str, *, status: int = 200, **values) -> web.Response:
-    session: Session = request[SESSION]
-    flash, session.flash = session.flash, None
-    html = request.app[TEMPLATES].get_template(template).render(
-        session=session, officer=session.officer, csrf=session.csrf, flash=flash, path=request.path,
-        roles=session.officer.roles if session.officer else frozenset(), **values)
-    return web.Response(text=html, status=status, content_type="text/html", charset="utf-8")
-
-
-def fragment(request: web.Request, template: str, **values) -> str:
-    session: Session = request[SESSION]
-    return request.app[TEMPLATES].get_template(template).render(
-        csrf=session.csrf, officer=session.officer, roles=session.officer.roles if session.officer else frozenset(),
-        **values)
-
-
-def case_url(case_number: str, suffix: str = "") -> str:
-    return f"/console/cases/{quote(case_number, safe='')}{suffix}"
-
-
-def templates() -> jinja2.Environment:
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True,
-                             undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
-    env.filters.update(money=formats.money, when=formats.shanghai_time, latency=formats.latency,
-                       case_url=case_url, status_label=formats.agency_status, kind_label=formats.agency_kind,
-                       subject_label=formats.subject_type, action_label=formats.action_kind,
-                       enum=lambda value: str(value).rsplit("_", 1)[-1] if value else "—")
-    env.globals.update(rid=formats.resident_id, actions=ACTIONS)
-    return env
-
-
-# Calling the gateway as the officer
-
-
-async def ask(request: web.Request, method: str, path: str, **kwargs) -> Answer:
-    session: Session = request[SESSION]
-    gateway = request.app[GATEWAY]
-    if method == "GET":
-        answer = await gateway.get(path, session.token, **kwargs)
-    else:
-        answer = await gateway.post(path, session.token, **kwargs)
-    if answer.status == 401:
-        raise Unauthenticated(answer.message)
-    return answer
-
-
-async def load_case(request: web.Request, case_number: str) -> dict:
-    answer = await ask(request, "GET", case_path(case_number))
-    if not answer.ok:
-        raise Refused(answer)
-    return answer.body
-
-
-class Refused(Exception):
-    """The gateway refused to show something: the page says what it said (the guard renders it)."""
-
-    def __init__(self, answer: Answer):
-        super().__init__(answer.message)
-        self.answer = answer
-
-
-def refused_page(request: web.Request, answer: Answer) -> web.Response:
-    status = answer.status if answer.status in (400, 403, 404) else 502
-    title = {403: "无权访问 Not allowed", 404: "未找到 Not found"}.get(answer.status, "网关拒绝 Refused")
-    return page(request, "error.html", status=status, title=title, message=answer.message)
-
-
-async def load_agencies(request: web.Request) -> list[dict]:
-    answer = await ask(request, "GET", "/v1/agencies")
-    return answer.body.get("agencies", []) if answer.ok else []
 
 
 # Sign-in and sign-out
@@ -351,11 +264,6 @@ async def post_query(request: web.Request) -> web.Response:
     if request.headers.get("HX-Request") == "true":
         return web.Response(text=fragment(request, "query_stream.html", query=query), content_type="text/html")
     return page(request, "case.html", case=case, query=query)
-
-
-def sse(event: str, html: str) -> bytes:
-    data = "".join(f"data: {line}\n" for line in html.splitlines() or [""])
-    return f"event: {event}\n{data}\n".encode()
 
 
 async def get_stream(request: web.Request) -> web.StreamResponse:

@@ -90,10 +90,17 @@ class Gateway:
 
     async def stream_query(self, token: str, body: dict) -> AsyncIterator[tuple[str, dict]]:
         """POST /v1/queries/stream: (event, data) as each arrives; ("error", body) if it is refused."""
+        async for event in self.events("POST", "/v1/queries/stream", token, body):
+            yield event
+
+    async def events(self, method: str, path: str, token: str, body: dict | None = None
+                     ) -> AsyncIterator[tuple[str, dict]]:
+        """A server-sent event stream of the gateway's: (event, JSON data) as each arrives; ("error", body) if the
+        gateway refused it or did not answer. Comment lines (keep-alives) are skipped."""
         assert self._session is not None
         try:
-            async with self._session.post("/v1/queries/stream", json=body, headers=self._headers(token),
-                                          timeout=STREAM_TIMEOUT) as response:
+            async with self._session.request(method, path, json=body, headers=self._headers(token),
+                                             timeout=STREAM_TIMEOUT) as response:
                 if response.status != 200:
                     text = await response.text()
                     try:
@@ -112,8 +119,42 @@ class Gateway:
                         yield event, json.loads("\n".join(data))
                         event, data = "", []
         except (aiohttp.ClientError, TimeoutError) as exc:
-            logger.warning("gateway query stream: %s", exc)
+            logger.warning("gateway stream %s: %s", path, exc)
             yield "error", {"error": {"message": f"the gateway did not answer ({type(exc).__name__})"}}
+
+    async def upload(self, path: str, token: str, data: bytes, content_type: str) -> Answer:
+        """POST a file's bytes as they are (a batch's CSV or XLSX)."""
+        assert self._session is not None
+        headers = {**self._headers(token), "Content-Type": content_type}
+        try:
+            async with self._session.post(path, data=data, headers=headers) as response:
+                text = await response.text()
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise GatewayUnreachable(f"the gateway did not answer ({type(exc).__name__})") from None
+        try:
+            return Answer(response.status, json.loads(text) if text else {})
+        except ValueError:
+            return Answer(response.status, {"error": {"message": f"the gateway answered HTTP {response.status}"}})
+
+    async def download(self, path: str, token: str, params: dict) -> AsyncIterator[bytes | Answer]:
+        """GET a file: first the Answer (status, with the headers' type and name in body), then its chunks."""
+        assert self._session is not None
+        try:
+            async with self._session.get(path, params=params, headers=self._headers(token),
+                                         timeout=STREAM_TIMEOUT) as response:
+                if response.status != 200:
+                    text = await response.text()
+                    try:
+                        yield Answer(response.status, json.loads(text))
+                    except ValueError:
+                        yield Answer(response.status, {})
+                    return
+                yield Answer(200, {"content_type": response.headers.get("Content-Type", ""),
+                                   "disposition": response.headers.get("Content-Disposition", "")})
+                async for chunk in response.content.iter_chunked(64 * 1024):
+                    yield chunk
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise GatewayUnreachable(f"the gateway did not answer ({type(exc).__name__})") from None
 
     async def metrics(self) -> str:
         """The gateway's /metrics text (no token: it is a scrape)."""
