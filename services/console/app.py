@@ -19,6 +19,7 @@ from services.common import identifiers
 from services.console import formats
 from services.console.actions import ACTIONS, Context, FormErrors
 from services.console.agencies import call_figures
+from services.console.batches import batch_routes
 from services.console.charts import bar_chart
 from services.console.config import COURT_ACCOUNTS, DEMO_OFFICERS, ConsoleSettings
 from services.console.gateway import Gateway, GatewayUnreachable
@@ -26,6 +27,7 @@ from services.console.render import (
     GATEWAY, HERE, SESSION, SESSION_CHANGED, SESSIONS, SETTINGS, TEMPLATES, Refused, Unauthenticated, ask, case_url,
     fragment, load_agencies, load_case, page, refused_page, sse, templates,
 )
+from services.console.plans import plan_routes
 from services.console.sessions import COOKIE, Officer, Session, Sessions, Ticket
 from services.security.tokens import TokenSigner
 
@@ -444,6 +446,7 @@ def create_app(settings: ConsoleSettings) -> web.Application:
         ("GET", "/console/agencies", get_agencies),
         ("GET", "/console/dashboard", get_dashboard),
     ]
+    routes += plan_routes() + batch_routes()
     for method, path, handler in routes:
         app.router.add_route(method, path, handler)
     app.router.add_static("/console/static/", HERE / "static", append_version=True)

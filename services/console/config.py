@@ -22,6 +22,7 @@ class DemoOfficer:
 DEMO_OFFICERS = (
     DemoOfficer("E0001", "340100", ("executor",), "执行干警 Executor (demo case)"),
     DemoOfficer("A0001", "340100", ("admin", "executor"), "法院管理员 Court admin"),
+    DemoOfficer("AP0001", "340100", ("approver",), "审批干警 Approver (four eyes)"),
     DemoOfficer("E0002", "340100", ("executor",), "未分配的执行干警 Executor not assigned"),
     DemoOfficer("E0201", "340200", ("executor",), "外院执行干警 Executor of another court"),
 )

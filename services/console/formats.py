@@ -99,3 +99,25 @@ def action_state(name: str) -> str:
 def action_kind(name: str) -> str:
     kind = name.removeprefix("ACTION_KIND_")
     return f"{ACTION_KINDS.get(kind, '')} {kind}".strip()
+
+
+PLAN_STATES = {"PLAN_STATE_DRAFT": "待执行 DRAFT (nothing done yet)", "PLAN_STATE_EXECUTING": "执行中 EXECUTING",
+               "PLAN_STATE_WAITING_APPROVAL": "待审批 WAITING_APPROVAL", "PLAN_STATE_DONE": "已完成 DONE"}
+TRIAGE_CLASSES = {"TRIAGE_CLASS_SETTLED": "执行完毕 SETTLED", "TRIAGE_CLASS_PARTIAL": "部分执行 PARTIAL",
+                  "TRIAGE_CLASS_NO_ASSETS": "无财产可供执行 NO_ASSETS",
+                  "TRIAGE_CLASS_WAITING_APPROVAL": "待审批 WAITING_APPROVAL", "TRIAGE_CLASS_FAILED": "失败 FAILED",
+                  "TRIAGE_CLASS_UNSPECIFIED": "—"}
+STEP_KINDS = {"STEP_KIND_FREEZE": "冻结 Freeze", "STEP_KIND_DEDUCT": "扣划 Deduct", "STEP_KIND_SEAL": "查封 Seal",
+              "STEP_KIND_RELEASE_FREEZE": "解冻 Release"}
+
+
+def plan_state(name: str) -> str:
+    return PLAN_STATES.get(name, name)
+
+
+def triage_class(name: str) -> str:
+    return TRIAGE_CLASSES.get(name, name)
+
+
+def step_kind(name: str) -> str:
+    return STEP_KINDS.get(name, name)

@@ -58,6 +58,7 @@ def templates() -> jinja2.Environment:
     env.filters.update(money=formats.money, when=formats.shanghai_time, latency=formats.latency,
                        case_url=case_url, status_label=formats.agency_status, kind_label=formats.agency_kind,
                        subject_label=formats.subject_type, action_label=formats.action_kind,
+                       plan_state=formats.plan_state, triage_label=formats.triage_class, step_label=formats.step_kind,
                        enum=lambda value: str(value).rsplit("_", 1)[-1] if value else "—")
     env.globals.update(rid=formats.resident_id, actions=ACTIONS)
     return env
