@@ -1,5 +1,6 @@
 """How the console shows money, resident IDs and times: one place for each."""
 
+import re
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
 
@@ -80,6 +81,20 @@ AGENCY_STATUSES = {
 }
 
 
+# The protos' enums: a value's JSON name is its enum's name in UPPER_SNAKE, "_", then the value.
+ENUMS = ("AccountStatus", "AccountType", "ActionKind", "ActionState", "AgencyKind", "AgencyStatus", "ApprovalState",
+         "HoldState", "PlanState", "PropertyUse", "StepKind", "StepState", "SubjectType", "TriageClass",
+         "VehicleStatus")
+_ENUM_PREFIXES = tuple(re.sub(r"(?<!^)(?=[A-Z])", "_", name).upper() + "_" for name in ENUMS)
+
+
+def enum_value(name) -> str:
+    """'PLAN_STATE_WAITING_APPROVAL' -> 'WAITING_APPROVAL'; '' -> '—'."""
+    if not name:
+        return "—"
+    return next((name[len(p):] for p in _ENUM_PREFIXES if name.startswith(p)), name)
+
+
 def agency_kind(kind: str) -> str:
     return AGENCY_KINDS.get(kind, kind)
 
@@ -97,7 +112,7 @@ def action_state(name: str) -> str:
 
 
 def action_kind(name: str) -> str:
-    kind = name.removeprefix("ACTION_KIND_")
+    kind = enum_value(name)
     return f"{ACTION_KINDS.get(kind, '')} {kind}".strip()
 
 

@@ -59,7 +59,7 @@ def templates() -> jinja2.Environment:
                        case_url=case_url, status_label=formats.agency_status, kind_label=formats.agency_kind,
                        subject_label=formats.subject_type, action_label=formats.action_kind,
                        plan_state=formats.plan_state, triage_label=formats.triage_class, step_label=formats.step_kind,
-                       enum=lambda value: str(value).rsplit("_", 1)[-1] if value else "—")
+                       enum=formats.enum_value)
     env.globals.update(rid=formats.resident_id, actions=ACTIONS)
     return env
 
