@@ -9,6 +9,8 @@ DURATION = "chakong_gateway_agency_call_duration_seconds"
 CALLS = "chakong_gateway_agency_calls_total"
 IN_FLIGHT = "chakong_gateway_agency_calls_in_flight"
 UP = "chakong_gateway_agency_up"
+# Answers still awaited after the officer's reply went (the gateway keeps them: late answers).
+LATE = "chakong_gateway_late_calls_in_flight"
 
 
 def quantile(q: float, buckets: list[tuple[float, float]]) -> float | None:
@@ -30,10 +32,12 @@ def quantile(q: float, buckets: list[tuple[float, float]]) -> float | None:
 
 
 def call_figures(metrics_text: str) -> dict[str, dict]:
-    """Per agency, over every method since the gateway started: p50 and p99 (ms), error ratio, calls, in flight, up."""
+    """Per agency, over every method since the gateway started: p50 and p99 (ms), error ratio, calls, in flight,
+    late answers waiting, up."""
     buckets: dict[str, dict[float, float]] = defaultdict(lambda: defaultdict(float))
     calls: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
     in_flight: dict[str, float] = defaultdict(float)
+    late: dict[str, float] = defaultdict(float)
     up: dict[str, float] = {}
     for family in text_string_to_metric_families(metrics_text):
         for sample in family.samples:
@@ -46,6 +50,8 @@ def call_figures(metrics_text: str) -> dict[str, dict]:
                 calls[agency][sample.labels.get("outcome", "")] += sample.value
             elif sample.name == IN_FLIGHT:
                 in_flight[agency] += sample.value
+            elif sample.name == LATE:
+                late[agency] += sample.value
             elif sample.name == UP:
                 up[agency] = sample.value
     figures = {}
@@ -60,6 +66,7 @@ def call_figures(metrics_text: str) -> dict[str, dict]:
             "calls": int(total),
             "error_ratio": failed / total if total else None,
             "in_flight": int(in_flight[agency]),
+            "late": int(late[agency]),
             "up": up.get(agency),
         }
     return figures
