@@ -19,7 +19,7 @@ from services.common import identifiers
 from services.console import formats
 from services.console.actions import ACTIONS, Context, FormErrors
 from services.console.agencies import call_figures
-from services.console.batches import batch_routes
+from services.console.batches import MAX_UPLOAD_BYTES, batch_routes
 from services.console.charts import bar_chart
 from services.console.config import COURT_ACCOUNTS, DEMO_OFFICERS, ConsoleSettings
 from services.console.gateway import Gateway, GatewayUnreachable
@@ -425,7 +425,8 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def create_app(settings: ConsoleSettings) -> web.Application:
-    app = web.Application(middlewares=[security_headers, sessions, guard], client_max_size=1024 ** 2)
+    # A batch's case list is the largest body a form sends.
+    app = web.Application(middlewares=[security_headers, sessions, guard], client_max_size=MAX_UPLOAD_BYTES + 2 ** 16)
     app[SETTINGS] = settings
     app[SESSIONS] = Sessions()
     app[TEMPLATES] = templates()
