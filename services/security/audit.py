@@ -565,9 +565,13 @@ class SqliteAuditStore:
         """The `answered` records of `action` by officers of `court_code` since `since` (the command centre's figures)."""
         def read():
             with self._lock:
-                assert self._conn is not None
-                return self._conn.execute(_ANSWERS_SQL.format("?", "?", "?"),
-                                          (court_code, action, _timestamp(since))).fetchall()
+                if self._conn is None:
+                    raise AuditUnavailable("audit store is closed")
+                try:
+                    return self._conn.execute(_ANSWERS_SQL.format("?", "?", "?"),
+                                              (court_code, action, _timestamp(since))).fetchall()
+                except sqlite3.Error as exc:
+                    raise AuditUnavailable(f"audit store read failed: {exc}") from None
 
         return [Answered(*row) for row in await asyncio.to_thread(read)]
 

@@ -5,23 +5,28 @@ the caller is assigned to unless an admin asks (authz.case_scope): what the
 door allows is only "you may ask", what you get is yours.
 """
 
+import logging
 import statistics
 from datetime import datetime, timedelta, timezone
 
+import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from protos.common.v1 import common_pb2
-from protos.gateway.v1 import reports_pb2
+from protos.gateway.v1 import control_pb2, reports_pb2
 from services.common.validation import FieldError, check_printable
 from services.gateway.access import authz
+from services.gateway.errors import RETRY_AFTER_S, GatewayError
 from services.gateway.ledger import SUCCEEDED
+from services.security.audit import AuditError
 from services.security.tokens import Principal
+
+logger = logging.getLogger(__name__)
 
 # China keeps one offset all year (no daylight saving since 1991).
 SHANGHAI = timezone(timedelta(hours=8), "Asia/Shanghai")
 DEFAULT_LIMIT, MAX_LIMIT, MAX_SEARCH_CHARS = 50, 200, 64
 DEFAULT_DAYS, MAX_DAYS = 14, 92
-KIND_FREEZE, KIND_DEDUCT = 1, 4
 QUERY = authz.QUERY
 
 
@@ -73,13 +78,19 @@ class Reports:
         for action in actions:
             row = rows[day_of_us(action.created_at_us)]
             row.actions += 1
-            if action.state == SUCCEEDED and action.kind == KIND_FREEZE:
+            if action.state == SUCCEEDED and action.kind == control_pb2.ACTION_KIND_FREEZE:
                 row.frozen_fen += action.amount_fen
-            elif action.state == SUCCEEDED and action.kind == KIND_DEDUCT:
+            elif action.state == SUCCEEDED and action.kind == control_pb2.ACTION_KIND_DEDUCT:
                 row.deducted_fen += action.amount_fen
         queried: dict = {}
         first_query: dict[str, datetime] = {}
-        for answer in await self.audit.answers(court, QUERY, since):
+        try:
+            answers = await self.audit.answers(court, QUERY, since)
+        except AuditError as exc:
+            logger.error("court report: the audit trail is unavailable: %s", exc)
+            raise GatewayError(grpc.StatusCode.UNAVAILABLE, "the audit trail is unavailable; retry later",
+                               retry_after=RETRY_AFTER_S) from None
+        for answer in answers:
             moment = datetime.strptime(answer.recorded_at, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
             day = moment.astimezone(SHANGHAI).date()
             if day not in rows:
