@@ -231,6 +231,18 @@ def test_freeze_deduct_release(visit):
     v.check("case-after-actions")
 
 
+def test_every_action_form_labels_its_fields(visit):
+    v = visit()
+    page = v.sign_in("E0001")
+    for slug, title in (("freeze", "冻结 Freeze"), ("deduct", "扣划 Deduct"), ("release", "解除 Release"),
+                        ("seal", "查封 Seal"), ("renew", "续行 Renew"), ("transfer", "过户 Transfer")):
+        v.open(f"{CASE_PATH}/actions/{slug}")
+        expect(page.get_by_role("heading", level=1)).to_have_text(title)
+        for field in page.locator("form.grid input:not([type=hidden]), form.grid select").all():
+            expect(page.locator(f"label[for='{field.get_attribute('id')}']")).to_have_count(1)
+        v.check(f"action-{slug}")
+
+
 def test_a_post_without_the_csrf_token_is_refused(visit):
     v = visit()
     page = v.sign_in("E0001")
