@@ -15,7 +15,8 @@ from playwright.sync_api import expect, sync_playwright
 
 from tests.support.auth import issue_token
 from tests.support.console import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, artifacts, axe_violations, require_browser, start_stack
-from tests.support.gateway import CASE, debtor
+from protos.common.v1 import common_pb2
+from tests.support.gateway import CASE, debtor, population
 
 pytestmark = pytest.mark.timeout(180)
 PAGE_STATUSES = {400: "Bad Request", 403: "Forbidden", 404: "Not Found"}
@@ -229,6 +230,40 @@ def test_freeze_deduct_release(visit):
         expect(timeline).to_contain_text(kind)
     assert timeline.locator("li.state-succeeded").count() >= 3
     v.check("case-after-actions")
+
+
+def test_seal_renew_and_transfer(visit):
+    v = visit()
+    page = v.sign_in("E0001")
+    v.open(CASE_PATH)
+    query_demo_debtor(page)
+    property_row = page.locator("#query-final tr", has_text="不动产权第").first
+    certificate = property_row.locator("td").nth(1).inner_text()
+    property_row.get_by_role("link", name="查封 Seal").click()
+    expect(page.get_by_label("车牌或不动产权证号 Plate or certificate number")).to_have_value(certificate)
+    page.get_by_role("button", name="下一步：确认 Next: confirm").click()
+    expect(page.locator(".confirmation")).to_contain_text(f"Seal {certificate} at")
+    page.get_by_role("button", name=re.compile("Confirm")).click()
+    expect(page.get_by_role("status")).to_contain_text("SUCCEEDED")
+    seal = page.get_by_role("region", name="冻结与查封 Holds").locator("tbody tr", has_text=certificate)
+    seal.get_by_role("link", name="续行 Renew").click()
+    page.get_by_role("button", name="下一步：确认 Next: confirm").click()
+    expect(page.locator(".confirmation")).to_contain_text(f"Renew the seal on {certificate}")
+    page.get_by_role("button", name=re.compile("Confirm")).click()
+    expect(page.get_by_role("status")).to_contain_text("SUCCEEDED")
+    seal.get_by_role("link", name="过户 Transfer").click()
+    buyer = next(s for s in population() if s.subject_type == common_pb2.SUBJECT_TYPE_RESIDENT_ID)
+    page.get_by_label("买受人身份证号 Buyer's resident ID").fill(buyer.id_number)
+    page.get_by_label("买受人姓名 Buyer's name").fill(buyer.name)
+    page.get_by_label("裁定书号 Ruling number").fill("(2026)皖01执123号之一")
+    page.get_by_label("成交价（元）Price (yuan)").fill("880,000")
+    page.get_by_role("button", name="下一步：确认 Next: confirm").click()
+    expect(page.locator(".confirmation")).to_contain_text(f"Transfer {certificate}")
+    expect(page.locator(".confirmation")).to_contain_text(f"to {buyer.name} for ¥880,000.00")
+    v.check("transfer-confirm")
+    page.get_by_role("button", name=re.compile("Confirm")).click()
+    expect(page.get_by_role("status")).to_contain_text("SUCCEEDED")
+    expect(page.locator(".timeline")).to_contain_text("过户 TRANSFER")
 
 
 def test_every_action_form_labels_its_fields(visit):
