@@ -24,12 +24,12 @@ from services.console.charts import bar_chart
 from services.console.config import COURT_ACCOUNTS, DEMO_OFFICERS, ConsoleSettings
 from services.console.gateway import Gateway, GatewayUnreachable
 from services.console.render import (
-    GATEWAY, HERE, SESSION, SESSION_CHANGED, SESSIONS, SETTINGS, TEMPLATES, Refused, Unauthenticated, ask, case_url,
-    fragment, load_agencies, load_case, page, refused_page, sse, templates,
+    GATEWAY, HERE, OPERATIONS, SESSION, SESSION_CHANGED, SESSIONS, SETTINGS, TEMPLATES, Refused, Unauthenticated, ask, case_url,
+    fragment, gateway_has, load_agencies, load_case, page, refused_page, sse, templates,
 )
 from services.console.plans import plan_routes
 from services.console.sessions import COOKIE, Officer, Session, Sessions, Ticket
-from services.security.tokens import TokenSigner
+from services.security.tokens import ROLES, TokenSigner
 
 logger = logging.getLogger(__name__)
 
@@ -94,6 +94,7 @@ async def guard(request: web.Request, handler) -> web.StreamResponse:
     public = request.path.startswith(PUBLIC)
     if not public and session.officer is None:
         raise web.HTTPSeeOther("/console/sign-in")
+    await gateway_has(request, "")  # what the navigation offers
     try:
         return await handler(request)
     except Unauthenticated as exc:
@@ -121,7 +122,12 @@ async def get_sign_in(request: web.Request) -> web.Response:
 def sign_in_page(request: web.Request, errors: dict | None = None, status: int = 200) -> web.Response:
     settings = request.app[SETTINGS]
     return page(request, "sign_in.html", status=status, errors=errors or {},
-                demo=DEMO_OFFICERS if settings.demo_sign_in else ())
+                demo=demo_officers() if settings.demo_sign_in else ())
+
+
+def demo_officers():
+    """The demo officers whose roles tokens can carry (the approver role comes with 查冻扣)."""
+    return [o for o in DEMO_OFFICERS if set(o.roles) <= ROLES]
 
 
 async def post_sign_in(request: web.Request) -> web.Response:
@@ -129,7 +135,7 @@ async def post_sign_in(request: web.Request) -> web.Response:
     settings = request.app[SETTINGS]
     demo = str(form.get("demo", ""))
     if demo:
-        officer = next((o for o in DEMO_OFFICERS if o.executor_id == demo), None)
+        officer = next((o for o in demo_officers() if o.executor_id == demo), None)
         if officer is None or not settings.demo_sign_in:
             return sign_in_page(request, {"demo": "没有这位演示干警 No such demo officer here"}, 400)
         token = TokenSigner.from_file(settings.dev_signing_key).issue(
@@ -429,6 +435,7 @@ def create_app(settings: ConsoleSettings) -> web.Application:
     app = web.Application(middlewares=[security_headers, sessions, guard], client_max_size=MAX_UPLOAD_BYTES + 2 ** 16)
     app[SETTINGS] = settings
     app[SESSIONS] = Sessions()
+    app[OPERATIONS] = {}
     app[TEMPLATES] = templates()
     app.cleanup_ctx.append(gateway_client)
     routes: list[tuple[str, str, Handler]] = [

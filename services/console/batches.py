@@ -7,7 +7,7 @@ streams the results file through without keeping it.
 
 from aiohttp import web
 
-from services.console.render import GATEWAY, SESSION, Refused, Unauthenticated, ask, fragment, page, sse
+from services.console.render import GATEWAY, SESSION, Refused, Unauthenticated, ask, fragment, page, requires, sse
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 UPLOADS = {".csv": "text/csv", ".xlsx": XLSX}
@@ -21,10 +21,12 @@ async def batches_page(request: web.Request, errors: dict | None = None, rejecte
     return page(request, "batches.html", status=status, batches=batches, errors=errors or {}, rejected=rejected)
 
 
+@requires("submitBatch")
 async def get_batches(request: web.Request) -> web.Response:
     return await batches_page(request)
 
 
+@requires("submitBatch")
 async def post_batch(request: web.Request) -> web.Response:
     form = await request.post()
     upload = form.get("file")
@@ -46,6 +48,7 @@ async def post_batch(request: web.Request) -> web.Response:
     raise web.HTTPSeeOther(f"/console/batches/{batch['batch_id']}")
 
 
+@requires("submitBatch")
 async def get_batch(request: web.Request) -> web.Response:
     answer = await ask(request, "GET", f"/v1/batches/{request.match_info['batch_id']}")
     if not answer.ok:
@@ -53,6 +56,7 @@ async def get_batch(request: web.Request) -> web.Response:
     return page(request, "batch.html", batch=answer.body)
 
 
+@requires("submitBatch")
 async def get_batch_events(request: web.Request) -> web.StreamResponse:
     """The gateway's progress events, each as the progress table's HTML."""
     batch_id = request.match_info["batch_id"]
@@ -71,6 +75,7 @@ async def get_batch_events(request: web.Request) -> web.StreamResponse:
     return response
 
 
+@requires("submitBatch")
 async def get_batch_results(request: web.Request) -> web.StreamResponse:
     batch_id, fmt = request.match_info["batch_id"], request.match_info["format"]
     if fmt not in DOWNLOADS:

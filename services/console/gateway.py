@@ -156,6 +156,20 @@ class Gateway:
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise GatewayUnreachable(f"the gateway did not answer ({type(exc).__name__})") from None
 
+    async def operations(self) -> frozenset[str] | None:
+        """The operation IDs the gateway's /openapi.json declares (no token); None when it did not answer."""
+        assert self._session is not None
+        try:
+            async with self._session.get("/openapi.json") as response:
+                if response.status != 200:
+                    return None
+                document = await response.json()
+        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+            logger.warning("gateway openapi.json: %s", exc)
+            return None
+        return frozenset(op["operationId"] for item in document.get("paths", {}).values()
+                         for op in item.values() if isinstance(op, dict) and "operationId" in op)
+
     async def metrics(self) -> str:
         """The gateway's /metrics text (no token: it is a scrape)."""
         assert self._session is not None

@@ -9,7 +9,7 @@ follows it until it ends.
 from aiohttp import web
 
 from services.console.gateway import case_path
-from services.console.render import SESSION, Refused, ask, case_url, fragment, load_case, page
+from services.console.render import SESSION, Refused, ask, case_url, fragment, load_case, page, requires
 
 
 def plan_path(case_number: str, plan_id: str, suffix: str = "") -> str:
@@ -20,6 +20,7 @@ def plan_url(case_number: str, plan_id: str) -> str:
     return case_url(case_number, f"/plans/{plan_id}")
 
 
+@requires("enforceCase")
 async def post_enforce(request: web.Request) -> web.Response:
     """A dry run: the plan, nothing done yet."""
     case_number = request.match_info["case_number"]
@@ -37,6 +38,7 @@ async def load_plan(request: web.Request) -> dict:
     return answer.body
 
 
+@requires("getPlan")
 async def get_plan(request: web.Request) -> web.Response:
     plan = await load_plan(request)
     if request.headers.get("HX-Request") == "true":
@@ -45,6 +47,7 @@ async def get_plan(request: web.Request) -> web.Response:
     return page(request, "plan.html", plan=plan, case=case)
 
 
+@requires("executePlan")
 async def post_execute(request: web.Request) -> web.Response:
     case_number, plan_id = request.match_info["case_number"], request.match_info["plan_id"]
     answer = await ask(request, "POST", plan_path(case_number, plan_id, "/execute"), body={})
@@ -53,6 +56,7 @@ async def post_execute(request: web.Request) -> web.Response:
     raise web.HTTPSeeOther(plan_url(case_number, plan_id))
 
 
+@requires("listApprovals")
 async def get_approvals(request: web.Request) -> web.Response:
     answer = await ask(request, "GET", "/v1/approvals")
     if not answer.ok:
@@ -60,6 +64,7 @@ async def get_approvals(request: web.Request) -> web.Response:
     return page(request, "approvals.html", approvals=answer.body.get("approvals", []), errors={})
 
 
+@requires("approve")
 async def post_decision(request: web.Request) -> web.Response:
     approval_id, verb = request.match_info["approval_id"], request.match_info["decision"]
     if verb not in ("approve", "reject"):

@@ -1,5 +1,6 @@
 """What every console page uses: the app's keys, templates, and calls to the gateway as the signed-in officer."""
 
+import functools
 import logging
 from pathlib import Path
 from urllib.parse import quote
@@ -21,6 +22,8 @@ GATEWAY = web.AppKey("gateway", Gateway)
 SESSIONS = web.AppKey("sessions", Sessions)
 TEMPLATES = web.AppKey("templates", jinja2.Environment)
 SESSION = web.RequestKey("session", Session)
+# What the gateway declares (operation IDs of its OpenAPI document): pages for what it lacks are not offered.
+OPERATIONS = web.AppKey("operations", dict)
 # Set when sign-in or sign-out replaced the session: the cookie is sent again.
 SESSION_CHANGED = web.RequestKey("session_changed", bool)
 
@@ -32,11 +35,33 @@ class Unauthenticated(Exception):
 # Rendering
 
 
+async def gateway_has(request: web.Request, operation_id: str) -> bool:
+    """Whether the gateway serves `operation_id` (asked once, again after a failure)."""
+    known = request.app[OPERATIONS]
+    if known.get("ids") is None:
+        known["ids"] = await request.app[GATEWAY].operations()
+    return operation_id in (known["ids"] or ())
+
+
+def requires(operation_id: str):
+    """A page that exists only where the gateway serves `operation_id` (its batch or 查冻扣 API, say)."""
+    def wrap(handler):
+        @functools.wraps(handler)
+        async def guarded(request: web.Request) -> web.StreamResponse:
+            if not await gateway_has(request, operation_id):
+                return page(request, "error.html", status=404, title="未提供 Not offered",
+                            message=f"此网关未提供该功能 This gateway does not serve {operation_id}.")
+            return await handler(request)
+        return guarded
+    return wrap
+
+
 def page(request: web.Request, template: str, *, status: int = 200, **values) -> web.Response:
     session: Session = request[SESSION]
     flash, session.flash = session.flash, None
     html = request.app[TEMPLATES].get_template(template).render(
         session=session, officer=session.officer, csrf=session.csrf, flash=flash, path=request.path,
+        serves=request.app[OPERATIONS].get("ids") or frozenset(),
         roles=session.officer.roles if session.officer else frozenset(), **values)
     return web.Response(text=html, status=status, content_type="text/html", charset="utf-8")
 
