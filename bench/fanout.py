@@ -36,6 +36,13 @@ half the time), so neither always runs right after the other.
 
     git worktree add /work/ab-old <old commit>
     .venv/bin/python bench/fanout.py --agencies 20 --compare-checkout /work/ab-old
+
+Every gateway listens in plaintext (INSECURE_PLAINTEXT=1) unless --tls: then
+this checkout's gateway serves TLS on its own ports (INSECURE_PLAINTEXT=agencies,
+a development CA made for the run; the agency links stay plaintext) and the
+bench's clients dial it over TLS, trusting that CA. The cost of TLS on the
+client hop, in one run: `--tls --compare-checkout .` (the baseline, this same
+checkout, stays on plaintext ports).
 """
 
 import argparse
@@ -60,6 +67,8 @@ from protos.common.v1 import common_pb2  # noqa: E402
 from protos.gateway.v1 import control_pb2, control_pb2_grpc, gateway_pb2, gateway_pb2_grpc  # noqa: E402
 from services import datagen  # noqa: E402
 from services.cli.auth import gateway_channel as gateway_channel_for  # noqa: E402
+from services.common.tls import gateway_client_context, gateway_client_credentials  # noqa: E402
+from services.security import pki  # noqa: E402
 from services.security.tokens import TokenSigner, write_signing_key  # noqa: E402
 from tests.support.harness import ServiceProcess  # noqa: E402
 
@@ -111,9 +120,13 @@ class Stack:
     """N mock banks and a gateway, each its own process; with `baseline_checkout`
     a second gateway from that checkout's code on the same agencies."""
 
-    def __init__(self, n: int, workdir: Path, baseline_checkout: Path | None = None):
+    def __init__(self, n: int, workdir: Path, baseline_checkout: Path | None = None, tls: bool = False):
         self.n, self.workdir = n, workdir
         self.baseline_checkout = baseline_checkout
+        # This checkout's gateway on TLS ports, with the run's own CA; the baseline stays plaintext.
+        self.pki = pki.PkiLayout(workdir / "pki") if tls else None
+        if self.pki is not None:
+            pki.init_pki(self.pki.directory, [])
         self.agencies: list[ServiceProcess] = []
         self.gateway: ServiceProcess | None = None
         self.baseline: ServiceProcess | None = None
@@ -149,7 +162,13 @@ class Stack:
                 for i, a in enumerate(self.agencies)
             )
         )
-        self.gateway = ServiceProcess("services.gateway", self.gateway_env(registry, self.workdir)).start()
+        tls_env = {}
+        if self.pki is not None:
+            server = self.pki.gateway_server
+            tls_env = {"INSECURE_PLAINTEXT": "agencies", "GATEWAY_TLS_CERT": str(server.cert),
+                       "GATEWAY_TLS_KEY": str(server.key), "GATEWAY_TLS_CA": str(self.pki.ca.cert)}
+        env = {**self.gateway_env(registry, self.workdir), **tls_env}
+        self.gateway = ServiceProcess("services.gateway", env).start()
         if self.baseline_checkout:
             # Same registry, token key, plaintext and limits; its own ledger and
             # audit trail; the checkout's code (cwd and PYTHONPATH).
@@ -235,9 +254,15 @@ async def interleaved_latency(
         turn += 1
 
 
-async def register_case(gateway: ServiceProcess, signer: TokenSigner, workload: Workload) -> None:
+def credentials(gateway: ServiceProcess, stack: "Stack"):
+    """TLS trusting the run's CA for a gateway that announced https; None (plaintext) for the others."""
+    return gateway_client_credentials(stack.pki.ca.cert) if gateway.endpoints.get("scheme") == "https" else None
+
+
+async def register_case(gateway: ServiceProcess, stack: "Stack", signer: TokenSigner, workload: Workload) -> None:
     """Queries need a registered case naming the subjects as debtors, asked by an assigned executor."""
-    admin = gateway_channel_for(gateway.endpoints["grpc"], signer.issue("ADMIN", CASE.court_code, ("admin",)))
+    admin = gateway_channel_for(gateway.endpoints["grpc"], signer.issue("ADMIN", CASE.court_code, ("admin",)),
+                                credentials(gateway, stack))
     async with admin:
         await control_pb2_grpc.EnforcementControlStub(admin).RegisterCase(
             control_pb2.RegisterCaseRequest(
@@ -250,15 +275,20 @@ async def register_case(gateway: ServiceProcess, signer: TokenSigner, workload: 
 class GatewayClient:
     """One gateway's two APIs, the executor token on every call."""
 
-    def __init__(self, gateway: ServiceProcess, token: str, concurrency: int):
+    def __init__(self, gateway: ServiceProcess, stack: "Stack", token: str, concurrency: int):
         # Metadata on each call, not a client interceptor: grpc.aio's interceptors
         # cost the client more than the gateway's whole overhead.
         self.auth_metadata = (("authorization", f"Bearer {token}"),)
-        self.channel = grpc.aio.insecure_channel(gateway.endpoints["grpc"])
+        tls = credentials(gateway, stack)
+        address = gateway.endpoints["grpc"]
+        self.channel = grpc.aio.insecure_channel(address) if tls is None else grpc.aio.secure_channel(address, tls)
         self.stub = gateway_pb2_grpc.AssetGatewayStub(self.channel)
-        self.http_url = f"http://{gateway.endpoints['http']}/v1/queries"
+        scheme = "http" if tls is None else "https"
+        self.http_url = f"{scheme}://{gateway.endpoints['http']}/v1/queries"
+        context = True if tls is None else gateway_client_context(stack.pki.ca.cert)
         self.http = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(limit=concurrency * 2), headers={"Authorization": f"Bearer {token}"}
+            connector=aiohttp.TCPConnector(limit=concurrency * 2, ssl=context),
+            headers={"Authorization": f"Bearer {token}"},
         )
 
     async def grpc(self, subject) -> None:
@@ -290,9 +320,9 @@ async def measure(stack: Stack, seconds: float, concurrency: int, rounds: int) -
     signer = TokenSigner.from_file(stack.token_key)
     gateways = {"gateway": stack.gateway, **({"baseline": stack.baseline} if stack.baseline else {})}
     for gateway in gateways.values():  # each its own ledger
-        await register_case(gateway, signer, workload)
+        await register_case(gateway, stack, signer, workload)
     token = signer.issue(CASE.executor_id, CASE.court_code, ("executor",))
-    clients = {name: GatewayClient(gateway, token, concurrency) for name, gateway in gateways.items()}
+    clients = {name: GatewayClient(gateway, stack, token, concurrency) for name, gateway in gateways.items()}
 
     modes = {"direct": lambda s: direct_query(bank_stubs, s)}
     for name, client in clients.items():
@@ -396,6 +426,12 @@ def main() -> None:
         help="another checkout of this repository: a second gateway from its code on the same agencies,"
         " modes baseline_grpc and baseline_http, new/baseline figures",
     )
+    parser.add_argument(
+        "--tls",
+        action="store_true",
+        help="this checkout's gateway serves TLS on its ports (the baseline stays plaintext): with"
+        " --compare-checkout ., the cost of TLS on the client hop",
+    )
     args = parser.parse_args()
     if args.compare_checkout:
         args.compare_checkout = args.compare_checkout.resolve()
@@ -425,10 +461,12 @@ async def run(args: argparse.Namespace) -> None:
     counts = args.agencies or [5, 20]
     sides = check_sources(args.compare_checkout) if args.compare_checkout else None
     commits = {name: side["commit"] for name, side in sides.items()} if sides else None
+    if commits and args.tls:
+        commits = {"gateway": commits["gateway"] + " TLS", "baseline": commits["baseline"] + " plaintext"}
     results = {}
     with tempfile.TemporaryDirectory(prefix="chakong-bench-") as workdir:
         for n in counts:
-            stack = Stack(n, Path(workdir), args.compare_checkout)
+            stack = Stack(n, Path(workdir), args.compare_checkout, tls=args.tls)
             try:
                 stack.start()
                 results[str(n)] = await measure(stack, args.seconds, args.concurrency, args.rounds)
@@ -466,6 +504,7 @@ async def run(args: argparse.Namespace) -> None:
         "concurrency": args.concurrency,
         "rounds": args.rounds,
         "client_loop": args.client_loop,
+        "tls": args.tls,
         "results": results,
     }
     print(json.dumps(summary))

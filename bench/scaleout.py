@@ -126,7 +126,8 @@ async def run_phase(client: Client, workload: Workload, seconds: float, concurre
 
 async def register_case(gateway: ServiceProcess, signer: TokenSigner, workload: Workload) -> None:
     """Queries need a registered case naming the subjects as debtors, asked by an assigned executor."""
-    admin = gateway_channel_for(gateway.endpoints["grpc"], signer.issue("ADMIN", CASE.court_code, ("admin",)))
+    # Plaintext, as every process of this bench (PLAINTEXT): it measures scale-out, not TLS.
+    admin = gateway_channel_for(gateway.endpoints["grpc"], signer.issue("ADMIN", CASE.court_code, ("admin",)), None)
     async with admin:
         await control_pb2_grpc.EnforcementControlStub(admin).RegisterCase(
             control_pb2.RegisterCaseRequest(

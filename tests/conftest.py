@@ -37,6 +37,27 @@ def token_keys(tmp_path_factory):
             os.environ[key] = value
 
 
+@pytest.fixture(scope="session", autouse=True)
+def gateway_pki(tmp_path_factory):
+    """One PKI for the run: the certificate every gateway's ports serve (GATEWAY_TLS_*) and the CA its
+    clients trust (CHAKONG_CA: the CLI, tests/support/tls.py GatewayEndpoints)."""
+    from services.security import pki
+
+    directory = tmp_path_factory.mktemp("gateway-pki")
+    pki.init_pki(directory, [])
+    layout = pki.PkiLayout(directory)
+    env = {"GATEWAY_TLS_CERT": str(layout.gateway_server.cert), "GATEWAY_TLS_KEY": str(layout.gateway_server.key),
+           "GATEWAY_TLS_CA": str(layout.ca.cert), "CHAKONG_CA": str(layout.ca.cert)}
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    yield layout
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
 TEST_ENV = {
     "CHAKONG_TOKEN_PUBLIC_KEY": "",
     "CHAKONG_TOKEN_SIGNING_KEY": "",

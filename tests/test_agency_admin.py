@@ -15,11 +15,11 @@ import aiohttp
 import grpc
 
 from protos.gateway.v1 import admin_pb2, admin_pb2_grpc, gateway_pb2, gateway_pb2_grpc
-from services.cli.auth import gateway_channel
 from tests.support.auth import auth_headers, issue_token
 from tests.support.gateway import register_showcase_case
 from tests.support.gateway_process import query, start_gateway
 from tests.support.harness import REPO
+from tests.support.tls import GatewayEndpoints
 
 
 def by_id(agencies: list[dict]) -> dict[str, dict]:
@@ -95,10 +95,11 @@ async def test_grpc_and_the_cli_change_the_set_and_every_gateway_on_the_ledger_f
     gateways = []
     for name in ("one", "two"):
         (tmp_path / name).mkdir()
-        gateways.append(start_gateway(tmp_path / name, start_service, [icbc], LEDGER_URL=ledger,
+        # TLS ports: the CLI below trusts the run's CA (CHAKONG_CA), as it trusts make run's.
+        gateways.append(start_gateway(tmp_path / name, start_service, [icbc], tls=True, LEDGER_URL=ledger,
                                       REGISTRY_POLL_SECONDS="0.2")[0])
     one, two = gateways
-    async with gateway_channel(one.endpoints["grpc"], issue_token()) as channel:
+    async with GatewayEndpoints.of(one).channel(issue_token()) as channel:
         added = await admin_pb2_grpc.AgencyAdminStub(channel).RegisterAgency(admin_pb2.RegisterAgencyRequest(
             agency=admin_pb2.AgencyEntry(agency_id=vmo.id, kind=gateway_pb2.AGENCY_KIND_VEHICLE, display_name="车管所",
                                          address=vmo.address, timeout_ms=1500)), timeout=10)
@@ -111,17 +112,17 @@ async def test_grpc_and_the_cli_change_the_set_and_every_gateway_on_the_ledger_f
         except grpc.aio.AioRpcError as exc:
             assert exc.code() == grpc.StatusCode.INVALID_ARGUMENT and exc.details().startswith("agency.agency_id: ")
 
-    async def listed_at(address: str) -> dict[str, gateway_pb2.Agency]:
-        async with gateway_channel(address, issue_token()) as channel:
+    async def listed_at(gateway) -> dict[str, gateway_pb2.Agency]:
+        async with GatewayEndpoints.of(gateway).channel(issue_token()) as channel:
             answer = await gateway_pb2_grpc.AssetGatewayStub(channel).ListAgencies(gateway_pb2.ListAgenciesRequest(),
                                                                                   timeout=5)
         return {a.agency_id: a for a in answer.agencies}
 
     for _ in range(50):  # the other gateway follows at its next poll of the ledger
-        if vmo.id in await listed_at(two.endpoints["grpc"]):
+        if vmo.id in await listed_at(two):
             break
         await asyncio.sleep(0.1)
-    assert (await listed_at(two.endpoints["grpc"]))[vmo.id].external
+    assert (await listed_at(two))[vmo.id].external
 
     def cli(*args: str) -> subprocess.CompletedProcess:
         return subprocess.run([sys.executable, "-m", "services.cli.main", "--gateway", two.endpoints["grpc"], *args],
@@ -130,13 +131,13 @@ async def test_grpc_and_the_cli_change_the_set_and_every_gateway_on_the_ledger_f
     updated = cli("agency", "update", "--id", vmo.id, "--kind", "vehicle", "--name", "车管所", "--address",
                   vmo.address, "--timeout-ms", "900")
     assert updated.returncode == 0 and "updated hefei-vmo" in updated.stdout, updated.stderr
-    assert (await listed_at(two.endpoints["grpc"]))[vmo.id].timeout_ms == 900
+    assert (await listed_at(two))[vmo.id].timeout_ms == 900
     removed = cli("agency", "remove", "--id", vmo.id)
     assert removed.returncode == 0, removed.stderr
     for _ in range(50):
-        if vmo.id not in await listed_at(one.endpoints["grpc"]):
+        if vmo.id not in await listed_at(one):
             break
         await asyncio.sleep(0.1)
-    assert vmo.id not in await listed_at(one.endpoints["grpc"])
+    assert vmo.id not in await listed_at(one)
     unknown = cli("agency", "remove", "--id", vmo.id)
     assert unknown.returncode == 2 and "NOT_FOUND" in unknown.stderr

@@ -19,7 +19,6 @@ from grpc_status import rpc_status
 from protos.common.v1 import common_pb2
 from protos.gateway.v1 import control_pb2, control_pb2_grpc
 from services import datagen
-from services.cli.auth import gateway_channel
 from tests.support.agencies import BANK, PROPERTIES, SEED, SUBJECTS, VEHICLES
 from tests.support.auth import issue_token
 from tests.support.control import (
@@ -326,7 +325,7 @@ async def test_grpc_answers_actions_and_packs_a_refusal_with_its_action(stack):
     debtor = stack.debtor(8)
     case_number = new_case_number()
     ref = common_pb2.CaseRef(case_number=case_number, court_code=COURT, executor_id="E0001", document_number="文书1")
-    async with gateway_channel(stack.grpc_address, issue_token()) as channel:
+    async with stack.endpoints.channel(issue_token()) as channel:
         stub = control_pb2_grpc.EnforcementControlStub(channel)
         case = await stub.RegisterCase(control_pb2.RegisterCaseRequest(
             case=ref, debtors=[debtor.subject], amount_owed_fen=50_000))

@@ -40,6 +40,7 @@ from tests.support.control import (
 from tests.support.faultproxy import FaultProxy
 from tests.support.gateway import write_registry
 from tests.support.harness import ServiceProcess
+from tests.support.tls import TLS_PORTS_ENV, GatewayEndpoints
 
 SUCCEEDED = "ACTION_STATE_SUCCEEDED"
 PENDING = "ACTION_STATE_PENDING"
@@ -85,7 +86,7 @@ class GatewayProcess:
             "LEDGER_URL": ledger_url,
             "LOG_FORMAT": "text",
             "GRACE_SECONDS": "1",
-            "INSECURE_PLAINTEXT": "1",
+            **TLS_PORTS_ENV,
             **FAST_ENV,
         }
         self.process: ServiceProcess | None = None
@@ -99,9 +100,7 @@ class GatewayProcess:
 
     @contextlib.asynccontextmanager
     async def http(self):
-        async with aiohttp.ClientSession(
-            base_url=f"http://{self.process.endpoints['http']}", headers=auth_headers()
-        ) as session:
+        async with GatewayEndpoints.of(self.process).session(headers=auth_headers()) as session:
             yield Http(session)
 
     async def stop(self) -> None:

@@ -21,6 +21,7 @@ from services.datagen import population as pop
 from tests.support.auth import issue_token
 from tests.support.gateway import query_body
 from tests.support.gateway_process import showcase_gateway
+from tests.support.tls import GatewayEndpoints
 
 FUZZ = settings(deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
 
@@ -298,7 +299,7 @@ def test_http_api_never_answers_500(gateway, token):
 def test_grpc_query_with_random_bytes_is_never_internal(gateway, token):
     async def run():
         codes = []
-        async with grpc.aio.insecure_channel(gateway.endpoints["grpc"]) as channel:
+        async with GatewayEndpoints.of(gateway).channel() as channel:
             call = channel.unary_unary(
                 "/chakong.gateway.v1.AssetGateway/QueryAssets", request_serializer=None, response_deserializer=None
             )

@@ -18,7 +18,6 @@ from grpc_status import rpc_status
 
 from protos.common.v1 import common_pb2
 from protos.gateway.v1 import gateway_pb2, gateway_pb2_grpc
-from services.cli.auth import gateway_channel
 from tests.support.agencies import Agency, start_agencies
 from tests.support.auth import issue_token
 from tests.support.gateway import (
@@ -33,6 +32,7 @@ from tests.support.gateway import (
     wrong_check_character,
 )
 from tests.support.harness import REPO, ServiceProcess
+from tests.support.tls import GatewayEndpoints
 
 OK = gateway_pb2.AGENCY_STATUS_OK
 TIMEOUT = gateway_pb2.AGENCY_STATUS_TIMEOUT
@@ -43,7 +43,7 @@ ERROR = gateway_pb2.AGENCY_STATUS_ERROR
 @contextlib.asynccontextmanager
 async def gateway_stub(directory: Path, agencies: list[Agency], deadline_ms: int = DEADLINE_MS):
     async with running_gateway(directory, agencies, deadline_ms) as gateway:
-        async with gateway_channel(gateway.endpoints["grpc"], issue_token()) as channel:
+        async with GatewayEndpoints.of(gateway).channel(issue_token()) as channel:
             yield gateway_pb2_grpc.AssetGatewayStub(channel)
 
 
@@ -339,7 +339,7 @@ async def test_the_gateway_runs_as_a_process_and_stops_on_sigterm(healthy, tmp_p
     assert gateway.endpoints["service"] == "gateway"
     assert re.fullmatch(r"127\.0\.0\.1:\d+", gateway.endpoints["http"])
     await register_showcase_case(f"http://{gateway.endpoints['http']}")
-    async with gateway_channel(gateway.endpoints["grpc"], issue_token()) as channel:
+    async with GatewayEndpoints.of(gateway).channel(issue_token()) as channel:
         response = await gateway_pb2_grpc.AssetGatewayStub(channel).QueryAssets(asset_request(), timeout=5)
     assert response.complete
     started = time.monotonic()

@@ -27,6 +27,7 @@ from tests.support.gateway import (
     write_registry,
     wrong_check_character,
 )
+from tests.support.tls import GatewayEndpoints
 
 METRIC_NAMES = (
     "chakong_gateway_agency_call_duration_seconds",
@@ -183,12 +184,12 @@ async def test_agencies_health_and_readiness(aiohttp_client, tmp_path, healthy):
 
 
 async def test_readiness_follows_the_whole_gateway(tmp_path, healthy):
-    async with running_gateway(tmp_path, healthy) as gateway:
-        base = f"http://{gateway.endpoints['http']}"
-        async with aiohttp.ClientSession(headers=auth_headers()) as session:
-            async with session.get(f"{base}/readyz") as response:
+    async with running_gateway(tmp_path, healthy, tls=True) as gateway:
+        endpoints = GatewayEndpoints.of(gateway)
+        async with endpoints.session(headers=auth_headers()) as session:
+            async with session.get("/readyz") as response:
                 assert response.status == 200
-            async with session.post(f"{base}/v1/queries", json=query_body()) as response:
+            async with session.post("/v1/queries", json=query_body()) as response:
                 assert (await response.json())["complete"] is True
 
 
@@ -286,10 +287,10 @@ async def test_a_stream_client_hanging_up_cancels_the_agency_calls(tmp_path, hea
     cut_off = {"agency": "hangup-bank", "method": "QueryAccounts", "outcome": "TIMEOUT"}
     before = sample("chakong_gateway_agency_calls_total", **cut_off)
     # No hold feed reading: it would be a second call in flight to the slow bank.
-    async with running_gateway(tmp_path, [slow, healthy[0]], deadline_ms=5000, hold_sync_seconds=0) as gateway:
-        async with aiohttp.ClientSession(headers=auth_headers()) as session:
-            url = f"http://{gateway.endpoints['http']}/v1/queries/stream"
-            async with session.post(url, json=query_body()) as response:
+    async with running_gateway(tmp_path, [slow, healthy[0]], deadline_ms=5000, hold_sync_seconds=0,
+                               tls=True) as gateway:
+        async with GatewayEndpoints.of(gateway).session(headers=auth_headers()) as session:
+            async with session.post("/v1/queries/stream", json=query_body()) as response:
                 first = await response.content.readuntil(b"\n\n")
                 assert b"event: result" in first and b"icbc" in first
                 assert sample("chakong_gateway_agency_calls_in_flight", **in_flight) == 1

@@ -9,11 +9,13 @@ import aiohttp
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from services.gateway.access.stores import StoreProbe
 from tests.support.agencies import Agency, agency_env
 from tests.support.auth import auth_headers
 from tests.support.gateway import register_showcase_case
 from tests.support.gateway_process import query, start_gateway
 from tests.support.postgres import pg_admin
+from tests.support.tls import GatewayEndpoints
 
 SLOW_MS = "1500"
 
@@ -24,7 +26,7 @@ async def test_sigterm_during_a_slow_query_stops_taking_work_and_finishes_it(tmp
     gateway, _, base = start_gateway(tmp_path, start_service, [agency], QUERY_DEADLINE_MS="4000", GRACE_SECONDS="5")
     await register_showcase_case(base)
     async with (
-        grpc.aio.insecure_channel(gateway.endpoints["grpc"]) as channel,
+        GatewayEndpoints.of(gateway).channel() as channel,
         aiohttp.ClientSession(headers=auth_headers()) as session,
     ):
         watch = health_pb2_grpc.HealthStub(channel).Watch(health_pb2.HealthCheckRequest(service=""))
@@ -89,3 +91,20 @@ async def test_readyz_follows_the_ledger(tmp_path, start_service, pg_database):
                 await asyncio.sleep(0.1)
     finally:
         await asyncio.to_thread(pg_admin, admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+class _InstantStore:
+    async def ping(self) -> None:
+        await asyncio.sleep(0)
+
+
+async def test_the_store_probe_stops_even_when_cancelled_as_a_ping_completes():
+    # A cancel landing in the loop turn a ping completes in was swallowed by
+    # asyncio.wait_for (Python 3.11), and the gateway's stop hung for good.
+    for _ in range(300):
+        probe = StoreProbe(_InstantStore(), _InstantStore(), interval_s=0, timeout_s=1)
+        probe.start()
+        for _ in range(3):
+            await asyncio.sleep(0)
+        async with asyncio.timeout(5):
+            await probe.close()

@@ -3,7 +3,6 @@ refusals reach the gRPC and query counts."""
 
 import contextlib
 
-import aiohttp
 import grpc
 import pytest
 
@@ -12,6 +11,7 @@ from protos.gateway.v1 import gateway_pb2_grpc
 from tests.support.agencies import Agency
 from tests.support.auth import auth_headers, issue_token
 from tests.support.gateway import asset_request, query_body, running_gateway, sample, write_registry
+from tests.support.tls import GatewayEndpoints
 
 
 class BrokenBank(bank_pb2_grpc.BankServicer):
@@ -47,12 +47,12 @@ def calls(agency: str, outcome: str, method: str = "QueryAccounts") -> float | N
 
 
 async def test_a_broken_answer_counts_as_invalid_answer_and_a_removed_agency_loses_its_series(tmp_path):
-    async with broken_banks("broken-a", "broken-b") as agencies, running_gateway(tmp_path, agencies) as gateway:
+    async with broken_banks("broken-a", "broken-b") as agencies, running_gateway(tmp_path, agencies, tls=True) as gateway:
         # Registered: every method of the kind and every outcome, at zero.
         assert calls("broken-a", "INVALID_RESPONSE") == 0
         assert calls("broken-a", "EJECTED", "Deduct") == 0
-        async with aiohttp.ClientSession(headers=auth_headers()) as session:
-            async with session.post(f"http://{gateway.endpoints['http']}/v1/queries", json=query_body()) as response:
+        async with GatewayEndpoints.of(gateway).session(headers=auth_headers()) as session:
+            async with session.post("/v1/queries", json=query_body()) as response:
                 body = await response.json()
         assert [r["status"] for r in body["results"]] == ["AGENCY_STATUS_ERROR"] * 2
         assert calls("broken-a", "INVALID_RESPONSE") == 1 and calls("broken-a", "OK") == 0
@@ -73,12 +73,12 @@ async def test_a_broken_answer_counts_as_invalid_answer_and_a_removed_agency_los
 async def test_refusals_at_the_door_reach_the_grpc_and_query_counts(tmp_path, token, code, result, court):
     if token and token.startswith("court:"):
         token = issue_token(court=token.removeprefix("court:"))
-    async with broken_banks("broken-c") as agencies, running_gateway(tmp_path, agencies) as gateway:
+    async with broken_banks("broken-c") as agencies, running_gateway(tmp_path, agencies, tls=True) as gateway:
         handled = {"grpc_service": "chakong.gateway.v1.AssetGateway", "grpc_method": "QueryAssets",
                    "grpc_code": code.name}
         before = sample("grpc_server_handled_total", **handled)
         refused = sample("chakong_gateway_queries_total", api="grpc", result=result, court=court)
-        async with grpc.aio.insecure_channel(gateway.endpoints["grpc"]) as channel:
+        async with GatewayEndpoints.of(gateway).channel() as channel:
             metadata = [("authorization", f"Bearer {token}")] if token else []
             with pytest.raises(grpc.aio.AioRpcError) as error:
                 await gateway_pb2_grpc.AssetGatewayStub(channel).QueryAssets(asset_request(), metadata=metadata,

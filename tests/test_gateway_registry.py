@@ -84,11 +84,22 @@ def test_rejects_missing_empty_and_malformed_files(tmp_path):
 
 
 def test_settings_from_env(monkeypatch):
-    names = ("GATEWAY_GRPC_ADDRESS", "GATEWAY_HTTP_ADDRESS", "AGENCY_REGISTRY", "QUERY_DEADLINE_MS", "GRACE_SECONDS")
+    names = ("GATEWAY_GRPC_ADDRESS", "GATEWAY_HTTP_ADDRESS", "AGENCY_REGISTRY", "QUERY_DEADLINE_MS", "GRACE_SECONDS",
+             "GATEWAY_TLS_CERT", "GATEWAY_TLS_KEY", "GATEWAY_TLS_CA", "INSECURE_PLAINTEXT")
     for name in names:
         monkeypatch.delenv(name, raising=False)
     assert GatewaySettings.from_env() == GatewaySettings()
     assert GatewaySettings().query_deadline_ms == 2000
+    # TLS on every hop unless the development flag says which hops go without.
+    assert GatewaySettings().scheme == "https"
+    for flag, hops in (("0", (False, False)), ("1", (True, True)), ("agencies", (True, False))):
+        monkeypatch.setenv("INSECURE_PLAINTEXT", flag)
+        found = GatewaySettings.from_env()
+        assert (found.insecure_plaintext, found.insecure_plaintext_ports) == hops
+    monkeypatch.setenv("INSECURE_PLAINTEXT", "true")
+    with pytest.raises(SettingsError, match="INSECURE_PLAINTEXT='true'"):
+        GatewaySettings.from_env()
+    monkeypatch.delenv("INSECURE_PLAINTEXT")
     monkeypatch.setenv("QUERY_DEADLINE_MS", "750")
     monkeypatch.setenv("GATEWAY_HTTP_ADDRESS", "0.0.0.0:0")
     settings = GatewaySettings.from_env()

@@ -8,7 +8,6 @@ import asyncio
 import contextlib
 import time
 
-import aiohttp
 import grpc
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -79,9 +78,7 @@ class Court:
 @contextlib.asynccontextmanager
 async def other_court(stack, court: str = "340200", executor: str = "E0900"):
     token = issue_token(executor, court)
-    async with aiohttp.ClientSession(
-        base_url=f"http://{stack.gateway.endpoints['http']}", headers=auth_headers(token)
-    ) as session:
+    async with stack.endpoints.session(headers=auth_headers(token)) as session:
         yield Court(Http(session), court, executor)
 
 
@@ -291,9 +288,8 @@ async def test_the_ledgers_holds_equal_the_banks_after_any_sequence(model_stack,
     async with contextlib.AsyncExitStack() as sessions:
         courts = []
         for court, executor in COURTS:
-            session = await sessions.enter_async_context(aiohttp.ClientSession(
-                base_url=f"http://{stack.gateway.endpoints['http']}", headers=auth_headers(issue_token(executor, court))
-            ))
+            session = await sessions.enter_async_context(
+                stack.endpoints.session(headers=auth_headers(issue_token(executor, court))))
             c = Court(Http(session), court, executor)
             reply = await c.http.post("/v1/cases", {
                 "case": court_case(c.case_number, court, executor),

@@ -117,6 +117,11 @@ def gateway_address(banner: str) -> str:
     return line.split()[2]
 
 
+def at_gateway(banner: str) -> tuple[str, ...]:
+    """The CLI's options to reach the launcher's gateway: its address, and the CA its TLS certificate comes from."""
+    return "--gateway", gateway_address(banner), "--ca", re.search(r"\(TLS, CA (\S+);", banner).group(1)
+
+
 def test_launcher_prints_endpoints_and_debtors_with_assets(stack):
     _, banner = stack
     assert "chakong is up." in banner
@@ -137,7 +142,7 @@ def test_cli_query_prints_every_agency(stack):
     issued = chakong("token", "issue", "--executor", "E0001", "--court", "340100", "--signing-key", signing_key(banner))
     assert issued.returncode == 0, issued.stderr
     result = chakong(
-        "--gateway", gateway_address(banner), "--token", issued.stdout.strip(),
+        *at_gateway(banner), "--token", issued.stdout.strip(),
         "query", "--subject", debtor.id_number, "--case", CASE,
     )
     assert result.returncode == 0, result.stderr
@@ -152,7 +157,7 @@ def test_cli_query_json_is_the_aggregate(stack):
     _, banner = stack
     debtor = datagen.showcase(datagen.subjects(42, 400), 1)[0]
     result = chakong(
-        "--gateway", gateway_address(banner), "query", "--subject", debtor.id_number, "--case", CASE, "--json",
+        *at_gateway(banner), "query", "--subject", debtor.id_number, "--case", CASE, "--json",
         # The development fallback: the CLI signs its own short-lived token.
         CHAKONG_TOKEN_SIGNING_KEY=signing_key(banner),
     )
@@ -166,7 +171,7 @@ def test_cli_query_json_is_the_aggregate(stack):
 def test_cli_rejects_a_bad_id_with_the_field_named(stack):
     _, banner = stack
     result = chakong(
-        "--gateway", gateway_address(banner), "query", "--subject", "340104199003071230", "--case", CASE,
+        *at_gateway(banner), "query", "--subject", "340104199003071230", "--case", CASE,
         CHAKONG_TOKEN_SIGNING_KEY=signing_key(banner),
     )
     assert result.returncode == 2
@@ -221,7 +226,7 @@ def test_a_dead_agency_is_started_again_and_the_gateway_carries_on(stack):
     key = signing_key(banner)
 
     def statuses() -> dict[str, str]:
-        result = chakong("--gateway", gateway_address(banner), "query", "--subject", debtor.id_number,
+        result = chakong(*at_gateway(banner), "query", "--subject", debtor.id_number,
                          "--case", CASE, "--json", CHAKONG_TOKEN_SIGNING_KEY=key)
         assert result.returncode == 0, result.stderr
         return {r["agency_id"]: r["status"] for r in json.loads(result.stdout)["results"]}

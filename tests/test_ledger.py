@@ -259,6 +259,26 @@ def reported(hold: HoldRecord, **changes) -> store.AgencyHold:
     return store.AgencyHold(hold.agency_hold_id, store.HoldUpdate(hold_id="", **fields))
 
 
+async def test_an_older_deduction_reply_recorded_last_does_not_undo_a_newer_one(ledger):
+    case = case_record(number=3, owed=100)
+    await ledger.register_case(case, DEBTORS)
+    hold = await placed_hold(ledger, case, "race", expires_at_us=NOW + 10**9)
+    first, _ = await intent(ledger, case, "race-deduct-1", 4)
+    second, _ = await intent(ledger, case, "race-deduct-2", 4)
+
+    async def record(action, frozen, deducted):
+        update = dataclasses.replace(reported(hold, frozen_fen=frozen, deducted_fen=deducted).update,
+                                     hold_id=hold.hold_id)
+        await ledger.record_outcome(action, state=SUCCEEDED, result="{}", error_code="", error_message="",
+                                    attempts=1, now_us=NOW + 5, change=HoldChange(update=update))
+
+    # The agency took 4 then 4 more; the gateway heard the second reply first.
+    await record(second, frozen=2, deducted=8)
+    await record(first, frozen=6, deducted=4)
+    (held,) = (await ledger.case_view(case.case_number, NOW + 6)).holds
+    assert (held.frozen_fen, held.deducted_fen) == (2, 8)
+
+
 async def test_the_gateway_lapses_at_expiry_and_the_agency_confirms_or_wins(ledger):
     case = case_record(number=2, owed=100)
     await ledger.register_case(case, DEBTORS)

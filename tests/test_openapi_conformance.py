@@ -24,6 +24,7 @@ from schemathesis.specs.openapi.checks import (
 from tests.support.auth import COURT, EXECUTOR, issue_token
 from tests.support.gateway_process import showcase_gateway
 from tests.support.openapi import FORMATS, check, register_formats
+from tests.support.tls import GatewayEndpoints
 
 CHECKS = [not_a_server_error, status_code_conformance, response_schema_conformance, content_type_conformance,
           positive_data_acceptance]
@@ -39,7 +40,7 @@ def gateway(healthy, tmp_path_factory, token_keys):
 @pytest.fixture(scope="module")
 def api(gateway):
     register_formats()
-    base_url = f"http://{gateway.endpoints['http']}"
+    base_url = GatewayEndpoints.of(gateway).base_url
     schema = schemathesis.openapi.from_url(f"{base_url}/openapi.json")
     schema.config.base_url = base_url
     return schema

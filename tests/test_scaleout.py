@@ -1,5 +1,5 @@
-"""Two gateway processes on one PostgreSQL ledger behind nginx (gRPC and HTTP, round robin): queries and
-control work through the load balancer, and a retry that lands on the other gateway is the same action."""
+"""Two gateway processes on one PostgreSQL ledger behind nginx (gRPC and HTTP, round robin, TLS on both hops):
+queries and control work through the load balancer, and a retry that lands on the other gateway is the same action."""
 
 import asyncio
 import os
@@ -16,7 +16,6 @@ import grpc
 import pytest
 
 from protos.gateway.v1 import gateway_pb2_grpc
-from services.cli.auth import gateway_channel
 from services.security.audit import SqliteAuditStore
 from tests.support.agencies import BANK, start_agencies
 from tests.support.auth import auth_headers, issue_token
@@ -32,6 +31,7 @@ from tests.support.control import (
 )
 from tests.support.gateway import asset_request, query_body, register_showcase_case, write_registry
 from tests.support.postgres import pg_admin
+from tests.support.tls import TLS_PORTS_ENV, GatewayEndpoints
 
 PLAINTEXT = {"INSECURE_PLAINTEXT": "1"}
 UPSTREAM = "X-Upstream-Addr"
@@ -48,6 +48,10 @@ http {{
     fastcgi_temp_path {tmp}/fastcgi;
     uwsgi_temp_path {tmp}/uwsgi;
     scgi_temp_path {tmp}/scgi;
+    # TLS on both hops, as ops/nginx/nginx.conf: the gateway's certificate towards the
+    # clients, the gateways' certificates checked against the CA as "gateway".
+    ssl_certificate {cert};
+    ssl_certificate_key {key};
     upstream gateway_http {{
 {http_servers}
         keepalive 8;
@@ -56,9 +60,12 @@ http {{
 {grpc_servers}
     }}
     server {{
-        listen {http_listen};
+        listen {http_listen} ssl;
         location / {{
-            proxy_pass http://gateway_http;
+            proxy_pass https://gateway_http;
+            proxy_ssl_trusted_certificate {ca};
+            proxy_ssl_verify on;
+            proxy_ssl_name gateway;
             proxy_http_version 1.1;
             proxy_set_header Connection "";
             proxy_set_header X-Forwarded-For $remote_addr;
@@ -66,9 +73,12 @@ http {{
         }}
     }}
     server {{
-        listen {grpc_listen} http2;
+        listen {grpc_listen} ssl http2;
         location / {{
-            grpc_pass grpc://gateway_grpc;
+            grpc_pass grpcs://gateway_grpc;
+            grpc_ssl_trusted_certificate {ca};
+            grpc_ssl_verify on;
+            grpc_ssl_name gateway;
         }}
     }}
 }}
@@ -105,18 +115,19 @@ def wait_for_port(address: str, process: subprocess.Popen, log: Path, timeout: f
 
 
 @pytest.fixture
-def nginx(tmp_path):
-    """Start nginx in front of the given gateways; returns (http address, grpc address)."""
+def nginx(tmp_path, gateway_pki):
+    """Start nginx in front of the given gateways (TLS ports); returns how to reach nginx."""
     binary = nginx_binary()
     started: list[subprocess.Popen] = []
 
-    def start(gateways: list[dict[str, str]]) -> tuple[str, str]:
+    def start(gateways: list[dict[str, str]]) -> GatewayEndpoints:
         prefix = tmp_path / "nginx"
         prefix.mkdir()
         http_listen, grpc_listen = f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"
         conf = prefix / "nginx.conf"
         conf.write_text(NGINX_CONF.format(
             tmp=prefix, upstream=UPSTREAM, http_listen=http_listen, grpc_listen=grpc_listen,
+            cert=gateway_pki.gateway_server.cert, key=gateway_pki.gateway_server.key, ca=gateway_pki.ca.cert,
             http_servers="\n".join(f"        server {g['http']};" for g in gateways),
             grpc_servers="\n".join(f"        server {g['grpc']};" for g in gateways),
         ))
@@ -127,7 +138,7 @@ def nginx(tmp_path):
         started.append(process)
         for address in (http_listen, grpc_listen):
             wait_for_port(address, process, prefix / "error.log")
-        return http_listen, grpc_listen
+        return GatewayEndpoints(grpc=grpc_listen, http=http_listen)
 
     yield start
     for process in started:
@@ -160,15 +171,15 @@ async def test_two_gateways_behind_nginx_share_one_ledger(start_service, tmp_pat
             "services.gateway",
             GATEWAY_GRPC_ADDRESS="127.0.0.1:0", GATEWAY_HTTP_ADDRESS="127.0.0.1:0",
             AGENCY_REGISTRY=str(registry), LEDGER_URL=pg_ledger_url, GRACE_SECONDS="1",
-            REDRIVE_INTERVAL_SECONDS="0.5", LEDGER_LEASE_SECONDS="2", LOG_FORMAT="text", **PLAINTEXT,
+            REDRIVE_INTERVAL_SECONDS="0.5", LEDGER_LEASE_SECONDS="2", LOG_FORMAT="text", **TLS_PORTS_ENV,
         ).endpoints
         for _ in range(2)
     ]
     both = {g["http"] for g in gateways}
-    http, grpc_address = nginx(gateways)
+    balancer = nginx(gateways)
 
-    await register_showcase_case(f"http://{http}")
-    async with aiohttp.ClientSession(base_url=f"http://{http}", headers=auth_headers()) as session:
+    await register_showcase_case(balancer)
+    async with balancer.session(headers=auth_headers()) as session:
         # Queries over HTTP and gRPC through nginx, round robin over both gateways.
         seen = set()
         for _ in range(4):
@@ -177,7 +188,7 @@ async def test_two_gateways_behind_nginx_share_one_ledger(start_service, tmp_pat
                 assert (await response.json())["complete"] is True
                 seen.add(response.headers[UPSTREAM])
         assert seen == both
-        async with gateway_channel(grpc_address, issue_token()) as channel:
+        async with balancer.channel(issue_token()) as channel:
             stub = gateway_pb2_grpc.AssetGatewayStub(channel)
             for _ in range(2):
                 assert (await stub.QueryAssets(asset_request(), timeout=10)).complete
@@ -238,14 +249,14 @@ async def test_one_executors_limit_is_one_limit_across_two_gateways(
             "services.gateway",
             GATEWAY_GRPC_ADDRESS="127.0.0.1:0", GATEWAY_HTTP_ADDRESS="127.0.0.1:0",
             AGENCY_REGISTRY=str(registry), LEDGER_URL=pg_ledger_url, GRACE_SECONDS="1",
-            LOG_FORMAT="text", **limits, **PLAINTEXT,
+            LOG_FORMAT="text", **limits, **TLS_PORTS_ENV,
         ).endpoints
         for _ in range(2)
     ]
     both = {g["http"] for g in gateways}
-    http, grpc_address = nginx(gateways)
-    await register_showcase_case(f"http://{http}")
-    async with aiohttp.ClientSession(base_url=f"http://{http}", headers=auth_headers()) as session:
+    balancer = nginx(gateways)
+    await register_showcase_case(balancer)
+    async with balancer.session(headers=auth_headers()) as session:
         answers = []
         for _ in range(8):
             async with session.post("/v1/queries", json=query_body()) as response:
@@ -255,7 +266,7 @@ async def test_one_executors_limit_is_one_limit_across_two_gateways(
         assert {upstream for status, _, upstream in answers if status == 200} == both
         assert {upstream for status, _, upstream in answers if status == 429} == both
         assert all(int(after) >= 1 for status, after, _ in answers if status == 429)
-        async with gateway_channel(grpc_address, issue_token()) as channel:
+        async with balancer.channel(issue_token()) as channel:
             with pytest.raises(grpc.aio.AioRpcError) as raised:
                 await gateway_pb2_grpc.AssetGatewayStub(channel).QueryAssets(asset_request(), timeout=10)
         assert raised.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED

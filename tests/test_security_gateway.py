@@ -4,12 +4,10 @@ import contextlib
 import sqlite3
 import sys
 
-import aiohttp
 import grpc
 import pytest
 
 from protos.gateway.v1 import gateway_pb2_grpc
-from services.cli.auth import gateway_channel
 from services.gateway.config import GatewaySettings
 from services.gateway.server import Gateway
 from services.common.settings import SettingsError
@@ -18,15 +16,17 @@ from services.security.tokens import TokenSigner, generate_signing_key
 from tests.support.auth import issue_token, register_case_body
 from tests.support.gateway import asset_request, population, query_body, register_showcase_case, write_registry
 from tests.support.harness import REPO
+from tests.support.tls import GatewayEndpoints, tls_settings
 
 COURT_A, COURT_B = "340100", "340200"
 
 
 @contextlib.asynccontextmanager
 async def gateway(directory, agencies, **overrides):
+    # TLS on the gateway's ports (the run's certificate), plaintext to the mock agencies.
     settings = GatewaySettings(
         grpc_address="127.0.0.1:0", http_address="127.0.0.1:0", agency_registry=write_registry(directory, agencies),
-        data_dir=directory, insecure_plaintext=True, grace_seconds=1.0, **overrides,
+        data_dir=directory, insecure_plaintext=True, grace_seconds=1.0, **tls_settings(), **overrides,
     )
     running = await Gateway(settings).start()
     try:
@@ -35,17 +35,17 @@ async def gateway(directory, agencies, **overrides):
         await running.stop()
 
 
-async def post(base: str, path: str, body: dict, token: str | None):
+async def post(base: GatewayEndpoints, path: str, body: dict, token: str | None):
     headers = {"Authorization": f"Bearer {token}"} if token else {}
-    async with aiohttp.ClientSession(headers=headers) as session:
-        async with session.post(base + path, json=body) as response:
+    async with base.session(headers=headers) as session:
+        async with session.post(path, json=body) as response:
             return response.status, await response.json(), response.headers
 
 
-async def get(base: str, path: str, token: str | None):
+async def get(base: GatewayEndpoints, path: str, token: str | None):
     headers = {"Authorization": f"Bearer {token}"} if token else {}
-    async with aiohttp.ClientSession(headers=headers) as session:
-        async with session.get(base + path) as response:
+    async with base.session(headers=headers) as session:
+        async with session.get(path) as response:
             return response.status, await response.json(), response.headers
 
 
@@ -94,30 +94,30 @@ async def test_bad_tokens_are_unauthenticated_over_http_and_grpc(healthy, tmp_pa
     make, words = BAD_TOKENS[case]
     token = make() if make else None
     async with gateway(tmp_path, healthy[:1]) as running:
-        base = f"http://{running.endpoints['http']}"
+        base = GatewayEndpoints.of(running)
         await register_showcase_case(base)
         status, body, headers = await post(base, "/v1/queries", query_body(), token)
         assert status == 401 and body["error"]["code"] == "UNAUTHENTICATED"
         assert words in body["error"]["message"]
         assert headers["WWW-Authenticate"].startswith("Bearer")
-        async with gateway_channel(running.endpoints["grpc"], token or "") as channel:
+        async with GatewayEndpoints.of(running).channel(token or "") as channel:
             with pytest.raises(grpc.aio.AioRpcError) as raised:
                 await gateway_pb2_grpc.AssetGatewayStub(channel).QueryAssets(asset_request(), timeout=5)
         assert raised.value.code() == grpc.StatusCode.UNAUTHENTICATED
         # Exempt: health and metadata.
         for path in ("/healthz", "/readyz", "/openapi.json", "/metrics"):
-            async with aiohttp.ClientSession() as session, session.get(base + path) as response:
+            async with base.session() as session, session.get(path) as response:
                 assert response.status == 200, path
 
 
 async def test_a_token_of_another_court_is_forbidden(healthy, tmp_path):
     async with gateway(tmp_path, healthy[:1]) as running:
-        base = f"http://{running.endpoints['http']}"
+        base = GatewayEndpoints.of(running)
         await register_showcase_case(base)
         other = issue_token("E0001", COURT_B, ("executor",))
         status, body, _ = await post(base, "/v1/queries", query_body(), other)
         assert status == 403 and "court" in body["error"]["message"]
-        async with gateway_channel(running.endpoints["grpc"], other) as channel:
+        async with GatewayEndpoints.of(running).channel(other) as channel:
             with pytest.raises(grpc.aio.AioRpcError) as raised:
                 await gateway_pb2_grpc.AssetGatewayStub(channel).QueryAssets(asset_request(), timeout=5)
         assert raised.value.code() == grpc.StatusCode.PERMISSION_DENIED
@@ -168,7 +168,7 @@ def expected(who: str, case: str, subject: int, action: str) -> bool:
 async def test_authorization_matrix_over_http(healthy, tmp_path):
     people = subjects()
     async with gateway(tmp_path, healthy[:1]) as running:
-        base = f"http://{running.endpoints['http']}"
+        base = GatewayEndpoints.of(running)
         for name, (number, court, executors, debtor) in CASES.items():
             admin = issue_token("ADM", court, ("admin",))
             status, body, _ = await post(
@@ -228,7 +228,7 @@ async def chakong_audit_verify(url: str) -> tuple[int, str]:
 
 async def test_every_request_is_audited_and_verify_names_an_altered_record(healthy, tmp_path):
     async with gateway(tmp_path, healthy) as running:
-        base = f"http://{running.endpoints['http']}"
+        base = GatewayEndpoints.of(running)
         await register_showcase_case(base)
         assert (await post(base, "/v1/queries", query_body(), issue_token()))[0] == 200
         assert (await post(base, "/v1/queries", query_body(), None))[0] == 401
@@ -265,13 +265,13 @@ async def test_an_unwritable_audit_store_refuses_requests(healthy, tmp_path):
             pass
     # A store that breaks while running: every request is refused with 503.
     async with gateway(tmp_path, healthy[:1]) as running:
-        base = f"http://{running.endpoints['http']}"
+        base = GatewayEndpoints.of(running)
         await register_showcase_case(base)
         with sqlite3.connect(tmp_path / "audit.db") as db:
             db.execute("DROP TABLE audit_record")
         status, body, _ = await post(base, "/v1/queries", query_body(), issue_token())
         assert status == 503 and "audit" in body["error"]["message"]
-        async with gateway_channel(running.endpoints["grpc"], issue_token()) as channel:
+        async with GatewayEndpoints.of(running).channel(issue_token()) as channel:
             with pytest.raises(grpc.aio.AioRpcError) as raised:
                 await gateway_pb2_grpc.AssetGatewayStub(channel).QueryAssets(asset_request(), timeout=5)
         assert raised.value.code() == grpc.StatusCode.UNAVAILABLE
@@ -284,13 +284,13 @@ async def test_queries_beyond_the_executors_rate_get_429_and_resource_exhausted(
     monkeypatch.setenv("RATE_LIMIT_EXECUTOR_PER_MINUTE", "1")
     monkeypatch.setenv("RATE_LIMIT_EXECUTOR_BURST", "2")
     async with gateway(tmp_path, healthy[:1]) as running:
-        base = f"http://{running.endpoints['http']}"
+        base = GatewayEndpoints.of(running)
         await register_showcase_case(base)
         token = issue_token()
         assert [(await post(base, "/v1/queries", query_body(), token))[0] for _ in range(2)] == [200, 200]
         status, body, headers = await post(base, "/v1/queries", query_body(), token)
         assert status == 429 and int(headers["Retry-After"]) >= 1
-        async with gateway_channel(running.endpoints["grpc"], token) as channel:
+        async with GatewayEndpoints.of(running).channel(token) as channel:
             call = gateway_pb2_grpc.AssetGatewayStub(channel).QueryAssets(asset_request(), timeout=5)
             with pytest.raises(grpc.aio.AioRpcError) as raised:
                 await call
@@ -300,7 +300,7 @@ async def test_queries_beyond_the_executors_rate_get_429_and_resource_exhausted(
 
 async def test_too_many_agency_ids_are_refused_naming_the_field(healthy, tmp_path):
     async with gateway(tmp_path, healthy[:1]) as running:
-        base = f"http://{running.endpoints['http']}"
+        base = GatewayEndpoints.of(running)
         await register_showcase_case(base)
         status, body, _ = await post(base, "/v1/queries", query_body(agency_ids=["x"] * 65), issue_token())
         assert status == 400 and body["error"]["field"] == "agency_ids"
@@ -314,7 +314,7 @@ async def test_the_gateway_checkpoints_the_audit_head_and_verify_checks_the_chai
     key = tmp_path / "pki" / checkpoints.KEY_NAME
     checkpoints.ensure_key(key.parent)
     async with gateway(tmp_path, healthy[:1], audit_checkpoint_key=str(key), audit_checkpoint_seconds=0.1) as running:
-        base = f"http://{running.endpoints['http']}"
+        base = GatewayEndpoints.of(running)
         await register_showcase_case(base)
         assert (await post(base, "/v1/queries", query_body(), issue_token()))[0] == 200
     # Stopped: the last head (the query's answer included) was anchored at close.

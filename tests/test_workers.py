@@ -4,17 +4,16 @@ import asyncio
 import os
 import signal
 
-import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
 
 from protos.gateway.v1 import gateway_pb2_grpc
-from services.cli.auth import gateway_channel
 from tests.support.agencies import start_agencies
 from tests.support.auth import auth_headers, issue_token
 from tests.support.gateway import asset_request, query_body, register_showcase_case, write_registry
+from tests.support.tls import TLS_PORTS_ENV, GatewayEndpoints
 
 WORKERS = 2
-# Transport security is not what these tests are about (issue 4 has its own).
+# The mock agencies in plaintext; the workers' shared ports on TLS.
 PLAINTEXT = {"INSECURE_PLAINTEXT": "1"}
 
 
@@ -28,8 +27,7 @@ def start_gateway(start_service, tmp_path, agencies, **env: str):
         GATEWAY_WORKERS=str(WORKERS),
         GRACE_SECONDS="1",
         LOG_FORMAT="text",
-        **PLAINTEXT,
-        **env,
+        **{**TLS_PORTS_ENV, **env},
     )
 
 
@@ -39,8 +37,8 @@ def worker_pids(supervisor_pid: int) -> set[int]:
         return {int(pid) for pid in f.read().split()}
 
 
-async def scrape(http: str) -> dict[tuple[str, tuple], float]:
-    async with aiohttp.ClientSession() as session, session.get(f"http://{http}/metrics") as response:
+async def scrape(gateway: GatewayEndpoints) -> dict[tuple[str, tuple], float]:
+    async with gateway.session() as session, session.get("/metrics") as response:
         text = await response.text()
     return {
         (s.name, tuple(sorted(s.labels.items()))): s.value
@@ -56,22 +54,22 @@ def total(samples: dict, name: str) -> float:
 async def test_workers_share_the_ports_and_count_every_query_once(start_service, tmp_path):
     agencies = start_agencies(start_service, ("icbc", "bank", PLAINTEXT))
     gateway = start_gateway(start_service, tmp_path, agencies)
-    http, grpc_address = gateway.endpoints["http"], gateway.endpoints["grpc"]
-    assert gateway.endpoints["workers"] == str(WORKERS)
+    endpoints = GatewayEndpoints.of(gateway)
+    assert gateway.endpoints["workers"] == str(WORKERS) and endpoints.tls
     assert len(worker_pids(gateway.proc.pid)) == WORKERS
-    await register_showcase_case(f"http://{http}")
+    await register_showcase_case(endpoints)
 
     # A new connection per query, so the kernel spreads them over the workers.
     http_queries, grpc_queries = 24, 8
     for _ in range(http_queries):
-        async with aiohttp.ClientSession(headers=auth_headers()) as session:
-            async with session.post(f"http://{http}/v1/queries", json=query_body()) as response:
+        async with endpoints.session(headers=auth_headers()) as session:
+            async with session.post("/v1/queries", json=query_body()) as response:
                 assert response.status == 200, await response.text()
     for _ in range(grpc_queries):
-        async with gateway_channel(grpc_address, issue_token()) as channel:
+        async with endpoints.channel(issue_token()) as channel:
             assert (await gateway_pb2_grpc.AssetGatewayStub(channel).QueryAssets(asset_request(), timeout=5)).complete
 
-    samples = await scrape(http)
+    samples = await scrape(endpoints)
     assert total(samples, "chakong_gateway_queries_total") == http_queries + grpc_queries
     complete = ("chakong_gateway_queries_total", (("api", "http"), ("court", "340100"), ("result", "complete")))
     assert samples[complete] == http_queries
@@ -84,8 +82,8 @@ async def test_workers_share_the_ports_and_count_every_query_once(start_service,
 async def test_a_crashed_worker_is_restarted_and_sigterm_stops_them_all(start_service, tmp_path):
     agencies = start_agencies(start_service, ("icbc", "bank", PLAINTEXT))
     gateway = start_gateway(start_service, tmp_path, agencies)
-    http = gateway.endpoints["http"]
-    await register_showcase_case(f"http://{http}")
+    endpoints = GatewayEndpoints.of(gateway)
+    await register_showcase_case(endpoints)
     before = worker_pids(gateway.proc.pid)
     victim = min(before)
     os.kill(victim, signal.SIGKILL)
@@ -100,8 +98,8 @@ async def test_a_crashed_worker_is_restarted_and_sigterm_stops_them_all(start_se
 
     # The survivors and the replacement serve on the same port meanwhile.
     for _ in range(6):
-        async with aiohttp.ClientSession(headers=auth_headers()) as session:
-            async with session.post(f"http://{http}/v1/queries", json=query_body()) as response:
+        async with endpoints.session(headers=auth_headers()) as session:
+            async with session.post("/v1/queries", json=query_body()) as response:
                 assert response.status == 200, await response.text()
 
     assert gateway.stop(timeout=20) == 0

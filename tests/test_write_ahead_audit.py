@@ -10,7 +10,6 @@ import grpc
 import pytest
 
 from protos.gateway.v1 import control_pb2, control_pb2_grpc, gateway_pb2, gateway_pb2_grpc
-from services.cli.auth import gateway_channel
 from tests.support.agencies import BANK
 from tests.support.auth import issue_token
 from tests.support.control import control_stack, freeze_body, new_case_number
@@ -52,7 +51,7 @@ async def test_no_agency_is_asked_when_the_audit_record_cannot_be_written(broken
     reply = await stack.http.post("/v1/freezes", freeze_body(number, debtor, 100))
     assert reply.status == 503, reply.body
 
-    async with gateway_channel(stack.grpc_address, issue_token()) as channel:
+    async with stack.endpoints.channel(issue_token()) as channel:
         gateway = gateway_pb2_grpc.AssetGatewayStub(channel)
         control = control_pb2_grpc.EnforcementControlStub(channel)
 

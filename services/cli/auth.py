@@ -1,4 +1,9 @@
-"""Executor tokens for the `chakong` client: --token, CHAKONG_TOKEN, or a development token minted locally.
+"""How the `chakong` client reaches the gateway: TLS trusting the CA (--ca), and executor tokens: --token,
+CHAKONG_TOKEN, or a development token minted locally.
+
+The gateway serves TLS; the CLI trusts the development CA `make run` and
+`chakong pki init` create (var/pki/ca.crt; --ca or CHAKONG_CA for another).
+Plaintext only behind the development flag the gateway has, INSECURE_PLAINTEXT=1.
 
 The development fallback: with no token given and the signing key at
 var/pki/token-signing.key (CHAKONG_TOKEN_SIGNING_KEY to point elsewhere;
@@ -10,14 +15,17 @@ get tokens from their court's identity provider and pass them with --token.
 
 import argparse
 import os
+import sys
 from pathlib import Path
 
 import grpc
 import jwt
 
+from services.common.tls import gateway_client_credentials
 from services.security.tokens import AUTHORIZATION_METADATA_KEY, TokenSigner
 
 DEV_SIGNING_KEY = Path("var/pki/token-signing.key")
+DEV_CA = Path("var/pki/ca.crt")
 DEV_TTL_S = 15 * 60
 DEFAULT_COURT, DEFAULT_EXECUTOR = "340100", "E0001"
 COURT_HELP = "court code (default: the token's court, else env CHAKONG_COURT, else 340100)"
@@ -77,14 +85,30 @@ class _BearerStream(_Bearer, grpc.aio.UnaryStreamClientInterceptor):
         return await continuation(self._with_token(client_call_details), request)
 
 
-def gateway_channel(address: str, token: str) -> grpc.aio.Channel:
-    """A channel to the gateway that sends `token` with every call (none when token is '')."""
+def gateway_credentials(ca: Path | str) -> grpc.ChannelCredentials | None:
+    """TLS trusting only the CA in `ca`; None (plaintext, said on stderr) behind INSECURE_PLAINTEXT=1."""
+    if os.environ.get("INSECURE_PLAINTEXT", "").strip() == "1":
+        print("warning: INSECURE_PLAINTEXT=1: talking to the gateway without TLS; the token travels in clear",
+              file=sys.stderr)
+        return None
+    return gateway_client_credentials(ca)
+
+
+def gateway_channel(address: str, token: str, credentials: grpc.ChannelCredentials | None) -> grpc.aio.Channel:
+    """A channel to the gateway that sends `token` with every call (none when token is '').
+
+    TLS with `credentials`; plaintext only when they are None, which
+    gateway_credentials returns behind the development flag alone.
+    """
     interceptors = [_BearerUnary(token), _BearerStream(token)] if token else None
-    return grpc.aio.insecure_channel(address, interceptors=interceptors)
+    if credentials is None:
+        return grpc.aio.insecure_channel(address, interceptors=interceptors)
+    return grpc.aio.secure_channel(address, credentials, interceptors=interceptors)
 
 
 def channel_for(args, roles=("executor",)) -> grpc.aio.Channel:
-    """The gateway channel for a parsed command line (--gateway, --token, --executor, --court)."""
+    """The gateway channel for a parsed command line (--gateway, --ca, --token, --executor, --court)."""
     executor_id = getattr(args, "executor", None) or os.environ.get("CHAKONG_EXECUTOR", DEFAULT_EXECUTOR)
     court_code = getattr(args, "court", None) or os.environ.get("CHAKONG_COURT", DEFAULT_COURT)
-    return gateway_channel(args.gateway, resolve_token(getattr(args, "token", ""), executor_id, court_code, roles))
+    token = resolve_token(getattr(args, "token", ""), executor_id, court_code, roles)
+    return gateway_channel(args.gateway, token, gateway_credentials(args.ca))

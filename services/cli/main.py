@@ -12,7 +12,8 @@ from protos.gateway.v1 import gateway_pb2, gateway_pb2_grpc
 from services.cli import agencies as agency_admin
 from services.cli import control, render, security
 from services.cli.render import subject_type_of, to_json
-from services.cli.auth import COURT_HELP, EXECUTOR_HELP, channel_for, fill_identity
+from services.cli.auth import COURT_HELP, DEV_CA, EXECUTOR_HELP, channel_for, fill_identity
+from services.common.tls import TlsError
 from services.conformance import cli as conformance
 
 
@@ -81,6 +82,12 @@ def parser() -> argparse.ArgumentParser:
         help="gateway gRPC address (env CHAKONG_GATEWAY; default %(default)s)",
     )
     top.add_argument(
+        "--ca",
+        default=os.environ.get("CHAKONG_CA", str(DEV_CA)),
+        help="CA certificate the gateway's must come from (env CHAKONG_CA; default %(default)s, the development CA"
+        " `make run` creates); INSECURE_PLAINTEXT=1 talks plaintext to a gateway started with it",
+    )
+    top.add_argument(
         "--token",
         default=os.environ.get("CHAKONG_TOKEN", ""),
         help="executor token (env CHAKONG_TOKEN; `chakong token issue`). Without one, a 15-minute development"
@@ -119,6 +126,9 @@ def main(argv: list[str] | None = None) -> int:
     fill_identity(args)
     try:
         return asyncio.run(args.run(args))
+    except TlsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     except grpc.aio.AioRpcError as exc:
         if exc.code() == grpc.StatusCode.UNAVAILABLE:
             print(f"error: cannot reach the gateway at {args.gateway} ({exc.details()}); is it running (make run)?",

@@ -49,7 +49,11 @@ async def run_pki_issue(args: argparse.Namespace) -> int:
         return _error(str(exc))
     for action in actions:
         print(action)
-    print("restart the service to load the new certificate")
+    if args.gateway:
+        print("send the gateway SIGHUP to serve the new server certificate (no restart);"
+              " restart it to dial the agencies with the new client certificate")
+    else:
+        print("restart the service to load the new certificate")
     return 0
 
 

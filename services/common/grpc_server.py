@@ -13,7 +13,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from services.common.interceptors import initialize_server_metrics
-from services.common.tls import ServerTls
+from services.common.tls import ServerCertificate, ServerTls
 
 logger = logging.getLogger(__name__)
 
@@ -48,12 +48,15 @@ class GrpcServer:
         service_names: Sequence[str],
         *,
         interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
-        tls: ServerTls | None = None,
+        tls: ServerTls | ServerCertificate | None = None,
         reuse_port: bool = False,
         health_for_server: bool = True,
         check_peer: bool = True,
     ) -> "GrpcServer":
         """Plaintext when `tls` is None; otherwise TLS and, when tls.mutual, only tls.allowed_clients may call.
+
+        A ServerCertificate (the gateway's ports) is TLS without client
+        certificates, its certificate reloadable while the server runs.
 
         The identity check runs first, before metrics, request IDs or
         injected faults, so a refused peer costs nothing but the refusal.
@@ -62,7 +65,7 @@ class GrpcServer:
         `health_for_server` and `check_peer` False break that on purpose:
         only the conformance kit's deliberate faults pass them.
         """
-        peer_check = tls.interceptor() if tls is not None and check_peer else None
+        peer_check = tls.interceptor() if isinstance(tls, ServerTls) and check_peer else None
         if peer_check is not None:
             interceptors = [peer_check, *interceptors]
         server = grpc.aio.server(interceptors=list(interceptors), options=server_options(reuse_port=reuse_port))
@@ -75,7 +78,8 @@ class GrpcServer:
         if tls is None:
             port = server.add_insecure_port(address)
         else:
-            port = server.add_secure_port(address, tls.server_credentials())
+            credentials = tls.server_credentials() if isinstance(tls, ServerTls) else tls.grpc_credentials()
+            port = server.add_secure_port(address, credentials)
         if port == 0:
             raise OSError(f"cannot bind gRPC server to {address}")
         await server.start()

@@ -5,6 +5,8 @@ rather than only test that a port is open. Beside an agency serving mutual
 TLS (TLS_CERT, TLS_KEY and TLS_CA set) it dials TLS with that agency's own
 certificate, expecting the server to be AGENCY_ID: health is open to any
 certificate the project CA issued (services.common.tls.OPEN_METHODS).
+Beside the gateway (CHAKONG_CA set, as for the CLI) it dials TLS trusting
+that CA; plaintext only when neither is set.
 """
 
 import os
@@ -36,6 +38,9 @@ def main(argv: list[str]) -> int:
 def _channel(address: str) -> grpc.Channel:
     files = [os.environ.get(name, "") for name in ("TLS_CA", "TLS_KEY", "TLS_CERT")]
     if not all(files):
+        if os.environ.get("CHAKONG_CA"):
+            credentials = grpc.ssl_channel_credentials(root_certificates=Path(os.environ["CHAKONG_CA"]).read_bytes())
+            return grpc.secure_channel(address, credentials)
         return grpc.insecure_channel(address)
     ca, key, cert = (Path(f).read_bytes() for f in files)
     credentials = grpc.ssl_channel_credentials(root_certificates=ca, private_key=key, certificate_chain=cert)

@@ -1,4 +1,5 @@
-"""Mutual TLS between the gateway and the agencies: identities, credentials and the peer check.
+"""TLS on every hop: mutual TLS between the gateway and the agencies (identities, credentials, the peer
+check), and the gateway's own ports' certificate, reloadable without a restart (ServerCertificate).
 
 Who is who is carried in the certificates the project's CA issues
 (services.security.pki):
@@ -17,6 +18,8 @@ Who is who is carried in the certificates the project's CA issues
 import functools
 import inspect
 import logging
+import ssl
+import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -233,6 +236,72 @@ class ServerTls:
         return PeerIdentityInterceptor(self.allowed_clients) if self.mutual else None
 
 
+class ServerCertificate:
+    """A server's certificate and key from files, for TLS without client certificates, reloadable in place.
+
+    The gateway's own ports use it: executors prove who they are with
+    tokens, the certificate proves the gateway to them. `reload()` reads and
+    checks the files again (PEM, matching, issued by the CA, valid now) and
+    hands the new pair to both servers without a restart: gRPC asks
+    `_fetch` on every new handshake (dynamic_ssl_server_credentials), the
+    HTTP port's SSLContext is given the pair with load_cert_chain, which
+    applies to the handshakes after it. Connections already open keep the
+    certificate they were made with. A pair that fails the checks is
+    refused whole and the one in use stays.
+    """
+
+    def __init__(self, cert: Path | str, key: Path | str, ca: Path | str, *, now: datetime | None = None):
+        self.cert, self.key, self.ca = Path(cert), Path(key), Path(ca)
+        self._pair = self._load(now)
+        self._pending: grpc.ServerCertificateConfiguration | None = None
+        # gRPC calls _fetch from its own threads, reload runs on the event loop.
+        self._lock = threading.Lock()
+        self._context: ssl.SSLContext | None = None
+
+    def _load(self, now: datetime | None = None) -> _KeyPair:
+        return _load_key_pair(self.cert, self.key, _read(self.ca, "CA certificate"), self.ca, now)
+
+    @property
+    def names(self) -> CertificateNames:
+        return self._pair.names
+
+    def _configuration(self) -> grpc.ServerCertificateConfiguration:
+        return grpc.ssl_server_certificate_configuration([(self._pair.private_key, self._pair.certificate_chain)])
+
+    def _fetch(self) -> grpc.ServerCertificateConfiguration | None:
+        # Called by gRPC before each handshake; None keeps the configuration it has.
+        with self._lock:
+            pending, self._pending = self._pending, None
+        return pending
+
+    def grpc_credentials(self) -> grpc.ServerCredentials:
+        return grpc.dynamic_ssl_server_credentials(self._configuration(), self._fetch,
+                                                   require_client_authentication=False)
+
+    def ssl_context(self) -> ssl.SSLContext:
+        """The HTTP port's context (one per certificate: reload() changes it in place)."""
+        if self._context is None:
+            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            context.minimum_version = ssl.TLSVersion.TLSv1_2
+            context.set_alpn_protocols(["http/1.1"])
+            context.load_cert_chain(self.cert, self.key)
+            self._context = context
+        return self._context
+
+    def reload(self) -> CertificateNames:
+        """Read the files again; raises TlsError (and keeps the pair in use) when they do not pass."""
+        pair = self._load()
+        if self._context is not None:
+            try:
+                self._context.load_cert_chain(self.cert, self.key)
+            except (OSError, ssl.SSLError) as exc:
+                raise TlsError(f"certificate {str(self.cert)!r} and key {str(self.key)!r}: {exc}") from None
+        self._pair = pair
+        with self._lock:
+            self._pending = self._configuration()
+        return pair.names
+
+
 @dataclass(frozen=True)
 class ClientTls:
     """The gateway's client certificate and key, and the CA agencies' certificates must come from."""
@@ -257,6 +326,21 @@ class ClientTls:
 def channel_credentials(ca: bytes, cert: bytes, key: bytes) -> grpc.ChannelCredentials:
     """Client credentials presenting `cert` and trusting only servers the project CA issued."""
     return grpc.ssl_channel_credentials(root_certificates=ca, private_key=key, certificate_chain=cert)
+
+
+def gateway_client_context(ca: Path | str) -> ssl.SSLContext:
+    """An HTTPS client context that trusts only the CA in `ca` (the gateway's HTTP port, for the CLI and tests)."""
+    try:
+        return ssl.create_default_context(cafile=str(ca))
+    except FileNotFoundError:
+        raise TlsError(f"CA certificate {str(ca)!r}: no such file (create one with `chakong pki init`)") from None
+    except (OSError, ssl.SSLError) as exc:
+        raise TlsError(f"CA certificate {str(ca)!r}: {exc}") from None
+
+
+def gateway_client_credentials(ca: Path | str) -> grpc.ChannelCredentials:
+    """gRPC credentials that trust only the CA in `ca`, for clients of the gateway's gRPC port."""
+    return grpc.ssl_channel_credentials(root_certificates=_read(ca, "CA certificate"))
 
 
 def agency_channel_options(agency_id: str) -> tuple[tuple[str, str], ...]:

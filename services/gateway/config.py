@@ -8,6 +8,11 @@ from services.common.settings import SettingsError, env_address, env_float, env_
 # Where CHAKONG_CRASH_AT may stop the process (tests only; see control.py).
 CRASH_POINTS = ("after_intent", "after_agency_call", "after_outcome")
 
+# INSECURE_PLAINTEXT, the one development flag for plaintext: which hops go without TLS
+# (agency links, the gateway's own gRPC and HTTP ports). "agencies" keeps the
+# gateway's ports on TLS in front of plaintext mock agencies (tests, the bench).
+PLAINTEXT_HOPS = {"0": (False, False), "1": (True, True), "agencies": (True, False)}
+
 
 @dataclass(frozen=True)
 class GatewaySettings:
@@ -33,11 +38,19 @@ class GatewaySettings:
     # Test only: die by SIGKILL at this point of the first action.
     crash_at: str = ""
     # Mutual TLS to the agencies (files as `chakong pki init` writes them);
-    # insecure_plaintext (INSECURE_PLAINTEXT=1) dials plaintext, development only.
+    # insecure_plaintext (INSECURE_PLAINTEXT=1 or agencies) dials plaintext, development only.
     agency_tls_ca: Path = Path("var/pki/ca.crt")
     agency_tls_cert: Path = Path("var/pki/gateway-client.crt")
     agency_tls_key: Path = Path("var/pki/gateway-client.key")
     insecure_plaintext: bool = False
+    # The gateway's own gRPC and HTTP ports serve TLS with this certificate
+    # (the CA only checks it at start and reload; clients need no certificate:
+    # they bring tokens). SIGHUP reloads the files without a restart.
+    # insecure_plaintext_ports (INSECURE_PLAINTEXT=1) serves plaintext, development only.
+    tls_cert: Path = Path("var/pki/gateway.crt")
+    tls_key: Path = Path("var/pki/gateway.key")
+    tls_ca: Path = Path("var/pki/ca.crt")
+    insecure_plaintext_ports: bool = False
     # The audit trail: $DATA_DIR/audit.db unless AUDIT_URL names one.
     audit_url: str = ""
     # Signed checkpoints of the audit chain head, appended every this many
@@ -67,6 +80,11 @@ class GatewaySettings:
     reuse_port: bool = False
 
     @property
+    def scheme(self) -> str:
+        """How clients reach the HTTP port."""
+        return "http" if self.insecure_plaintext_ports else "https"
+
+    @property
     def ledger_path(self) -> Path:
         return self.data_dir / "gateway-ledger.db"
 
@@ -86,6 +104,11 @@ class GatewaySettings:
 
     @classmethod
     def from_env(cls) -> "GatewaySettings":
+        flag = env_str("INSECURE_PLAINTEXT", "0")
+        if flag not in PLAINTEXT_HOPS:
+            raise SettingsError(f"INSECURE_PLAINTEXT={flag!r}: expected 0 (TLS on every hop), 1 (plaintext on every"
+                                " hop, development only) or agencies (plaintext to the agencies only)")
+        plaintext_agencies, plaintext_ports = PLAINTEXT_HOPS[flag]
         return cls(
             grpc_address=env_address("GATEWAY_GRPC_ADDRESS", cls.grpc_address),
             http_address=env_address("GATEWAY_HTTP_ADDRESS", cls.http_address),
@@ -125,7 +148,11 @@ class GatewaySettings:
             agency_tls_ca=Path(env_str("AGENCY_TLS_CA", str(cls.agency_tls_ca))),
             agency_tls_cert=Path(env_str("AGENCY_TLS_CERT", str(cls.agency_tls_cert))),
             agency_tls_key=Path(env_str("AGENCY_TLS_KEY", str(cls.agency_tls_key))),
-            insecure_plaintext=env_int("INSECURE_PLAINTEXT", 0, minimum=0, maximum=1) == 1,
+            insecure_plaintext=plaintext_agencies,
+            tls_cert=Path(env_str("GATEWAY_TLS_CERT", str(cls.tls_cert))),
+            tls_key=Path(env_str("GATEWAY_TLS_KEY", str(cls.tls_key))),
+            tls_ca=Path(env_str("GATEWAY_TLS_CA", str(cls.tls_ca))),
+            insecure_plaintext_ports=plaintext_ports,
             audit_url=env_str("AUDIT_URL", cls.audit_url),
             audit_checkpoint_seconds=env_float(
                 "AUDIT_CHECKPOINT_SECONDS", cls.audit_checkpoint_seconds, minimum=0.0, maximum=86_400.0

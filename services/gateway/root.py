@@ -74,7 +74,8 @@ class GatewayCore:
         if not self.readiness.grpc_serving:
             reasons.append("gRPC server not started")
         try:
-            await asyncio.wait_for(self.ledger.ping(), LEDGER_PING_TIMEOUT_S)
+            async with asyncio.timeout(LEDGER_PING_TIMEOUT_S):
+                await self.ledger.ping()
         except Exception as exc:  # whatever the driver raises, the answer is "not reachable"
             logger.warning("readiness: ledger unreachable: %s", exc or type(exc).__name__)
             reasons.append(f"ledger unreachable: {type(exc).__name__}")

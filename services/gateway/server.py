@@ -3,6 +3,7 @@
 import asyncio
 import contextlib
 import logging
+import signal
 
 import grpc
 from aiohttp import web
@@ -11,6 +12,7 @@ from prometheus_client import disable_created_metrics
 from protos.gateway.v1 import admin_pb2_grpc, control_pb2_grpc, gateway_pb2_grpc
 from services.common.grpc_server import GrpcServer, announce_ready, bound_address, wait_for_shutdown_signal
 from services.common.interceptors import FaultSettings, server_interceptors
+from services.common.tls import ServerCertificate, TlsError
 from services.gateway.config import GatewaySettings
 from services.gateway.grpc_api.admin import SERVICE_NAME as ADMIN_SERVICE_NAME
 from services.gateway.grpc_api.admin import AgencyAdminServicer
@@ -26,6 +28,25 @@ from services.gateway.root import GatewayCore, open_gateway
 logger = logging.getLogger(__name__)
 
 
+def port_certificate(settings: GatewaySettings) -> ServerCertificate | None:
+    """The certificate both ports serve, read and checked at start; None behind the plaintext flag."""
+    if settings.insecure_plaintext_ports:
+        return None
+    return ServerCertificate(settings.tls_cert, settings.tls_key, settings.tls_ca)
+
+
+def log_transport(settings: GatewaySettings, certificate: ServerCertificate | None) -> None:
+    if certificate is None:
+        logger.warning(
+            "INSECURE PLAINTEXT: the gateway serves gRPC and HTTP without TLS; executors' tokens and citizens'"
+            " assets cross the network in clear. Development only; unset INSECURE_PLAINTEXT and create"
+            " certificates with `chakong pki init`."
+        )
+        return
+    logger.info("gRPC and HTTP over TLS as %s (certificate %s, expires %s; SIGHUP reloads it)",
+                certificate.names.common_name, settings.tls_cert, f"{certificate.names.not_after:%Y-%m-%d}")
+
+
 class Gateway:
     """A started gateway; `endpoints` are the bound addresses. Stop it with `stop()`."""
 
@@ -36,9 +57,12 @@ class Gateway:
         self._resources = contextlib.AsyncExitStack()
         self._runner: web.AppRunner | None = None
         self._grpc: GrpcServer | None = None
+        self.certificate: ServerCertificate | None = None
 
     async def start(self) -> "Gateway":
-        # Opened first: a registry, ledger or audit store that cannot open stops the start here.
+        # A certificate that is missing, expired or not the CA's stops the start before anything is opened.
+        self.certificate = port_certificate(self.settings)
+        # Then the core: a registry, ledger or audit store that cannot open stops the start here.
         core = self.core = await self._resources.enter_async_context(open_gateway(self.settings))
         app = create_app(core)
         # Graceful stop is ours (wait_for_shutdown_signal), not aiohttp's. A
@@ -56,7 +80,8 @@ class Gateway:
         try:
             await self._runner.setup()
             host, _, port = self.settings.http_address.rpartition(":")
-            site = web.TCPSite(self._runner, host, int(port), reuse_port=self.settings.reuse_port or None)
+            site = web.TCPSite(self._runner, host, int(port), reuse_port=self.settings.reuse_port or None,
+                               ssl_context=self.certificate and self.certificate.ssl_context())
             await site.start()
             http_port = self._runner.addresses[0][1]
             servicer = AssetGatewayServicer(core.fanout)
@@ -75,6 +100,7 @@ class Gateway:
                 # Metrics outermost, so what the door (tokens, authorization, rate
                 # limits, audit: access/door.py) refuses is counted too.
                 interceptors=[*server_interceptors(FaultSettings()), DoorInterceptor(core.door)],
+                tls=self.certificate,
                 reuse_port=self.settings.reuse_port,
             )
         except BaseException:
@@ -84,9 +110,25 @@ class Gateway:
         self.endpoints = {
             "grpc": bound_address(self.settings.grpc_address, self._grpc.port),
             "http": bound_address(self.settings.http_address, http_port),
+            "scheme": self.settings.scheme,
         }
+        log_transport(self.settings, self.certificate)
         logger.info("gateway asks %d agencies from %s", len(core.clients.all), self.settings.agency_registry)
         return self
+
+    def reload(self, reason: str) -> None:
+        """SIGHUP: the ports' certificate (new handshakes get it; no restart) and the agency registry, again."""
+        if self.certificate is not None:
+            try:
+                names = self.certificate.reload()
+            except TlsError as exc:
+                logger.error("TLS certificate reload (%s) rejected, still serving the one loaded before: %s",
+                             reason, exc)
+            else:
+                logger.info("TLS certificate reloaded (%s): %s, expires %s", reason, names.common_name,
+                            f"{names.not_after:%Y-%m-%d %H:%M}Z")
+        if self.core is not None:
+            self.core.reloader.request(reason)
 
     async def stop(self) -> None:
         """Refuse new work on both APIs at once, let calls in flight finish within one grace period, close the core."""
@@ -112,9 +154,12 @@ async def serve(settings: GatewaySettings) -> None:
     # `_created` series double the output and no alert or dashboard uses them.
     disable_created_metrics()
     gateway = await Gateway(settings).start()
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGHUP, gateway.reload, "SIGHUP")
     try:
         announce_ready("gateway", **gateway.endpoints)
         await wait_for_shutdown_signal()
         logger.info("gateway stopping (grace %.1f s)", settings.grace_seconds)
     finally:
+        loop.remove_signal_handler(signal.SIGHUP)
         await gateway.stop()

@@ -4,8 +4,9 @@ The supervisor binds nothing. It fixes concrete ports (port 0 becomes a
 free port picked once, so every worker binds the same one), starts each
 worker as `python -m services.gateway` with GATEWAY_REUSE_PORT=1, prints
 one READY line with the shared addresses once every worker is ready,
-restarts a worker that dies, forwards SIGTERM/SIGINT and exits when all
-workers have stopped. The kernel spreads new connections over the workers.
+restarts a worker that dies, forwards SIGTERM/SIGINT (and SIGHUP: each worker
+reloads its certificate and registry) and exits when all workers have
+stopped. The kernel spreads new connections over the workers.
 
 Metrics use prometheus-client's multiprocess mode, not one scrape target
 per worker: workers share the HTTP port, so Prometheus (or nginx in front)
@@ -167,6 +168,7 @@ class Supervisor:
 
     async def run(self) -> None:
         shutdown = install_shutdown_signals()
+        asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self.signal_workers, signal.SIGHUP)
         signalled = asyncio.ensure_future(shutdown.wait())
         all_started = asyncio.Event()
         runs = [asyncio.create_task(self.run_worker(w, all_started)) for w in self.workers]
@@ -176,7 +178,7 @@ class Supervisor:
             if ready in done:
                 all_started.set()
                 announce_ready("gateway", grpc=self.grpc_address, http=self.http_address,
-                               workers=str(len(self.workers)))
+                               scheme=self.settings.scheme, workers=str(len(self.workers)))
                 done, _ = await asyncio.wait([*runs, signalled], return_when=asyncio.FIRST_COMPLETED)
             for task in done:
                 if task in runs and task.exception() is not None:
@@ -187,6 +189,7 @@ class Supervisor:
                 with contextlib.suppress(asyncio.CancelledError):
                     await waiter
             self.stopping = True
+            asyncio.get_running_loop().remove_signal_handler(signal.SIGHUP)
             logger.info("gateway supervisor stopping %d workers", len(self.workers))
             self.signal_workers(signal.SIGTERM)
             # The workers have their own grace period; after it and a margin, no mercy.

@@ -27,7 +27,8 @@ from protos.gateway.v1 import control_pb2, control_pb2_grpc, gateway_pb2, gatewa
 from services import datagen
 from services.common.grpc_server import wait_for_shutdown_signal
 from services.common.settings import env_address, env_int, env_str
-from services.cli.auth import gateway_channel
+from services.cli.auth import DEV_CA, gateway_channel
+from services.common.tls import gateway_client_credentials
 from services.gateway.agencies.registry import AgencyConfig, load_registry
 from services.security import checkpoints, pki
 from services.security.tokens import TokenSigner, write_signing_key
@@ -42,6 +43,11 @@ DEMO_ADMIN = "A0001"
 
 
 def insecure_plaintext() -> bool:
+    """Plaintext to the agencies: INSECURE_PLAINTEXT=1 (every hop) or agencies (the gateway's ports keep TLS)."""
+    return os.environ.get("INSECURE_PLAINTEXT", "").strip() in ("1", "agencies")
+
+
+def plaintext_ports() -> bool:
     return os.environ.get("INSECURE_PLAINTEXT", "").strip() == "1"
 
 
@@ -71,13 +77,22 @@ def tls_env_for_agency(layout: pki.PkiLayout, agency_id: str) -> dict[str, str]:
 
 
 def tls_env_for_gateway(layout: pki.PkiLayout) -> dict[str, str]:
-    env = {"CHAKONG_TOKEN_PUBLIC_KEY": str(layout.directory / "token-signing.pub"),
-           "AUDIT_CHECKPOINT_KEY": str(layout.directory / checkpoints.KEY_NAME)}
-    if insecure_plaintext():
-        return {**env, "INSECURE_PLAINTEXT": "1"}
-    files = layout.gateway_client
-    return {**env, "AGENCY_TLS_CA": str(layout.ca.cert), "AGENCY_TLS_CERT": str(files.cert),
-            "AGENCY_TLS_KEY": str(files.key)}
+    """The gateway's certificate for its own ports, its client certificate for the agencies, and its keys.
+
+    INSECURE_PLAINTEXT passes through from the launcher's environment as it is.
+    """
+    server, client = layout.gateway_server, layout.gateway_client
+    return {"CHAKONG_TOKEN_PUBLIC_KEY": str(layout.directory / "token-signing.pub"),
+            "AUDIT_CHECKPOINT_KEY": str(layout.directory / checkpoints.KEY_NAME),
+            "GATEWAY_TLS_CA": str(layout.ca.cert), "GATEWAY_TLS_CERT": str(server.cert),
+            "GATEWAY_TLS_KEY": str(server.key),
+            "AGENCY_TLS_CA": str(layout.ca.cert), "AGENCY_TLS_CERT": str(client.cert),
+            "AGENCY_TLS_KEY": str(client.key)}
+
+
+def gateway_credentials(layout: pki.PkiLayout) -> grpc.ChannelCredentials | None:
+    """How the launcher dials the gateway it started: trusting the development CA, or plaintext behind the flag."""
+    return None if plaintext_ports() else gateway_client_credentials(layout.ca.cert)
 
 
 @dataclass(frozen=True)
@@ -218,10 +233,10 @@ def agency_child(
     return Child(agency.id, SERVICE_MODULES[agency.kind], env)
 
 
-async def register_demo_case(gateway: str, signer: TokenSigner, subjects) -> None:
+async def register_demo_case(gateway: str, credentials, signer: TokenSigner, subjects) -> None:
     """As the court's admin: the demo case, its debtors the showcase subjects, DEMO_EXECUTOR assigned."""
     admin_token = signer.issue(DEMO_ADMIN, DEMO_COURT, ("admin",), ttl_s=300)
-    async with gateway_channel(gateway, admin_token) as channel:
+    async with gateway_channel(gateway, admin_token, credentials) as channel:
         await control_pb2_grpc.EnforcementControlStub(channel).RegisterCase(
             control_pb2.RegisterCaseRequest(
                 case=common_pb2.CaseRef(
@@ -238,14 +253,14 @@ async def register_demo_case(gateway: str, signer: TokenSigner, subjects) -> Non
 
 
 async def showcase_debtors(
-    settings: LauncherSettings, gateway: str, signer: TokenSigner, count: int = 5
+    settings: LauncherSettings, gateway: str, credentials, signer: TokenSigner, count: int = 5
 ) -> list[str]:
     """Seeded debtors with assets, registered as the demo case's debtors and confirmed by a real query."""
     population = datagen.subjects(settings.seed, settings.subjects)
     subjects = datagen.showcase(population, count)
-    await register_demo_case(gateway, signer, subjects)
+    await register_demo_case(gateway, credentials, signer, subjects)
     lines = []
-    async with gateway_channel(gateway, signer.issue(DEMO_EXECUTOR, DEMO_COURT, ttl_s=300)) as channel:
+    async with gateway_channel(gateway, signer.issue(DEMO_EXECUTOR, DEMO_COURT, ttl_s=300), credentials) as channel:
         stub = gateway_pb2_grpc.AssetGatewayStub(channel)
         for subject in subjects:
             response = await stub.QueryAssets(
@@ -310,9 +325,10 @@ async def launch(settings: LauncherSettings) -> None:
         started.append(console)
         console_endpoints = await asyncio.wait_for(console.ready, settings.ready_timeout_s)
         reachable = await asyncio.gather(*(external_health(a, layout) for a in externals))
-        print(banner(mocks, endpoints, gateway_endpoints, list(zip(externals, reachable))), flush=True)
+        print(banner(mocks, endpoints, gateway_endpoints, list(zip(externals, reachable)),
+                     ca=None if plaintext_ports() else layout.ca.cert), flush=True)
         try:
-            debtors = await showcase_debtors(settings, gateway_endpoints["grpc"], signer)
+            debtors = await showcase_debtors(settings, gateway_endpoints["grpc"], gateway_credentials(layout), signer)
             print(
                 f"Demo case {DEMO_CASE} (court {DEMO_COURT}, executor {DEMO_EXECUTOR}) registered; its debtors,"
                 " seeded with assets:\n" + "\n".join(debtors),
@@ -321,14 +337,17 @@ async def launch(settings: LauncherSettings) -> None:
             if debtors:
                 first = debtors[0].split()[0]
                 key = layout.directory / "token-signing.key"
+                # The CLI trusts var/pki/ca.crt unless told otherwise.
+                cli = ".venv/bin/chakong" + ("" if plaintext_ports() or layout.ca.cert == DEV_CA
+                                             else f" --ca {layout.ca.cert}")
                 print(
                     "\nTry (the CLI signs a 15-minute development token with the key in"
                     f" {layout.directory}):\n"
-                    f"  .venv/bin/chakong query --subject {first} --case '{DEMO_CASE}'\n"
+                    f"  {cli} query --subject {first} --case '{DEMO_CASE}'\n"
                     "or with an explicit token:\n"
                     f"  export CHAKONG_TOKEN=$(.venv/bin/chakong token issue --executor {DEMO_EXECUTOR}"
                     f" --court {DEMO_COURT} --signing-key {key})\n"
-                    f"  .venv/bin/chakong query --subject {first} --case '{DEMO_CASE}'\n",
+                    f"  {cli} query --subject {first} --case '{DEMO_CASE}'\n",
                     flush=True,
                 )
         except grpc.aio.AioRpcError as exc:
@@ -378,17 +397,19 @@ async def external_health(agency: AgencyConfig, layout: pki.PkiLayout) -> str:
 
 def banner(
     agencies: list[AgencyConfig], endpoints: list[dict], gateway: dict,
-    externals: list[tuple[AgencyConfig, str]] = (),
+    externals: list[tuple[AgencyConfig, str]] = (), *, ca: Path | None,
 ) -> str:
+    """What is up where; `ca` is the CA the gateway's certificate comes from (None: plaintext, the flag)."""
     rows = "\n".join(
         [f"  {a.id:<10} {a.kind:<10} {e['grpc']:<18} metrics http://{e['metrics']}/metrics  {a.name}"
          for a, e in zip(agencies, endpoints)]
         + [f"  {a.id:<10} {a.kind:<10} {a.address:<18} external, health {state}  {a.name}" for a, state in externals]
     )
+    transport = f"TLS, CA {ca}" if ca is not None else "PLAINTEXT, INSECURE_PLAINTEXT=1"
     return (
         "\nchakong is up.\n"
-        f"  gateway gRPC   {gateway['grpc']}  (AssetGateway, health, reflection)\n"
-        f"  gateway HTTP   http://{gateway['http']}  (POST /v1/queries, /v1/queries/stream, GET /v1/agencies,"
-        " /openapi.json, /metrics)\n"
+        f"  gateway gRPC   {gateway['grpc']}  ({transport}; AssetGateway, health, reflection)\n"
+        f"  gateway HTTP   {gateway['scheme']}://{gateway['http']}  (POST /v1/queries,"
+        " /v1/queries/stream, GET /v1/agencies, /openapi.json, /metrics)\n"
         f"Agencies:\n{rows}\n"
     )

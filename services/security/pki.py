@@ -13,7 +13,8 @@ certificate also carries DNS `<id>` (what the gateway checks when it dials
 it), DNS `localhost` and IP 127.0.0.1.
 
 Rotation: `chakong pki issue` writes a new certificate and key over the old
-ones; the service picks them up when restarted.
+ones. The gateway's server certificate (its own ports) is reloaded on
+SIGHUP without a restart; the others are picked up when the service restarts.
 
 An agency outside the project keeps its private key: it sends a certificate
 signing request (`chakong pki csr`, or openssl), and `chakong pki sign-csr`

@@ -210,9 +210,8 @@ class RateLimiter:
     async def _decide(self, family: str, executor_id: str, court_code: str) -> Decision:
         if self._shared is not None and self._clock() >= self._shared_down_until:
             try:
-                decision = await asyncio.wait_for(
-                    self._shared.check(self.limits, family, executor_id, court_code), 4 * self._timeout_s
-                )
+                async with asyncio.timeout(4 * self._timeout_s):
+                    decision = await self._shared.check(self.limits, family, executor_id, court_code)
             except (StorageError, asyncio.TimeoutError, OSError) as exc:
                 if not self._shared_down_until:
                     logger.error(
@@ -234,7 +233,8 @@ class RateLimiter:
         if self._shared is None:
             return True
         try:
-            return bool(await asyncio.wait_for(self._shared.storage.check(), 4 * self._timeout_s))
+            async with asyncio.timeout(4 * self._timeout_s):
+                return bool(await self._shared.storage.check())
         except (StorageError, asyncio.TimeoutError, OSError):
             return False
 

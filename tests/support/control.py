@@ -27,6 +27,7 @@ from services.gateway.server import Gateway
 from tests.support.agencies import BANK, PROPERTIES, SEED, SUBJECTS, VEHICLES, Agency
 from tests.support.auth import auth_headers
 from tests.support.gateway import write_registry
+from tests.support.tls import GatewayEndpoints, tls_settings
 
 COURT = "340100"
 COURT_ACCOUNT = {"bank_name": "中国工商银行合肥分行", "account_number": "1302010129000000001",
@@ -201,21 +202,28 @@ class Stack:
     def grpc_address(self) -> str:
         return self.gateway.endpoints["grpc"]
 
+    @property
+    def endpoints(self) -> GatewayEndpoints:
+        return GatewayEndpoints.of(self.gateway)
 
-def gateway_settings(directory: Path, agencies: list[Agency], ledger_url: str, **overrides) -> GatewaySettings:
-    return GatewaySettings(
-        grpc_address="127.0.0.1:0", http_address="127.0.0.1:0", agency_registry=write_registry(directory, agencies),
-        data_dir=directory, ledger_url=ledger_url, grace_seconds=1.0, insecure_plaintext=True, **overrides,
-    )
+
+def gateway_settings(directory: Path, agencies: list[Agency], ledger_url: str, *, tls: bool = True,
+                     **overrides) -> GatewaySettings:
+    """An in-process gateway on `ledger_url`: TLS ports with the run's certificate unless tls=False."""
+    return GatewaySettings(**{
+        "grpc_address": "127.0.0.1:0", "http_address": "127.0.0.1:0",
+        "agency_registry": write_registry(directory, agencies), "data_dir": directory, "ledger_url": ledger_url,
+        "grace_seconds": 1.0, "insecure_plaintext": True,
+        **(tls_settings() if tls else {"insecure_plaintext_ports": True}), **overrides,
+    })
 
 
 @contextlib.asynccontextmanager
 async def control_stack(directory: Path, agencies: list[Agency], ledger_url: str, **overrides):
+    """An in-process gateway on `ledger_url` (TLS ports; tls=False for plaintext) and a session on its HTTP API."""
     gateway = await Gateway(gateway_settings(directory, agencies, ledger_url, **overrides)).start()
     try:
-        async with aiohttp.ClientSession(
-            base_url=f"http://{gateway.endpoints['http']}", headers=auth_headers()
-        ) as session:
+        async with GatewayEndpoints.of(gateway).session(headers=auth_headers()) as session:
             yield Stack(gateway, Http(session), {a.id: a for a in agencies}, ledger_url)
     finally:
         await gateway.stop()

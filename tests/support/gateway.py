@@ -1,5 +1,6 @@
 """The gateway in front of the mock agencies: the registry file, the showcase case and its
-debtor, query requests (gRPC and HTTP JSON), an in-process gateway, its metrics.
+debtor, query requests (gRPC and HTTP JSON), an in-process gateway (TLS or plaintext ports),
+its metrics. Reach a gateway through tests/support/tls.py GatewayEndpoints.
 """
 
 import contextlib
@@ -20,6 +21,7 @@ from services.gateway.config import GatewaySettings
 from services.gateway.server import Gateway
 from tests.support.agencies import SEED, SUBJECTS, Agency
 from tests.support.auth import auth_headers, register_case_body
+from tests.support.tls import GatewayEndpoints, tls_settings
 
 DEADLINE_MS = 1000
 CASE = common_pb2.CaseRef(
@@ -38,21 +40,32 @@ def write_registry(directory: Path, agencies: list[Agency]) -> Path:
     return path
 
 
-@contextlib.asynccontextmanager
-async def running_gateway(directory: Path, agencies: list[Agency], deadline_ms: int = DEADLINE_MS, **overrides):
-    settings = GatewaySettings(
-        grpc_address="127.0.0.1:0",
-        http_address="127.0.0.1:0",
-        agency_registry=write_registry(directory, agencies),
-        query_deadline_ms=deadline_ms,
-        grace_seconds=1.0,
-        data_dir=directory,
-        insecure_plaintext=True,
+def gateway_settings(directory: Path, agencies: list[Agency], *, tls: bool = False, **overrides) -> GatewaySettings:
+    """An in-process gateway's settings on port 0 before `agencies` (plaintext links to the mocks).
+
+    Its own ports serve TLS with the run's certificate when `tls`, plaintext
+    (the development flag) otherwise; reach it through GatewayEndpoints.of.
+    """
+    return GatewaySettings(**{
+        "grpc_address": "127.0.0.1:0",
+        "http_address": "127.0.0.1:0",
+        "agency_registry": write_registry(directory, agencies),
+        "query_deadline_ms": DEADLINE_MS,
+        "grace_seconds": 1.0,
+        "data_dir": directory,
+        "insecure_plaintext": True,
+        **(tls_settings() if tls else {"insecure_plaintext_ports": True}),
         **overrides,
-    )
-    gateway = await Gateway(settings).start()
+    })
+
+
+@contextlib.asynccontextmanager
+async def running_gateway(directory: Path, agencies: list[Agency], deadline_ms: int = DEADLINE_MS, *,
+                          tls: bool = False, **overrides):
+    gateway = await Gateway(gateway_settings(directory, agencies, tls=tls, query_deadline_ms=deadline_ms,
+                                             **overrides)).start()
     try:
-        await register_showcase_case(f"http://{gateway.endpoints['http']}")
+        await register_showcase_case(GatewayEndpoints.of(gateway))
         yield gateway
     finally:
         await gateway.stop()
@@ -71,14 +84,18 @@ def debtor() -> common_pb2.Subject:
     return common_pb2.Subject(type=record.subject_type, id_number=record.id_number, name=record.name)
 
 
-async def register_showcase_case(base_url: str) -> None:
-    """Register CASE with debtor() as its debtor and the tests' executor assigned: queries need it."""
+async def register_showcase_case(gateway: "GatewayEndpoints | str") -> None:
+    """Register CASE with debtor() as its debtor and the tests' executor assigned: queries need it.
+
+    `gateway`: how to reach it, or the base URL of a plaintext test client (aiohttp_client).
+    """
     subject = debtor()
     case = {"case_number": CASE.case_number, "court_code": CASE.court_code, "executor_id": CASE.executor_id,
             "document_number": CASE.document_number}
     debtors = [{"type": subject.type, "id_number": subject.id_number, "name": subject.name}]
+    base_url, ssl = (gateway, True) if isinstance(gateway, str) else (gateway.base_url, gateway.ssl)
     async with aiohttp.ClientSession(headers=auth_headers()) as session:
-        async with session.post(f"{base_url}/v1/cases", json=register_case_body(case, debtors)) as response:
+        async with session.post(f"{base_url}/v1/cases", json=register_case_body(case, debtors), ssl=ssl) as response:
             assert response.status in (200, 201), await response.text()
 
 

@@ -9,11 +9,17 @@ from google.protobuf import json_format
 from tests.support.gateway import DEADLINE_MS as GATEWAY_DEADLINE_MS
 from tests.support.gateway import asset_request, register_showcase_case, write_registry
 from tests.support.harness import ServiceProcess
+from tests.support.tls import TLS_PORTS_ENV, GatewayEndpoints
 
 DEADLINE_MS = 1000
 
 
-def start_gateway(tmp_path, start_service, agencies, **env):
+def start_gateway(tmp_path, start_service, agencies, *, tls: bool = False, **env):
+    """`python -m services.gateway` before `agencies`: (process, registry file, base URL).
+
+    Its ports serve TLS with the run's certificate when `tls` (reach it
+    with GatewayEndpoints.of(process)), plaintext otherwise.
+    """
     registry = write_registry(tmp_path, agencies)
     defaults = {
         "GATEWAY_GRPC_ADDRESS": "127.0.0.1:0",
@@ -24,9 +30,10 @@ def start_gateway(tmp_path, start_service, agencies, **env):
         "INSECURE_PLAINTEXT": "1",
         "EJECT_AFTER_FAILURES": "3",
         "EJECT_COOLDOWN_SECONDS": "1",
+        **(TLS_PORTS_ENV if tls else {}),
     }
     gateway = start_service("services.gateway", **{**defaults, **env})
-    return gateway, registry, f"http://{gateway.endpoints['http']}"
+    return gateway, registry, GatewayEndpoints.of(gateway).base_url
 
 
 def query_body() -> dict:
@@ -53,7 +60,7 @@ def showcase_gateway(directory: Path, agencies):
     }).start()
     try:
         try:
-            asyncio.run(register_showcase_case(f"http://{service.endpoints['http']}"))
+            asyncio.run(register_showcase_case(GatewayEndpoints.of(service)))
         except AssertionError:
             print("".join(service.output))
             raise

@@ -33,8 +33,13 @@ class StoreProbe:
         self._task = asyncio.get_running_loop().create_task(self._loop(), name="store probe")
 
     async def close(self) -> None:
-        if self._task is not None:
+        # Cancelled again until it ends: on Python 3.11, asyncio.wait_for swallows a
+        # cancellation that arrives as the ping completes (fixed in 3.12), and the
+        # loop would then sleep and probe on for ever, with close() waiting for it.
+        while self._task is not None and not self._task.done():
             self._task.cancel()
+            await asyncio.wait([self._task], timeout=0.5)
+        if self._task is not None:
             await asyncio.gather(self._task, return_exceptions=True)
             self._task = None
 
@@ -44,7 +49,11 @@ class StoreProbe:
     async def _probe(self, store: str, ping) -> bool:
         start = time.perf_counter()
         try:
-            await asyncio.wait_for(ping(), self.timeout_s)
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow
+            # a cancel that arrives as the ping completes (CPython gh-86296),
+            # and close() would then wait for this loop forever.
+            async with asyncio.timeout(self.timeout_s):
+                await ping()
             up = True
         except Exception as exc:  # whatever the driver raises, the store did not answer
             up = False

@@ -1,4 +1,4 @@
-"""Reload the agency registry without a restart: on SIGHUP, when the file changes, and when
+"""Reload the agency registry without a restart: on SIGHUP (server.py), when the file changes, and when
 agencies registered at run time change.
 
 The agencies asked are the registry file's, then those an administrator
@@ -14,10 +14,8 @@ finish against the set they started with.
 """
 
 import asyncio
-import contextlib
 import logging
 import os
-import signal
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -67,11 +65,8 @@ class RegistryReloader:
         self._retiring: set[AgencyClient] = set()
 
     def start(self) -> None:
+        # SIGHUP is the process's (server.py): it reloads this and the gateway's certificate.
         self._spawn(self._watch(), "registry watch")
-        loop = asyncio.get_running_loop()
-        # Only the main thread of a process may own signals; in-process tests skip it.
-        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-            loop.add_signal_handler(signal.SIGHUP, self.request, "SIGHUP")
 
     def request(self, reason: str) -> None:
         self._spawn(self.reload(reason), "registry reload")
@@ -162,8 +157,6 @@ class RegistryReloader:
             await client.channel.close()
 
     async def close(self) -> None:
-        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-            asyncio.get_running_loop().remove_signal_handler(signal.SIGHUP)
         tasks = list(self._tasks)
         for task in tasks:
             task.cancel()

@@ -287,8 +287,9 @@ class PostgresDatabase:
             try:
                 # close() waits for every connection to be released; one held
                 # by a stuck operation must not hold the gateway's stop forever.
-                await asyncio.wait_for(pool.close(), POOL_CLOSE_TIMEOUT_S)
-            except asyncio.TimeoutError:
+                async with asyncio.timeout(POOL_CLOSE_TIMEOUT_S):
+                    await pool.close()
+            except TimeoutError:
                 logger.warning("ledger: connections still in use after %.0f s; closing them", POOL_CLOSE_TIMEOUT_S)
                 pool.terminate()
 

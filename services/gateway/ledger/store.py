@@ -580,9 +580,13 @@ class Ledger:
             )
         if change.update is not None:
             h = change.update
+            # Replies to concurrent deductions from one freeze can be recorded
+            # in another order than the agency acted in; what it has deducted
+            # only grows, so a reply showing less than is recorded is older.
             await tx.execute(
                 "UPDATE holds SET state = $2, requested_fen = $3, frozen_fen = $4, deducted_fen = $5,"
-                " shortfall_fen = $6, expires_at_us = $7, detail = $8, updated_at_us = $9 WHERE hold_id = $1",
+                " shortfall_fen = $6, expires_at_us = $7, detail = $8, updated_at_us = $9"
+                " WHERE hold_id = $1 AND deducted_fen <= $5",
                 h.hold_id, h.state, h.requested_fen, h.frozen_fen, h.deducted_fen, h.shortfall_fen,
                 h.expires_at_us, h.detail, now_us,
             )
