@@ -2,12 +2,13 @@
 
 import json
 import logging
-import ssl
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from urllib.parse import quote
 
 import aiohttp
+
+from services.common.tls import gateway_client_context
 
 logger = logging.getLogger(__name__)
 
@@ -48,7 +49,8 @@ def case_path(case_number: str) -> str:
 class Gateway:
     def __init__(self, base_url: str, ca_file: str = ""):
         self.base_url = base_url
-        self._ssl = ssl.create_default_context(cafile=ca_file) if ca_file else None
+        # An https gateway's certificate must come from this CA (the development CA under `make run`).
+        self._ssl = gateway_client_context(ca_file) if ca_file else None
         self._session: aiohttp.ClientSession | None = None
 
     async def open(self) -> None:

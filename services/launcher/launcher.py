@@ -318,7 +318,8 @@ async def launch(settings: LauncherSettings) -> None:
         # The console calls the gateway's HTTP API, and signs demo officers in with the development key.
         console = Child("console", "services.console", {
             "CONSOLE_HTTP_ADDRESS": settings.console_http_address,
-            "CONSOLE_GATEWAY_URL": f"http://{gateway_endpoints['http']}",
+            "CONSOLE_GATEWAY_URL": f"{gateway_endpoints['scheme']}://{gateway_endpoints['http']}",
+            "CONSOLE_GATEWAY_CA": "" if plaintext_ports() else str(layout.ca.cert),
             "CONSOLE_DEV_SIGNING_KEY": str(layout.directory / "token-signing.key"),
         })
         await console.start()

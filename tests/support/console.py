@@ -17,6 +17,7 @@ import pytest
 from tests.support.agencies import Agency, agency_env, start_all
 from tests.support.gateway import register_showcase_case, write_registry
 from tests.support.harness import REPO, ServiceProcess
+from tests.support.tls import TLS_PORTS_ENV, GatewayEndpoints, run_ca
 
 CHROMIUM = os.environ.get("CHAKONG_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
@@ -54,8 +55,8 @@ class Stack:
         return self.console.endpoints["url"]
 
     @property
-    def gateway_url(self) -> str:
-        return f"http://{self.gateway.endpoints['http']}"
+    def gateway_endpoints(self) -> GatewayEndpoints:
+        return GatewayEndpoints.of(self.gateway)
 
     def agency(self, agency_id: str) -> ServiceProcess:
         return next(a.process for a in self.agencies if a.id == agency_id)
@@ -66,7 +67,7 @@ class Stack:
 
 
 def start_stack(directory: Path) -> Stack:
-    """8 agencies, the gateway (ejecting an agency after 2 failures) and the console, as processes."""
+    """8 agencies, the gateway on TLS ports (ejecting an agency after 2 failures) and the console, as processes."""
     started: list[ServiceProcess] = []
 
     def start(module: str, **env: str) -> ServiceProcess:
@@ -80,11 +81,12 @@ def start_stack(directory: Path) -> Stack:
                     for (i, kind, _), p in zip(EIGHT, processes)]
         gateway = start("services.gateway", GATEWAY_GRPC_ADDRESS="127.0.0.1:0", GATEWAY_HTTP_ADDRESS="127.0.0.1:0",
                         AGENCY_REGISTRY=str(write_registry(directory, agencies)), QUERY_DEADLINE_MS="3000",
-                        GRACE_SECONDS="1", INSECURE_PLAINTEXT="1", EJECT_AFTER_FAILURES="2",
+                        GRACE_SECONDS="1", **TLS_PORTS_ENV, EJECT_AFTER_FAILURES="2",
                         EJECT_COOLDOWN_SECONDS="60", AGENCY_IDLE_PROBE_SECONDS="1", LOG_FORMAT="text")
-        asyncio.run(register_showcase_case(f"http://{gateway.endpoints['http']}"))
+        endpoints = GatewayEndpoints.of(gateway)
+        asyncio.run(register_showcase_case(endpoints))
         console = start("services.console", CONSOLE_HTTP_ADDRESS="127.0.0.1:0",
-                        CONSOLE_GATEWAY_URL=f"http://{gateway.endpoints['http']}",
+                        CONSOLE_GATEWAY_URL=endpoints.base_url, CONSOLE_GATEWAY_CA=str(run_ca()),
                         CONSOLE_DEV_SIGNING_KEY=os.environ["CHAKONG_TOKEN_SIGNING_KEY"], LOG_FORMAT="text")
     except BaseException:
         for service in reversed(started):
