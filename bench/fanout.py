@@ -14,6 +14,15 @@ The last line printed is one JSON object with every figure.
     .venv/bin/python bench/fanout.py                 # N = 5 and 20
     .venv/bin/python bench/fanout.py --agencies 20 --seconds 5
     .venv/bin/python bench/fanout.py --client-loop uvloop   # baseline on the services' loop
+    .venv/bin/python bench/fanout.py --mock-host --agencies 1000   # every bank in one mock host process
+
+--mock-host serves the N banks from one services.mockhost process (one
+port each, answers made once, the lowest cost per call a Python agency
+has) instead of N services.bank processes: 100 bank processes saturate
+two cores by themselves. Each mode's throughput phase also measures CPU
+time: the gateway process's in the gateway modes, this process's in
+direct (a bare grpc.aio client making the same calls), each divided by
+the agency calls made, and the gateway's RSS and open file descriptors.
 
 A/B of two commits' gateways: --compare-checkout DIR, DIR another checkout
 of this repository (say `git worktree add /work/ab-old <old commit>`),
@@ -68,6 +77,7 @@ from protos.gateway.v1 import control_pb2, control_pb2_grpc, gateway_pb2, gatewa
 from services import datagen  # noqa: E402
 from services.cli.auth import gateway_channel as gateway_channel_for  # noqa: E402
 from services.common.tls import gateway_client_context, gateway_client_credentials  # noqa: E402
+from services.gateway.agencies.registry import load_registry  # noqa: E402
 from services.security import pki  # noqa: E402
 from services.security.tokens import TokenSigner, write_signing_key  # noqa: E402
 from tests.support.harness import ServiceProcess  # noqa: E402
@@ -82,6 +92,22 @@ CASE = common_pb2.CaseRef(
 def percentile(samples: list[float], q: float) -> float:
     ordered = sorted(samples)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def cpu_seconds(pid: int | None = None) -> float:
+    """User plus system CPU time of a process (this one by default), from /proc."""
+    fields = Path(f"/proc/{pid or 'self'}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def footprint(pid: int) -> dict[str, float]:
+    """A process's resident memory (MB), open file descriptors and threads."""
+    status = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines() if ":" in line)
+    return {
+        "rss_mb": round(int(status["VmRSS"].split()[0]) / 1024, 1),
+        "fds": len(os.listdir(f"/proc/{pid}/fd")),
+        "threads": int(status["Threads"]),
+    }
 
 
 def checkout_commit(checkout: Path) -> str:
@@ -120,14 +146,19 @@ class Stack:
     """N mock banks and a gateway, each its own process; with `baseline_checkout`
     a second gateway from that checkout's code on the same agencies."""
 
-    def __init__(self, n: int, workdir: Path, baseline_checkout: Path | None = None, tls: bool = False):
+    def __init__(self, n: int, workdir: Path, baseline_checkout: Path | None = None, tls: bool = False, *,
+                 mock_host: bool = False, gateway_env: dict[str, str] | None = None):
         self.n, self.workdir = n, workdir
         self.baseline_checkout = baseline_checkout
+        self.mock_host = mock_host
+        self.extra_gateway_env = gateway_env or {}
         # This checkout's gateway on TLS ports, with the run's own CA; the baseline stays plaintext.
         self.pki = pki.PkiLayout(workdir / "pki") if tls else None
         if self.pki is not None:
             pki.init_pki(self.pki.directory, [])
         self.agencies: list[ServiceProcess] = []
+        # Where the N banks listen, in registry order.
+        self.addresses: list[str] = []
         self.gateway: ServiceProcess | None = None
         self.baseline: ServiceProcess | None = None
         self.token_key = workdir / "token-signing.key"
@@ -135,7 +166,13 @@ class Stack:
             write_signing_key(self.token_key, self.token_key.with_suffix(".pub"))
 
     def start(self) -> None:
-        for i in range(self.n):
+        registry = self.workdir / f"agencies-{self.n}.toml"
+        if self.mock_host:
+            self.agencies.append(ServiceProcess("services.mockhost", {
+                "MOCK_AGENCIES": str(self.n), "MOCK_REGISTRY": str(registry), "SEED": str(SEED),
+                "SUBJECTS": str(SUBJECTS), "LOG_LEVEL": "WARNING", "INSECURE_PLAINTEXT": "1",
+            }, ready_timeout=120).start())
+        for i in range(0 if self.mock_host else self.n):
             self.agencies.append(
                 ServiceProcess(
                     "services.bank",
@@ -154,14 +191,15 @@ class Stack:
                     ready_timeout=120,
                 ).start()
             )
-        registry = self.workdir / f"agencies-{self.n}.toml"
-        registry.write_text(
-            "".join(
-                f'[[agency]]\nid = "bank{i:02d}"\nkind = "bank"\nname = "Bench bank {i}"\n'
-                f'address = "{a.endpoints["grpc"]}"\ntimeout_ms = 2000\n\n'
-                for i, a in enumerate(self.agencies)
+        if not self.mock_host:
+            registry.write_text(
+                "".join(
+                    f'[[agency]]\nid = "bank{i:02d}"\nkind = "bank"\nname = "Bench bank {i}"\n'
+                    f'address = "{a.endpoints["grpc"]}"\ntimeout_ms = 2000\n\n'
+                    for i, a in enumerate(self.agencies)
+                )
             )
-        )
+        self.addresses = [config.address for config in load_registry(registry)]
         tls_env = {}
         if self.pki is not None:
             server = self.pki.gateway_server
@@ -195,6 +233,7 @@ class Stack:
             "RATE_LIMIT_EXECUTOR_BURST": "1000000",
             "RATE_LIMIT_COURT_PER_MINUTE": "10000000",
             "RATE_LIMIT_COURT_BURST": "1000000",
+            **self.extra_gateway_env,
         }
 
     def stop(self) -> None:
@@ -315,7 +354,7 @@ class GatewayClient:
 
 async def measure(stack: Stack, seconds: float, concurrency: int, rounds: int) -> dict:
     workload = Workload()
-    channels = [grpc.aio.insecure_channel(a.endpoints["grpc"]) for a in stack.agencies]
+    channels = [grpc.aio.insecure_channel(address) for address in stack.addresses]
     bank_stubs = [bank_pb2_grpc.BankStub(c) for c in channels]
     signer = TokenSigner.from_file(stack.token_key)
     gateways = {"gateway": stack.gateway, **({"baseline": stack.baseline} if stack.baseline else {})}
@@ -338,6 +377,9 @@ async def measure(stack: Stack, seconds: float, concurrency: int, rounds: int) -
     latency = {m: [] for m in modes}
     completed = {m: 0 for m in modes}
     elapsed = {m: 0.0 for m in modes}
+    # Whose CPU a mode costs: the bench's own for direct (the bare client), each gateway's for its modes.
+    pids = {m: (None if m == "direct" else gateways[m.rpartition("_")[0]].proc.pid) for m in modes}
+    cpu = {m: 0.0 for m in modes}
     try:
         for query in modes.values():  # warm channels and caches
             await run_mode(query, workload, 0.5, concurrency)
@@ -346,9 +388,11 @@ async def measure(stack: Stack, seconds: float, concurrency: int, rounds: int) -
             block = seconds / 2 / len(orders)
             for order in orders:  # every order in every round
                 for name in order:
-                    start = time.perf_counter()
+                    start, cpu_start = time.perf_counter(), cpu_seconds(pids[name])
                     completed[name] += len(await run_mode(modes[name], workload, block, concurrency))
                     elapsed[name] += time.perf_counter() - start
+                    cpu[name] += cpu_seconds(pids[name]) - cpu_start
+        sizes = {name: footprint(gateway.proc.pid) for name, gateway in gateways.items()}
     finally:
         for client in clients.values():
             await client.close()
@@ -361,14 +405,18 @@ async def measure(stack: Stack, seconds: float, concurrency: int, rounds: int) -
             "p99_ms": round(percentile(latency[name], 0.99) * 1000, 3),
             "qps": round(completed[name] / elapsed[name], 1),
             "latency_samples": len(latency[name]),
+            "cpu_us_per_agency_call": round(cpu[name] / max(1, completed[name] * stack.n) * 1e6, 1),
         }
         for name in modes
     }
+    figures["gateway_footprint"] = sizes["gateway"]
     for api in ("grpc", "http"):
         gateway = figures[f"gateway_{api}"]
         figures[f"throughput_ratio_{api}"] = round(gateway["qps"] / figures["direct"]["qps"], 3)
         figures[f"overhead_p50_ms_{api}"] = round(gateway["p50_ms"] - figures["direct"]["p50_ms"], 3)
         figures[f"latency_ratio_p50_{api}"] = round(gateway["p50_ms"] / figures["direct"]["p50_ms"], 3)
+        figures[f"cpu_ratio_{api}"] = round(
+            gateway["cpu_us_per_agency_call"] / max(0.1, figures["direct"]["cpu_us_per_agency_call"]), 3)
     if stack.baseline:
         for api in ("grpc", "http"):
             gateway, baseline = figures[f"gateway_{api}"], figures[f"baseline_{api}"]
@@ -390,13 +438,17 @@ def print_table(n: int, figures: dict, commits: dict[str, str] | None = None) ->
     else:
         print(f"\n{n} agencies")
     width = max(14, max(len(label) for label in labels.values()) + 2)
-    print(f"  {'mode':<{width}}{'p50 ms':>10}{'p99 ms':>10}{'qps':>10}")
+    print(f"  {'mode':<{width}}{'p50 ms':>10}{'p99 ms':>10}{'qps':>10}{'CPU us/call':>13}")
     for mode in modes:
         f = figures[mode]
-        print(f"  {labels[mode]:<{width}}{f['p50_ms']:>10.2f}{f['p99_ms']:>10.2f}{f['qps']:>10.1f}")
+        print(f"  {labels[mode]:<{width}}{f['p50_ms']:>10.2f}{f['p99_ms']:>10.2f}{f['qps']:>10.1f}"
+              f"{f['cpu_us_per_agency_call']:>13.1f}")
     for api in ("grpc", "http"):
         print(f"  gateway/direct ({api}): throughput x{figures[f'throughput_ratio_{api}']:.2f},"
-              f" p50 overhead {figures[f'overhead_p50_ms_{api}']:+.2f} ms")
+              f" p50 x{figures[f'latency_ratio_p50_{api}']:.2f} ({figures[f'overhead_p50_ms_{api}']:+.2f} ms),"
+              f" CPU per agency call x{figures[f'cpu_ratio_{api}']:.2f}")
+    size = figures["gateway_footprint"]
+    print(f"  gateway: RSS {size['rss_mb']:.1f} MB, {size['fds']} fds, {size['threads']} threads")
     if commits:
         for api in ("grpc", "http"):
             print(f"  baseline/direct ({api}): throughput x{figures[f'throughput_ratio_baseline_{api}']:.2f},"
@@ -411,7 +463,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--agencies", type=int, action="append", help="agency count (repeatable; default 5 and 20)")
     parser.add_argument("--seconds", type=float, default=4.0, help="measuring time per mode and round")
-    parser.add_argument("--concurrency", type=int, default=8, help="queries in flight in the throughput phase")
+    parser.add_argument("--concurrency", type=int, help="queries in flight in the throughput phase"
+                        " (default 8, fewer from 250 agencies up: at most 2,000 agency calls in flight)")
+    parser.add_argument("--mock-host", action="store_true",
+                        help="serve the banks from one services.mockhost process instead of one process each")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument(
         "--client-loop",
@@ -466,10 +521,12 @@ async def run(args: argparse.Namespace) -> None:
     results = {}
     with tempfile.TemporaryDirectory(prefix="chakong-bench-") as workdir:
         for n in counts:
-            stack = Stack(n, Path(workdir), args.compare_checkout, tls=args.tls)
+            stack = Stack(n, Path(workdir), args.compare_checkout, tls=args.tls, mock_host=args.mock_host)
+            concurrency = args.concurrency or max(1, min(8, 2000 // n))
             try:
                 stack.start()
-                results[str(n)] = await measure(stack, args.seconds, args.concurrency, args.rounds)
+                results[str(n)] = await measure(stack, args.seconds, concurrency, args.rounds)
+                results[str(n)]["concurrency"] = concurrency
             finally:
                 stack.stop()
             print_table(n, results[str(n)], commits)
@@ -480,6 +537,9 @@ async def run(args: argparse.Namespace) -> None:
         "overhead_p50_ms_grpc": headline["overhead_p50_ms_grpc"],
         "throughput_ratio_http": headline["throughput_ratio_http"],
         "overhead_p50_ms_http": headline["overhead_p50_ms_http"],
+        "latency_ratio_p50_grpc": headline["latency_ratio_p50_grpc"],
+        "cpu_ratio_grpc": headline["cpu_ratio_grpc"],
+        "mock_host": args.mock_host,
     }
     if sides:
         summary |= {
@@ -501,7 +561,7 @@ async def run(args: argparse.Namespace) -> None:
         }
     summary |= {
         "seconds": args.seconds,
-        "concurrency": args.concurrency,
+        "concurrency": args.concurrency or "auto",
         "rounds": args.rounds,
         "client_loop": args.client_loop,
         "tls": args.tls,

@@ -284,7 +284,8 @@ def test_fast_json_rendering_equals_message_to_dict():
 async def test_a_stream_client_hanging_up_cancels_the_agency_calls(tmp_path, healthy, start_service):
     (slow,) = start_agencies(start_service, ("hangup-bank", "bank", {"FAULT_LATENCY_P50_MS": "3000"}))
     in_flight = {"agency": "hangup-bank"}
-    cut_off = {"agency": "hangup-bank", "method": "QueryAccounts", "outcome": "TIMEOUT"}
+    # The caller went away: CANCELLED, no blame on the agency (a deadline's cut-off is a TIMEOUT).
+    cut_off = {"agency": "hangup-bank", "method": "QueryAccounts", "outcome": "CANCELLED"}
     before = sample("chakong_gateway_agency_calls_total", **cut_off)
     # No hold feed reading: it would be a second call in flight to the slow bank.
     async with running_gateway(tmp_path, [slow, healthy[0]], deadline_ms=5000, hold_sync_seconds=0,

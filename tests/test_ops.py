@@ -21,6 +21,7 @@ from protos.common.v1 import common_pb2
 from protos.gateway.v1 import gateway_pb2, gateway_pb2_grpc
 from services import datagen
 from services.gateway.agencies.methods import QUERY
+from services.gateway.agencies.metrics import HEDGE_EVENTS
 from services.gateway.control.metrics import HOLD_EVENT_KINDS
 from tests.support.auth import auth_headers, issue_token, register_case_body
 from tests.support.harness import REPO
@@ -43,6 +44,8 @@ CONTRACT = {
     "chakong_gateway_agency_calls_in_flight": "gauge",
     "chakong_gateway_agency_up": "gauge",
     "chakong_gateway_agency_ejections_total": "counter",
+    "chakong_gateway_agency_hedges_total": "counter",
+    "chakong_gateway_tasks": "gauge",
     "chakong_gateway_query_duration_seconds": "histogram",
     "chakong_gateway_queries_total": "counter",
     "chakong_gateway_actions_total": "counter",
@@ -97,6 +100,8 @@ GATEWAY_SERVES = (
     "chakong_gateway_actions_pending",
     "chakong_gateway_agency_up",
     "chakong_gateway_agency_ejections_total",
+    "chakong_gateway_agency_hedges_total",
+    "chakong_gateway_tasks",
     "chakong_gateway_hold_events_total",
     "chakong_gateway_hold_feed_lag_seconds",
     "chakong_gateway_hold_feed_synced_timestamp_seconds",
@@ -444,7 +449,7 @@ LABEL_VALUES = {
     "reason": re.compile(r"[a-z][a-z_]*"),
     "scope": {"executor", "court"},
     "limit": {"query", "control"},
-    "event": set(HOLD_EVENT_KINDS),
+    "event": set(HOLD_EVENT_KINDS) | set(HEDGE_EVENTS),
     "state": {name.removeprefix("HOLD_STATE_") for name in common_pb2.HoldState.keys()} - {"UNSPECIFIED"},
     "le": re.compile(r"[0-9.]+|\+Inf"),
     "revision": re.compile(r"[0-9A-Za-z._-]{1,40}"),

@@ -68,6 +68,12 @@ class GatewaySettings:
     # Health-check an agency no query has reached for this long (0: never),
     # so one that died while idle shows as down without waiting for traffic.
     idle_probe_seconds: float = 10.0
+    # Hedged queries (agencies/hedging.py): on unless an agency's registry entry says `hedge = false` (or
+    # HEDGE_QUERIES=0 turns them off for every agency whose entry does not say `hedge = true`); the delay is this
+    # percentile of the agency's recent latencies; hedges stay below this share of the calls.
+    hedge_queries: bool = True
+    hedge_percentile: float = 97.0
+    hedge_budget_percent: float = 5.0
     # How often the registry file is checked for changes (SIGHUP reloads at once).
     registry_poll_seconds: float = 2.0
     # How often each agency's hold changes feed is read (0: never), and how
@@ -115,6 +121,10 @@ class GatewaySettings:
             agency_registry=Path(env_str("AGENCY_REGISTRY", str(cls.agency_registry))),
             query_deadline_ms=env_int("QUERY_DEADLINE_MS", cls.query_deadline_ms, minimum=1, maximum=600_000),
             grace_seconds=env_float("GRACE_SECONDS", cls.grace_seconds, minimum=0.0, maximum=300.0),
+            hedge_queries=env_int("HEDGE_QUERIES", int(cls.hedge_queries), minimum=0, maximum=1) == 1,
+            hedge_percentile=env_float("HEDGE_PERCENTILE", cls.hedge_percentile, minimum=50.0, maximum=99.9),
+            hedge_budget_percent=env_float("HEDGE_BUDGET_PERCENT", cls.hedge_budget_percent, minimum=0.0,
+                                           maximum=100.0),
             data_dir=Path(env_str("DATA_DIR", str(cls.data_dir))),
             ledger_url=env_str("LEDGER_URL", cls.ledger_url),
             control_deadline_ms=env_int("CONTROL_DEADLINE_MS", cls.control_deadline_ms, minimum=100, maximum=600_000),

@@ -24,6 +24,7 @@ from services.gateway.access.stores import StoreProbe
 from services.gateway.admin.service import AgencyAdmin
 from services.gateway.reports.service import Reports
 from services.gateway.agencies.clients import AgencyClients
+from services.gateway.agencies.hedging import hedge_policy
 from services.gateway.agencies.health import ejection_policy
 from services.gateway.agencies.registry import load_registry
 from services.gateway.agencies.reload import RegistryReloader, merge
@@ -111,7 +112,7 @@ async def open_gateway(settings: GatewaySettings) -> AsyncIterator[GatewayCore]:
         admin = AgencyAdmin(ledger, clock.now_us)
         managed = await admin.managed()
         clients = AgencyClients(merge(file_registry, managed[1]), ejection_policy(settings),
-                                credentials=agency_credentials(settings))
+                                credentials=agency_credentials(settings), hedging=hedge_policy(settings))
         stack.push_async_callback(clients.close)
         fanout = FanOut(clients, settings.query_deadline_ms)
         stack.push_async_callback(fanout.aclose)

@@ -7,7 +7,7 @@ import signal
 
 import grpc
 from aiohttp import web
-from prometheus_client import disable_created_metrics
+from prometheus_client import Gauge, disable_created_metrics
 
 from protos.gateway.v1 import admin_pb2_grpc, control_pb2_grpc, gateway_pb2_grpc
 from services.common.grpc_server import GrpcServer, announce_ready, bound_address, wait_for_shutdown_signal
@@ -26,6 +26,10 @@ from services.gateway.http_api.limits import SERVER_OPTIONS, DoorRunner
 from services.gateway.root import GatewayCore, open_gateway
 
 logger = logging.getLogger(__name__)
+
+# Read at scrape time: a leak of tasks (calls never cancelled, probes never stopped) shows as a rising line.
+# One process only: with GATEWAY_WORKERS > 1 each worker's loop is its own and the family is not served.
+GATEWAY_TASKS = Gauge("chakong_gateway_tasks", "asyncio tasks alive in the gateway's event loop.")
 
 
 def port_certificate(settings: GatewaySettings) -> ServerCertificate | None:
@@ -107,6 +111,8 @@ class Gateway:
             await self.stop()
             raise
         core.readiness.grpc_serving = True
+        loop = asyncio.get_running_loop()
+        GATEWAY_TASKS.set_function(lambda: len(asyncio.all_tasks(loop)))
         self.endpoints = {
             "grpc": bound_address(self.settings.grpc_address, self._grpc.port),
             "http": bound_address(self.settings.http_address, http_port),

@@ -26,7 +26,7 @@ from protos.common.v1 import common_pb2
 from protos.gateway.v1 import control_pb2, control_pb2_grpc, gateway_pb2, gateway_pb2_grpc
 from services import datagen
 from services.common.grpc_server import wait_for_shutdown_signal
-from services.common.settings import env_address, env_int, env_str
+from services.common.settings import SettingsError, env_address, env_int, env_str
 from services.cli.auth import DEV_CA, gateway_channel
 from services.common.tls import gateway_client_credentials
 from services.gateway.agencies.registry import AgencyConfig, load_registry
@@ -287,6 +287,12 @@ async def launch(settings: LauncherSettings) -> None:
     # FIRST_METRICS_PORT=0 lets every agency pick a free metrics port.
     mocks = [a for a in agencies if not a.external]
     externals = [a for a in agencies if a.external]
+    replicated = [a.id for a in mocks if len(a.endpoints) > 1]
+    if replicated:
+        raise SettingsError(
+            f"{settings.registry_path}: agency {replicated[0]!r}: endpoints: `make run` starts one mock per agency;"
+            " list several endpoints only for an agency marked external = true (the tests start replicas themselves)"
+        )
     children = [
         agency_child(a, settings, settings.first_metrics_port and settings.first_metrics_port + i, layout)
         for i, a in enumerate(mocks)

@@ -31,6 +31,8 @@ class Agency:
     address: str
     timeout_ms: int = 1500
     process: ServiceProcess | None = field(default=None, compare=False, repr=False)
+    # Several endpoints (replicas) in the registry entry instead of `address`.
+    endpoints: tuple[str, ...] = ()
 
 
 def agency_env(agency_id: str, kind: str, profile: str | None = None, **faults: str) -> dict[str, str]:
@@ -60,3 +62,11 @@ def start_agencies(start_service, *specs: tuple[str, str, dict[str, str]]) -> li
     """Agencies for one test: (id, kind, extra env) each, via the conftest fixture."""
     processes = start_all(start_service, [(i, kind, agency_env(i, kind, **env)) for i, kind, env in specs])
     return [Agency(i, kind, p.endpoints["grpc"], process=p) for (i, kind, _), p in zip(specs, processes)]
+
+
+def start_mock_host(start_service, directory, prefix: str, agencies: int = 1, **env: str) -> tuple[ServiceProcess, str]:
+    """A services.mockhost process serving `agencies` banks named <prefix>0000...; (process, its registry's text)."""
+    registry = directory / f"{prefix}-registry.toml"
+    process = start_service("services.mockhost", MOCK_AGENCIES=str(agencies), MOCK_AGENCY_PREFIX=prefix,
+                            MOCK_REGISTRY=str(registry), SEED=str(SEED), SUBJECTS=str(SUBJECTS), **env)
+    return process, registry.read_text(encoding="utf-8")

@@ -33,15 +33,18 @@ def write_registry(directory: Path, agencies: list[Agency]) -> Path:
     path = directory / "agencies.toml"
     entries = [
         f'[[agency]]\nid = "{a.id}"\nkind = "{a.kind}"\nname = "{a.id} 测试"\n'
-        f'address = "{a.address}"\ntimeout_ms = {a.timeout_ms}\n'
+        + (f"endpoints = {list(a.endpoints)!r}\n".replace("'", '"') if a.endpoints else f'address = "{a.address}"\n')
+        + f"timeout_ms = {a.timeout_ms}\n"
         for a in agencies
     ]
     path.write_text("\n".join(entries), encoding="utf-8")
     return path
 
 
-def gateway_settings(directory: Path, agencies: list[Agency], *, tls: bool = False, **overrides) -> GatewaySettings:
-    """An in-process gateway's settings on port 0 before `agencies` (plaintext links to the mocks).
+def gateway_settings(directory: Path, agencies: list[Agency], *, tls: bool = False, registry: Path | None = None,
+                     **overrides) -> GatewaySettings:
+    """An in-process gateway's settings on port 0 before `agencies` (plaintext links to the mocks), or before the
+    registry file `registry` (a mock host's) if given.
 
     Its own ports serve TLS with the run's certificate when `tls`, plaintext
     (the development flag) otherwise; reach it through GatewayEndpoints.of.
@@ -49,7 +52,7 @@ def gateway_settings(directory: Path, agencies: list[Agency], *, tls: bool = Fal
     return GatewaySettings(**{
         "grpc_address": "127.0.0.1:0",
         "http_address": "127.0.0.1:0",
-        "agency_registry": write_registry(directory, agencies),
+        "agency_registry": registry or write_registry(directory, agencies),
         "query_deadline_ms": DEADLINE_MS,
         "grace_seconds": 1.0,
         "data_dir": directory,

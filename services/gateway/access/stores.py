@@ -33,13 +33,8 @@ class StoreProbe:
         self._task = asyncio.get_running_loop().create_task(self._loop(), name="store probe")
 
     async def close(self) -> None:
-        # Cancelled again until it ends: on Python 3.11, asyncio.wait_for swallows a
-        # cancellation that arrives as the ping completes (fixed in 3.12), and the
-        # loop would then sleep and probe on for ever, with close() waiting for it.
-        while self._task is not None and not self._task.done():
-            self._task.cancel()
-            await asyncio.wait([self._task], timeout=0.5)
         if self._task is not None:
+            self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
             self._task = None
 

@@ -13,6 +13,7 @@ leaves room for another attempt.
 
 import asyncio
 import time
+import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -25,6 +26,33 @@ from services.common.answers import INVALID_RESPONSE
 from services.common.logs import request_id_var
 from services.gateway.agencies.methods import AgencyMethod
 from services.gateway.agencies.metrics import EJECTED, TIMEOUT, agency_call_metrics, exemplar
+
+
+# Tasks cancelled with no blame on the agency, and what their calls count as: CANCELLED when the caller
+# went away or another attempt answered first, TIMEOUT when a deadline shorter than the agency's own timeout
+# cut them off. Such calls tell the agency's health nothing; any other cancellation is a TIMEOUT that does.
+_UNBLAMED: "weakref.WeakKeyDictionary[asyncio.Task, str]" = weakref.WeakKeyDictionary()
+CANCELLED = "CANCELLED"
+
+
+def cancel_unblamed(task: asyncio.Task, outcome: str = CANCELLED) -> None:
+    """Cancel `task`; the agency calls it is waiting for count as `outcome` and are not the agency's failure."""
+    _UNBLAMED[task] = outcome
+    task.cancel()
+
+
+def unblamed(task: asyncio.Task | None) -> bool:
+    return task in _UNBLAMED
+
+
+def unblamed_outcome(task: asyncio.Task | None) -> str | None:
+    """What an unblamed cancellation of `task` counts as; None if it was not one."""
+    return _UNBLAMED.get(task)
+
+
+def blame_again(task: asyncio.Task) -> None:
+    """`task` goes on after an unblamed cancellation it caught (agencies/hedging.py): later ones are timeouts."""
+    _UNBLAMED.pop(task, None)
 
 
 class NoTimeLeft(Exception):
@@ -110,10 +138,14 @@ class AgencyCall:
         self._metrics.outcome(EJECTED).inc()
 
     async def __call__(self, request, *, timeout: float, check: Callable[[object], str | None] | None = None,
-                       **call_options):
-        """One attempt; `check(response)` returns what is wrong with an answer (InvalidResponse) or None."""
+                       caller_deadline: bool = False, **call_options):
+        """One attempt; `check(response)` returns what is wrong with an answer (InvalidResponse) or None.
+
+        `caller_deadline`: `timeout` is what the caller's deadline left, less than the agency's own timeout,
+        so a DEADLINE_EXCEEDED is the caller's short wait, not the agency's failure (its health is not told)."""
         metrics = self._metrics
         outcome = "UNKNOWN"
+        blamed = True
         metrics.in_flight.inc()
         start = time.perf_counter()
         try:
@@ -128,11 +160,16 @@ class AgencyCall:
             outcome = exc.code().name
             raise
         except asyncio.CancelledError:
-            # Cut off by a query deadline, or the caller went away.
-            outcome = TIMEOUT
+            # Cut off by a query deadline (TIMEOUT), or not the agency's doing (cancel_unblamed).
+            found = unblamed_outcome(asyncio.current_task())
+            if found is None:
+                outcome = TIMEOUT
+            else:
+                outcome, blamed = found, False
             raise
         finally:
             metrics.in_flight.dec()
             metrics.seconds.observe(time.perf_counter() - start, exemplar(request_id_var.get()))
             metrics.outcome(outcome).inc()
-            self._health.record(outcome)
+            if blamed and not (caller_deadline and outcome == "DEADLINE_EXCEEDED"):
+                self._health.record(outcome)

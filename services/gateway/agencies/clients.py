@@ -11,15 +11,18 @@ from protos.gateway.v1 import gateway_pb2
 from protos.realestate.v1 import realestate_pb2
 from protos.vehicle.v1 import vehicle_pb2
 from services.gateway.agencies.calls import AgencyCall
+from services.gateway.agencies.hedging import HedgedCall, HedgePolicy
 from services.gateway.agencies.health import AgencyHealth, EjectionPolicy
 from services.gateway.agencies.methods import QUERY, AgencyMethod
 from services.gateway.agencies.metrics import register_agency
 from services.gateway.agencies.registry import AgencyConfig
+from services.gateway.agencies.replicas import BalancedCall, Endpoint, ReplicaHealth
 from services.gateway.agencies.tls import open_agency_channel
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_POLICY = EjectionPolicy()
+DEFAULT_HEDGING = HedgePolicy()
 
 # The agencies are long-lived peers: keep connections up, ping rarely (at the
 # servers' default minimum ping interval, so they never answer too_many_pings),
@@ -83,15 +86,16 @@ FILL: dict[str, Callable[[Message, gateway_pb2.AgencyResult], None]] = {
 
 
 class AgencyClient:
-    """One agency: its channel, its query method and its metric children."""
+    """One agency: its endpoints (channel and health each), its query method and its metric children."""
 
-    __slots__ = ("config", "id", "kind", "name", "timeout_s", "query", "fill", "channel", "health", "_calls")
+    __slots__ = ("config", "id", "kind", "name", "timeout_s", "query", "fill", "endpoints", "health", "_calls")
 
     def __init__(
         self,
         config: AgencyConfig,
         policy: EjectionPolicy = DEFAULT_POLICY,
         credentials: grpc.ChannelCredentials | None = None,
+        hedging: HedgePolicy = DEFAULT_HEDGING,
     ):
         self.config = config
         self.id = config.id
@@ -100,22 +104,43 @@ class AgencyClient:
         self.timeout_s = config.timeout_ms / 1000
         # Every series of the agency, at zero, before anything can count in one.
         register_agency(config.id, config.kind)
-        # mTLS naming config.id when credentials are given (tls.py); plaintext only without.
-        self.channel = open_agency_channel(config, credentials, CHANNEL_OPTIONS)
-        self.health = AgencyHealth(config.id, self.channel, self.timeout_s, policy)
+        several = len(config.endpoints) > 1
+        self.endpoints = tuple(
+            # mTLS naming config.id when credentials are given (tls.py); plaintext only without.
+            self._open_endpoint(address, credentials, policy, several) for address in config.endpoints
+        )
         # The request arrives already encoded (see QueryRequest): no serializer.
-        self.query = AgencyCall(config.id, self.channel, self.health, QUERY[config.kind], encoded=True)
+        if several:
+            self.health = ReplicaHealth(config.id, self.endpoints)
+            query = BalancedCall(config.id, QUERY[config.kind], self.endpoints, encoded=True)
+        else:
+            self.health = self.endpoints[0].health
+            query = self.endpoints[0].call(config.id, QUERY[config.kind], encoded=True)
+        hedged = hedging.enabled if config.hedge is None else config.hedge
+        self.query = HedgedCall(query, hedging, fixed_delay_s=config.hedge_delay_ms / 1000) if hedged else query
         self.fill = FILL[config.kind]
-        self._calls: dict[str, AgencyCall] = {}
-        # Start connecting now, so the first query does not pay for it.
-        self.channel.get_state(try_to_connect=True)
+        self._calls: dict[str, BalancedCall] = {}
 
-    def call(self, method: AgencyMethod) -> AgencyCall:
-        """The control `method` on this agency's channel, made once."""
+    def _open_endpoint(self, address: str, credentials, policy: EjectionPolicy, several: bool) -> Endpoint:
+        channel = open_agency_channel(self.config, credentials, CHANNEL_OPTIONS, address)
+        health = AgencyHealth(self.id, channel, self.timeout_s, policy,
+                              **({"endpoint": address, "on_change": lambda: self.health.changed()} if several else {}))
+        # Start connecting now, so the first query does not pay for it.
+        channel.get_state(try_to_connect=True)
+        return Endpoint(address, channel, health)
+
+    def call(self, method: AgencyMethod) -> AgencyCall | BalancedCall:
+        """The control `method` on this agency (over its endpoints, one per attempt), made once. Never hedged."""
+        if len(self.endpoints) == 1:
+            return self.endpoints[0].call(self.id, method)
         call = self._calls.get(method.name)
         if call is None:
-            call = self._calls[method.name] = AgencyCall(self.id, self.channel, self.health, method, encoded=False)
+            call = self._calls[method.name] = BalancedCall(self.id, method, self.endpoints, encoded=False)
         return call
+
+    async def close_channels(self) -> None:
+        for endpoint in self.endpoints:
+            await endpoint.channel.close()
 
 
 class AgencyClients:
@@ -126,17 +151,19 @@ class AgencyClients:
         configs: Iterable[AgencyConfig],
         policy: EjectionPolicy = DEFAULT_POLICY,
         credentials: grpc.ChannelCredentials | None = None,
+        hedging: HedgePolicy = DEFAULT_HEDGING,
     ):
         check_query_requests_share_layout()
         self.policy = policy
         self.credentials = credentials
+        self.hedging = hedging
         self.all: tuple[AgencyClient, ...] = tuple(self.open(config) for config in configs)
         self.by_id: dict[str, AgencyClient] = {client.id: client for client in self.all}
         logger.debug("opened channels to %d agencies", len(self.all))
 
     def open(self, config: AgencyConfig) -> AgencyClient:
         """A client made the way every client here is made; a registry reload opens new agencies with it."""
-        return AgencyClient(config, self.policy, self.credentials)
+        return AgencyClient(config, self.policy, self.credentials, self.hedging)
 
     def replace(self, clients: tuple[AgencyClient, ...]) -> None:
         """Swap in a reloaded set; queries already prepared keep the clients they started with."""
@@ -146,5 +173,5 @@ class AgencyClients:
     async def close(self) -> None:
         for client in self.all:
             await client.health.close()
-            await client.channel.close()
+            await client.close_channels()
         logger.debug("closed channels to %d agencies", len(self.all))

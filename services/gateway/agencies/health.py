@@ -16,6 +16,7 @@ the re-driver.
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
@@ -54,8 +55,13 @@ def ejection_policy(settings) -> EjectionPolicy:
 class AgencyHealth:
     """One agency's admission state; owned by its AgencyClient, kept across registry reloads."""
 
-    def __init__(self, agency_id: str, channel: grpc.aio.Channel, timeout_s: float, policy: EjectionPolicy):
+    def __init__(self, agency_id: str, channel: grpc.aio.Channel, timeout_s: float, policy: EjectionPolicy,
+                 *, endpoint: str = "", on_change: Callable[[], None] | None = None):
         self.agency_id = agency_id
+        # One endpoint of an agency with several (agencies/replicas.py): named in the logs, and the agency's
+        # up gauge is theirs together (`on_change` is told of every ejection and readmission).
+        self._who = f"{agency_id} endpoint {endpoint}" if endpoint else agency_id
+        self._on_change = on_change
         self.policy = policy
         self._channel = channel
         self._probe_timeout_s = timeout_s
@@ -69,7 +75,8 @@ class AgencyHealth:
         self._closed = False
         self._up = AGENCY_UP.labels(agency_id)
         self._ejections = AGENCY_EJECTIONS.labels(agency_id)
-        self._up.set(1)
+        if on_change is None:
+            self._up.set(1)
         self._last_heard = time.monotonic()
         self._idle_watch: asyncio.Task | None = None
         if policy.idle_probe_s > 0:
@@ -113,10 +120,10 @@ class AgencyHealth:
         self._streak += 1
         self._ejected_until = time.monotonic() + cooldown
         self._ejected_until_wall = time.time() + cooldown
-        self._up.set(0)
+        self._changed(0)
         self._ejections.inc()
         logger.warning(
-            "agency %s ejected for %.1f s: %s", self.agency_id, cooldown, why,
+            "agency %s ejected for %.1f s: %s", self._who, cooldown, why,
             extra={"agency": self.agency_id, "cooldown_s": cooldown},
         )
         if self._prober is None or self._prober.done():
@@ -129,8 +136,14 @@ class AgencyHealth:
         self._streak = 0
         self._ejected_until = 0.0
         self._ejected_until_wall = 0.0
-        self._up.set(1)
-        logger.info("agency %s readmitted: health check SERVING", self.agency_id, extra={"agency": self.agency_id})
+        self._changed(1)
+        logger.info("agency %s readmitted: health check SERVING", self._who, extra={"agency": self.agency_id})
+
+    def _changed(self, up: int) -> None:
+        if self._on_change is None:
+            self._up.set(up)
+        else:
+            self._on_change()
 
     async def _check(self, stub: health_pb2_grpc.HealthStub, *, wait_for_ready: bool) -> tuple[bool, str]:
         """(serving, what the health check said); raises grpc.aio.UsageError once the channel is closed."""

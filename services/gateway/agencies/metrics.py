@@ -4,7 +4,9 @@ Every series of an agency exists from the moment it is registered (at start
 or by a reload): one per method of its kind and outcome, at zero, so the
 first failure of a kind shows in `increase()` like any other. An agency
 removed from the registry has its series removed. Outcomes come from one
-known set: the gRPC code names, TIMEOUT (cut off by the query deadline),
+known set: the gRPC code names (CANCELLED also when the gateway cancelled the
+call with no blame on the agency: the caller went away, or a hedge answered
+first), TIMEOUT (cut off by the query deadline),
 EJECTED (not called: the agency was ejected) and INVALID_RESPONSE (the agency
 answered, but with a reply that breaks the contract: services/common/answers.py).
 """
@@ -51,6 +53,15 @@ AGENCY_EJECTIONS = Counter(
     "Times the gateway ejected the agency (after consecutive failures or a failed probe).",
     ["agency"],
 )
+
+AGENCY_HEDGES = Counter(
+    "chakong_gateway_agency_hedges_total",
+    "Hedged queries (agencies/hedging.py), by event: sent (a second attempt went out after the hedge delay),"
+    " won (it answered first; the first attempt was cancelled), budget_exhausted (one was due, but the hedge"
+    " budget had nothing left: too many hedges lately, or the agency is failing).",
+    ["agency", "event"],
+)
+HEDGE_EVENTS = ("sent", "won", "budget_exhausted")
 
 TIMEOUT = "TIMEOUT"
 EJECTED = "EJECTED"
@@ -107,6 +118,8 @@ def register_agency(agency: str, kind: str) -> None:
         agency_call_metrics(agency, method)
     AGENCY_UP.labels(agency)
     AGENCY_EJECTIONS.labels(agency)
+    for event in HEDGE_EVENTS:
+        AGENCY_HEDGES.labels(agency, event)
 
 
 def forget_agency(agency: str) -> None:
@@ -119,5 +132,6 @@ def forget_agency(agency: str) -> None:
         del _CALL_METRICS[key]
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         return
-    for metric in (AGENCY_CALL_SECONDS, AGENCY_CALLS, AGENCY_CALLS_IN_FLIGHT, AGENCY_UP, AGENCY_EJECTIONS):
+    for metric in (AGENCY_CALL_SECONDS, AGENCY_CALLS, AGENCY_CALLS_IN_FLIGHT, AGENCY_UP, AGENCY_EJECTIONS,
+                   AGENCY_HEDGES):
         metric.remove_by_labels({"agency": agency})

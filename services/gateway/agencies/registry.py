@@ -16,9 +16,12 @@ KINDS: Mapping[str, int] = {
 }
 BANK_PROFILES = ("bank", "payment", "securities")
 MAX_TIMEOUT_MS = 60_000
+# Endpoints of one agency (its replicas: data centres, say): a query goes to any, a control call to one.
+MAX_ENDPOINTS = 8
 
 _ID = re.compile(r"[a-z0-9-]{1,32}")
-_FIELDS = ("id", "kind", "name", "address", "timeout_ms", "profile", "external")
+_FIELDS = ("id", "kind", "name", "address", "endpoints", "timeout_ms", "profile", "external", "hedge",
+           "hedge_delay_ms")
 FILE, ADMIN = "file", "admin"
 
 
@@ -47,6 +50,16 @@ class AgencyConfig:
     external: bool = False
     # Where the entry comes from: the registry file, or the admin API.
     source: str = FILE
+    # Every endpoint of the agency, `address` first (replicas: agencies/replicas.py); () means (address,).
+    endpoints: tuple[str, ...] = ()
+    # Hedged queries (agencies/hedging.py): None follows the gateway's HEDGE_QUERIES, True or False overrides it;
+    # hedge_delay_ms a fixed delay before the second attempt, 0 for one learnt from the agency's recent latency.
+    hedge: bool | None = None
+    hedge_delay_ms: int = 0
+
+    def __post_init__(self):
+        if not self.endpoints:
+            object.__setattr__(self, "endpoints", (self.address,))
 
     @property
     def kind_value(self) -> int:
@@ -89,7 +102,7 @@ def parse_registry(document: Mapping[str, object], source: str = "agency registr
 
 
 def check_entry(entry: dict, source: str) -> AgencyConfig:
-    """One entry, by the registry file's rules, from another source (the admin API): always external."""
+    """One entry, by the registry file's rules, from another source (the admin API): always external, one endpoint."""
     config = _parse_entry(entry, "agency")
     return AgencyConfig(id=config.id, kind=config.kind, name=config.name, address=config.address,
                         timeout_ms=config.timeout_ms, external=True, source=source)
@@ -108,9 +121,12 @@ def _parse_entry(entry: object, where: str) -> AgencyConfig:
     unknown = sorted(set(entry) - set(_FIELDS))
     if unknown:
         raise fail(unknown[0], f"unknown field; expected one of {', '.join(_FIELDS)}")
-    for field in ("id", "kind", "name", "address", "timeout_ms"):
+    for field in ("id", "kind", "name", "timeout_ms"):
         if field not in entry:
             raise fail(field, "is required")
+    if ("address" in entry) == ("endpoints" in entry):
+        raise fail("address", "give address (one endpoint) or endpoints (a list of them), not both"
+                   if "address" in entry else "is required (or endpoints, a list of them)")
 
     agency_id = entry["id"]
     if not isinstance(agency_id, str) or not _ID.fullmatch(agency_id):
@@ -121,9 +137,19 @@ def _parse_entry(entry: object, where: str) -> AgencyConfig:
     name = entry["name"]
     if not isinstance(name, str) or not name.strip():
         raise fail("name", "must be a non-empty string")
-    address = entry["address"]
-    if not isinstance(address, str) or not _is_host_port(address):
-        raise fail("address", f"{address!r} is not host:port with a port from 1 to 65535")
+    if "address" in entry:
+        endpoints = [entry["address"]]
+        if not isinstance(endpoints[0], str) or not _is_host_port(endpoints[0]):
+            raise fail("address", f"{endpoints[0]!r} is not host:port with a port from 1 to 65535")
+    else:
+        endpoints = entry["endpoints"]
+        if not isinstance(endpoints, list) or not 1 <= len(endpoints) <= MAX_ENDPOINTS:
+            raise fail("endpoints", f"must be a list of 1 to {MAX_ENDPOINTS} host:port strings")
+        for endpoint in endpoints:
+            if not isinstance(endpoint, str) or not _is_host_port(endpoint):
+                raise fail("endpoints", f"{endpoint!r} is not host:port with a port from 1 to 65535")
+        if len(set(endpoints)) != len(endpoints):
+            raise fail("endpoints", "lists an endpoint twice")
     timeout_ms = entry["timeout_ms"]
     # bool is an int in Python; `true` is never a timeout.
     if isinstance(timeout_ms, bool) or not isinstance(timeout_ms, int) or not 1 <= timeout_ms <= MAX_TIMEOUT_MS:
@@ -139,9 +165,15 @@ def _parse_entry(entry: object, where: str) -> AgencyConfig:
             raise fail("profile", "only applies to kind = \"bank\"")
         if profile not in BANK_PROFILES:
             raise fail("profile", f"{profile!r} is not one of {', '.join(BANK_PROFILES)}")
+    hedge = entry.get("hedge")
+    if hedge is not None and not isinstance(hedge, bool):
+        raise fail("hedge", f"{hedge!r} is not true or false")
+    hedge_delay_ms = entry.get("hedge_delay_ms", 0)
+    if isinstance(hedge_delay_ms, bool) or not isinstance(hedge_delay_ms, int) or not 0 <= hedge_delay_ms < timeout_ms:
+        raise fail("hedge_delay_ms", f"{hedge_delay_ms!r} is not a whole number from 0 (learnt) to below timeout_ms")
     return AgencyConfig(
-        id=agency_id, kind=kind, name=name, address=address, timeout_ms=timeout_ms, profile=profile,
-        external=external,
+        id=agency_id, kind=kind, name=name, address=endpoints[0], timeout_ms=timeout_ms, profile=profile,
+        external=external, endpoints=tuple(endpoints), hedge=hedge, hedge_delay_ms=hedge_delay_ms,
     )
 
 

@@ -154,7 +154,7 @@ class RegistryReloader:
             await asyncio.sleep(self.drain_s)
         finally:
             self._retiring.discard(client)
-            await client.channel.close()
+            await client.close_channels()
 
     async def close(self) -> None:
         tasks = list(self._tasks)

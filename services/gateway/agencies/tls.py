@@ -36,9 +36,12 @@ def agency_credentials(settings: GatewaySettings) -> grpc.ChannelCredentials | N
 
 
 def open_agency_channel(
-    config: AgencyConfig, credentials: grpc.ChannelCredentials | None, options
+    config: AgencyConfig, credentials: grpc.ChannelCredentials | None, options, address: str = ""
 ) -> grpc.aio.Channel:
-    """mTLS that completes only if the agency's certificate names config.id; plaintext without credentials."""
+    """mTLS that completes only if the agency's certificate names config.id; plaintext without credentials.
+
+    `address`: one of the agency's endpoints (config.address by default); each names the same agency."""
+    address = address or config.address
     if credentials is None:
-        return grpc.aio.insecure_channel(config.address, options=options)
-    return secure_agency_channel(config.address, config.id, credentials, options)
+        return grpc.aio.insecure_channel(address, options=options)
+    return secure_agency_channel(address, config.id, credentials, options)

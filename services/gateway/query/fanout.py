@@ -14,8 +14,9 @@ from protos.gateway.v1 import gateway_pb2
 from services.common.logs import mask_id, request_id_var
 from services.common.validation import FieldError, validate_case, validate_subject, validate_token
 from services.gateway.access.labels import COURTS
-from services.gateway.agencies.calls import InvalidResponse, NoTimeLeft, RetryPolicy
+from services.gateway.agencies.calls import InvalidResponse, NoTimeLeft, RetryPolicy, cancel_unblamed
 from services.gateway.agencies.clients import AgencyClient, AgencyClients, QueryRequest
+from services.gateway.agencies.metrics import TIMEOUT as AGENCY_TIMEOUT
 from services.gateway.query.answers import problem as check_response
 from services.gateway.query.answers import reject as reject_response
 from services.gateway.query.metrics import query_metrics
@@ -175,8 +176,11 @@ class FanOut:
         try:
             if tasks:
                 await asyncio.wait(tasks, timeout=max(0.0, deadline - time.monotonic()))
-        finally:
-            self._cut_off(tasks, slots, query, started)
+        except BaseException:
+            # The caller went away (its call cancelled): the agencies are not to blame.
+            self._cut_off(tasks, slots, query, started, unblamed=True)
+            raise
+        self._cut_off(tasks, slots, query, started)
         tally = _Tally(len(slots))
         for result in slots:
             tally.add(result)
@@ -224,7 +228,8 @@ class FanOut:
                 yield event
             unsent.clear()
         finally:
-            self._cut_off(tasks, slots, query, started)
+            # Still outstanding here only when the caller closed the stream early: no blame on the agencies.
+            self._cut_off(tasks, slots, query, started, unblamed=True)
         final = gateway_pb2.AssetQueryEvent()
         summary = final.final
         summary.request_id = query.request_id
@@ -233,13 +238,21 @@ class FanOut:
         self._finished(query, api, summary)
         yield final
 
-    def _cut_off(self, tasks, slots, query: PreparedQuery, started: float) -> None:
-        """Cancel calls still outstanding and mark them TIMEOUT."""
+    def _cut_off(self, tasks, slots, query: PreparedQuery, started: float, *, unblamed: bool = False) -> None:
+        """Cancel calls still outstanding and mark them TIMEOUT; `unblamed`: the caller went away (CANCELLED).
+
+        A deadline that gave an agency less than its own timeout is the caller's choice, not a sign the
+        agency is down: its cut-off counts TIMEOUT without telling the agency's health."""
         now = time.monotonic()
-        for task, result in zip(tasks, slots):
+        for task, result, client in zip(tasks, slots, query.agencies):
             if task.done() or task.cancelling():
                 continue
-            task.cancel()
+            if unblamed:
+                cancel_unblamed(task)
+            elif query.budget_s < client.timeout_s:
+                cancel_unblamed(task, AGENCY_TIMEOUT)
+            else:
+                task.cancel()
             self._stragglers.add(task)
             task.add_done_callback(self._stragglers.discard)
             result.status = TIMEOUT
@@ -316,13 +329,14 @@ class FanOut:
         timeout = deadline - time.monotonic()
         if timeout <= 0:
             raise NoTimeLeft
-        if client.timeout_s < timeout:
+        caller_deadline = timeout < client.timeout_s
+        if not caller_deadline:
             timeout = client.timeout_s
         result.attempts += 1
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug("query %s: %s attempt %d", query.request_id, client.id, result.attempts)
         # What the agency says is checked before it is shown or summed.
-        return await client.query(query.payload, timeout=timeout, check=check_response)
+        return await client.query(query.payload, timeout=timeout, check=check_response, caller_deadline=caller_deadline)
 
     async def aclose(self) -> None:
         """Wait for calls cut off at a deadline to finish cancelling."""
