@@ -29,6 +29,7 @@ from tests.support.tls import GatewayEndpoints
 CHECKS = [not_a_server_error, status_code_conformance, response_schema_conformance, content_type_conformance,
           positive_data_acceptance]
 EXAMPLES = 8
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 @pytest.fixture(scope="module")
@@ -79,6 +80,9 @@ def test_every_operation_conforms_to_the_document(api, who):
                       suppress_health_check=list(HealthCheck))
             @given(case=strategy)
             def run(case):
+                if mode is GenerationMode.POSITIVE and case.media_type == XLSX:
+                    # A workbook is no string a generator makes; tests/test_batches.py uploads real ones.
+                    return
                 response = case.call(session=session, headers=headers, timeout=10)
                 seen.setdefault(f"{operation.label} {mode}", set()).add(response.status_code)
                 case.validate_response(response, checks=CHECKS, headers=headers)

@@ -65,6 +65,13 @@ CONTRACT = {
     "chakong_audit_write_failures_total": "counter",
     "chakong_rate_limited_total": "counter",
     "chakong_rate_limit_fallback_total": "counter",
+    "chakong_gateway_agency_quota_queue_depth": "gauge",
+    "chakong_gateway_agency_quota_wait_seconds": "histogram",
+    "chakong_gateway_batch_items": "gauge",
+    "chakong_gateway_batch_answers_total": "counter",
+    "chakong_gateway_batch_items_in_flight": "gauge",
+    "chakong_gateway_late_calls_in_flight": "gauge",
+    "chakong_gateway_late_calls_total": "counter",
     # Every service.
     "chakong_build_info": "gauge",
     "chakong_tls_certificate_expiry_timestamp_seconds": "gauge",
@@ -72,6 +79,7 @@ CONTRACT = {
     "grpc_server_handled_total": "counter",
     "grpc_server_handling_seconds": "histogram",
     "grpc_server_in_flight_requests": "gauge",
+    "grpc_server_peak_in_flight_requests": "gauge",
     # Agencies.
     "chakong_agency_records": "gauge",
     # Every gRPC server with mutual TLS (the security issue).
@@ -430,10 +438,12 @@ DOOR = {"unauthenticated", "denied", "rate_limited", "unknown_case", "unavailabl
 # cases (here the one case's court).
 LABEL_VALUES = {
     "agency": {agency_id for agency_id, _, _ in AGENCIES},
+    "agency_id": {agency_id for agency_id, _, _ in AGENCIES},
+    "priority": {"interactive", "batch"},
     "api": {"grpc", "grpc_stream", "http", "http_stream"},
     "result": {"complete", "partial", "rejected"} | DOOR,
     "outcome": GRPC_CODES | {"TIMEOUT", "EJECTED", "INVALID_RESPONSE", "succeeded", "refused", "rejected", "pending",
-                             "allowed", "denied", "answered"} | DOOR,
+                             "allowed", "denied", "answered", "expired"} | DOOR,
     "court": {CASE.court_code, "other", "unknown"},
     "grpc_code": GRPC_CODES,
     # Agency and gRPC methods, HTTP methods.
@@ -441,7 +451,8 @@ LABEL_VALUES = {
     "grpc_method": re.compile(r"[A-Z][A-Za-z]*|unknown"),
     "grpc_service": re.compile(r"[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*\.[A-Z][A-Za-z]*|unknown"),
     "route": re.compile(r"(/[a-z0-9_.{}-]+)+|unmatched"),
-    "status": {"1xx", "2xx", "3xx", "4xx", "5xx"},
+    # HTTP status classes; agency answer statuses (batch answers).
+    "status": {"1xx", "2xx", "3xx", "4xx", "5xx", "OK", "TIMEOUT", "UNAVAILABLE", "ERROR"},
     "store": {"ledger", "audit"},
     "operation": {"read", "write", "append", "ping"},
     "certificate": {"ca", "gateway", "agency", "other"},
@@ -450,7 +461,9 @@ LABEL_VALUES = {
     "scope": {"executor", "court"},
     "limit": {"query", "control"},
     "event": set(HOLD_EVENT_KINDS) | set(HEDGE_EVENTS),
-    "state": {name.removeprefix("HOLD_STATE_") for name in common_pb2.HoldState.keys()} - {"UNSPECIFIED"},
+    # Hold states; batch item states.
+    "state": {name.removeprefix("HOLD_STATE_") for name in common_pb2.HoldState.keys()} - {"UNSPECIFIED"}
+    | {"PENDING", "DONE", "CANCELLED"},
     "le": re.compile(r"[0-9.]+|\+Inf"),
     "revision": re.compile(r"[0-9A-Za-z._-]{1,40}"),
     "python": re.compile(r"\d+\.\d+\.\d+\w*"),

@@ -133,6 +133,7 @@ EXECUTORS = {  # name: (executor_id, court, roles)
     "a2": ("EA2", COURT_A, ("executor",)),
     "b1": ("EB1", COURT_B, ("executor",)),
     "admin_a": ("AA1", COURT_A, ("admin",)),
+    "team_a": ("TA1", COURT_A, ("query_team",)),
 }
 CASES = {  # name: (case number, court, executors, debtor index)
     "case_a": ("(2025)皖01执11号", COURT_A, ("EA1",), 0),
@@ -161,7 +162,11 @@ def expected(who: str, case: str, subject: int, action: str) -> bool:
     if action == "register_case":
         return "admin" in roles and court == case_court
     if action == "get_case":
-        return court == case_court and (executor_id in executors or "admin" in roles)
+        return court == case_court and (executor_id in executors or "admin" in roles or "query_team" in roles)
+    if action in ("query", "batch"):
+        # The court's query team may query the debtors of any of its court's cases (集约化查控).
+        assigned = executor_id in executors or "query_team" in roles
+        return court == case_court and assigned and subject == debtor
     return court == case_court and executor_id in executors and subject == CASES[case][3]
 
 
@@ -181,7 +186,7 @@ async def test_authorization_matrix_over_http(healthy, tmp_path):
             token = issue_token(executor_id, court, roles)
             for case in CASES:
                 for subject in range(3):
-                    for action in ("query", "freeze", "get_case", "register_case"):
+                    for action in ("query", "batch", "freeze", "get_case", "register_case"):
                         if action in ("get_case", "register_case") and subject:
                             continue  # no subject in these: one cell per executor x case
                         cells += 1
@@ -191,6 +196,15 @@ async def test_authorization_matrix_over_http(healthy, tmp_path):
                             body = {"case": ref, "subject": subject_json(people[subject]), "agency_ids": ["icbc"]}
                             status, answer, _ = await post(base, "/v1/queries", body, token)
                             ok = status == 200
+                        elif action == "batch":
+                            # One row: allowed is 202; denied is 403 for the whole batch, the row named.
+                            row = {"case_number": CASES[case][0], "court_code": CASES[case][1],
+                                   "debtor_id": people[subject].id_number}
+                            body = {"rows": [row], "agency_ids": ["icbc"]}
+                            status, answer, _ = await post(base, "/v1/batches", body, token)
+                            ok = status == 202
+                            if not ok:
+                                assert status == 403 and answer["rejected"][0]["line"] == 1, answer
                         elif action == "freeze":
                             # An account that does not exist: allowed means it reaches the bank (which
                             # refuses it, recorded as an action); denied means refused at the door.
@@ -209,7 +223,41 @@ async def test_authorization_matrix_over_http(healthy, tmp_path):
                         assert ok == allowed, (who, case, subject, action, status, answer)
                         if not ok:
                             assert status in (403, 404) and answer["error"]["message"]
-        assert cells == 4 * 2 * (3 * 2 + 2)
+        assert cells == 5 * 2 * (3 * 3 + 2)
+
+
+async def test_a_query_team_batch_naming_another_courts_or_an_unregistered_case_is_refused_and_audited(
+        healthy, tmp_path):
+    people = subjects()
+    async with gateway(tmp_path, healthy[:1]) as running:
+        base = GatewayEndpoints.of(running)
+        for name, (number, court, executors, debtor) in CASES.items():
+            admin = issue_token("ADM", court, ("admin",))
+            status, body, _ = await post(base, "/v1/cases", register_case_body(
+                case_json(name), [subject_json(people[debtor])], executors), admin)
+            assert status == 201, body
+        team = issue_token("TA1", COURT_A, ("query_team",))
+        own = {"case_number": CASES["case_a"][0], "debtor_id": people[0].id_number}
+        rows = [own, {"case_number": CASES["case_b"][0], "court_code": COURT_B, "debtor_id": people[1].id_number},
+                {"case_number": "(2025)皖01执999999号", "debtor_id": people[0].id_number}]
+        status, body, _ = await post(base, "/v1/batches", {"rows": rows}, team)
+        assert status == 403 and body["error"]["code"] == "PERMISSION_DENIED", body
+        assert [(r["line"], r["field"]) for r in body["rejected"]] == [(2, "case_number"), (3, "case_number")]
+        assert "court" in body["rejected"][0]["rule"] and "not registered" in body["rejected"][1]["rule"]
+        status, body, _ = await post(base, "/v1/batches", {"rows": [own]}, team)
+        assert status == 202 and body["total"] == 1, body
+        # Another executor of the court may not read the team's batch; the team may.
+        status, _, _ = await get(base, f"/v1/batches/{body['batch_id']}", issue_token("EA2", COURT_A, ("executor",)))
+        assert status == 403
+        status, _, _ = await get(base, f"/v1/batches/{body['batch_id']}", team)
+        assert status == 200
+    with sqlite3.connect(tmp_path / "audit.db") as db:
+        queries = db.execute("SELECT executor_id, case_number, outcome FROM audit_record WHERE action = 'query'"
+                             " ORDER BY seq").fetchall()
+    assert queries == [
+        ("TA1", CASES["case_a"][0], "allowed"), ("TA1", CASES["case_b"][0], "denied"),
+        ("TA1", "(2025)皖01执999999号", "denied"), ("TA1", CASES["case_a"][0], "allowed"),
+    ]
 
 
 # Audit

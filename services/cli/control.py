@@ -22,7 +22,8 @@ from protos.bank.v1 import bank_pb2
 from protos.common.v1 import common_pb2
 from protos.gateway.v1 import control_pb2, control_pb2_grpc
 from services.cli import render
-from services.cli.render import subject_type_of, to_json
+from services.cli.render import to_json
+from services.common.validation import subject_type_of
 from services.cli.auth import COURT_HELP, EXECUTOR_HELP, channel_for
 
 EXIT_REFUSED = 2

@@ -10,10 +10,11 @@ import grpc
 from protos.common.v1 import common_pb2
 from protos.gateway.v1 import gateway_pb2, gateway_pb2_grpc
 from services.cli import agencies as agency_admin
-from services.cli import control, render, security
-from services.cli.render import subject_type_of, to_json
+from services.cli import batch, control, render, security
+from services.cli.render import to_json
 from services.cli.auth import COURT_HELP, DEV_CA, EXECUTOR_HELP, channel_for, fill_identity
 from services.common.tls import TlsError
+from services.common.validation import subject_type_of
 from services.conformance import cli as conformance
 
 
@@ -118,6 +119,7 @@ def parser() -> argparse.ArgumentParser:
     conformance.register(commands)
     agency_admin.register(commands)
     control.add_commands(commands)
+    batch.register(commands)
     return top
 
 

@@ -249,16 +249,6 @@ def mask(id_number: str) -> str:
     return mask_id(id_number)
 
 
-def subject_type_of(id_number: str) -> int:
-    """Infer the document type: 18 digits (last may be X) is a resident ID,
-    18 characters with letters a credit code, anything else a passport."""
-    if len(id_number) == 18 and id_number[:17].isdigit() and (id_number[17].isdigit() or id_number[17] == "X"):
-        return common_pb2.SUBJECT_TYPE_RESIDENT_ID
-    if len(id_number) == 18:
-        return common_pb2.SUBJECT_TYPE_CREDIT_CODE
-    return common_pb2.SUBJECT_TYPE_PASSPORT
-
-
 def to_json(message) -> str:
     return json.dumps(
         json_format.MessageToDict(message, preserving_proto_field_name=True), ensure_ascii=False, indent=2

@@ -37,6 +37,14 @@ GRPC_SERVER_IN_FLIGHT = Gauge(
     multiprocess_mode="livesum",
 )
 
+GRPC_SERVER_PEAK_IN_FLIGHT = Gauge(
+    "grpc_server_peak_in_flight_requests",
+    "The most RPCs of the method handled at once since the process started (an agency's own count: what a"
+    " quota on its callers must keep under).",
+    ["grpc_service", "grpc_method"],
+    multiprocess_mode="max",
+)
+
 # A method no service on the server has: one label pair, whatever the caller sent.
 UNKNOWN_METHOD = ("unknown", "unknown")
 
@@ -56,6 +64,7 @@ def initialize_server_metrics(service_names) -> None:
         for method in service.methods:
             GRPC_SERVER_HANDLING_SECONDS.labels(name, method.name)
             GRPC_SERVER_IN_FLIGHT.labels(name, method.name)
+            GRPC_SERVER_PEAK_IN_FLIGHT.labels(name, method.name)
             for code in grpc.StatusCode:
                 GRPC_SERVER_HANDLED.labels(name, method.name, code.name)
     GRPC_SERVER_HANDLED.labels(*UNKNOWN_METHOD, grpc.StatusCode.UNIMPLEMENTED.name)
@@ -132,6 +141,9 @@ class MetricsInterceptor(grpc.aio.ServerInterceptor):
     counted as unknown/unknown UNIMPLEMENTED: a caller cannot make series.
     """
 
+    def __init__(self):
+        self._counting: dict[tuple[str, str], list[int]] = {}
+
     async def intercept_service(self, continuation, handler_call_details):
         handler = await continuation(handler_call_details)
         if handler is None:
@@ -141,11 +153,18 @@ class MetricsInterceptor(grpc.aio.ServerInterceptor):
         handled = {}
         seconds = GRPC_SERVER_HANDLING_SECONDS.labels(service, method)
         in_flight = GRPC_SERVER_IN_FLIGHT.labels(service, method)
+        peak = GRPC_SERVER_PEAK_IN_FLIGHT.labels(service, method)
+        # Per method, in this process: what in_flight counts, kept here to compare without reading the gauge.
+        counting = self._counting.setdefault((service, method), [0, 0])
 
         async def around(call, context):
             start = time.perf_counter()
             code = grpc.StatusCode.OK
             in_flight.inc()
+            counting[0] += 1
+            if counting[0] > counting[1]:
+                counting[1] = counting[0]
+                peak.set(counting[1])
             try:
                 result = await call()
                 code = context.code() or grpc.StatusCode.OK
@@ -161,6 +180,7 @@ class MetricsInterceptor(grpc.aio.ServerInterceptor):
                 raise
             finally:
                 in_flight.dec()
+                counting[0] -= 1
                 seconds.observe(time.perf_counter() - start)
                 if code not in handled:
                     handled[code] = GRPC_SERVER_HANDLED.labels(service, method, code.name)
@@ -181,6 +201,10 @@ class FaultSettings:
     latency_p99_ms: float = 0.0
     error_rate: float = 0.0
     error_code: grpc.StatusCode = grpc.StatusCode.UNAVAILABLE
+    # A share of calls answered late (after an interactive deadline): this many
+    # milliseconds more, as national 总对总 feedback is.
+    late_share: float = 0.0
+    late_ms: float = 0.0
 
     @classmethod
     def from_env(cls) -> "FaultSettings":
@@ -195,16 +219,22 @@ class FaultSettings:
             raise SettingsError(f"FAULT_ERROR_CODE={code_name!r}: not a gRPC status code name") from None
         if code is grpc.StatusCode.OK:
             raise SettingsError("FAULT_ERROR_CODE=OK: an injected error needs an error code")
+        late_share = env_float("FAULT_LATE_SHARE", 0.0, minimum=0.0, maximum=1.0)
+        late_ms = env_float("FAULT_LATE_MS", 0.0, minimum=0.0, maximum=86_400_000.0)
+        if late_share > 0 and late_ms <= 0:
+            raise SettingsError(f"FAULT_LATE_SHARE={late_share}: set FAULT_LATE_MS, how much later those calls answer")
         return cls(
             latency_p50_ms=p50,
             latency_p99_ms=p99,
             error_rate=env_float("FAULT_ERROR_RATE", 0.0, minimum=0.0, maximum=1.0),
             error_code=code,
+            late_share=late_share,
+            late_ms=late_ms,
         )
 
     @property
     def active(self) -> bool:
-        return self.latency_p50_ms > 0 or self.error_rate > 0
+        return self.latency_p50_ms > 0 or self.error_rate > 0 or self.late_share > 0
 
 
 class FaultInterceptor(grpc.aio.ServerInterceptor):
@@ -232,6 +262,8 @@ class FaultInterceptor(grpc.aio.ServerInterceptor):
 
         async def around(call, context):
             delay_ms = self.sample_latency_ms()
+            if self._faults.late_share and self._rng.random() < self._faults.late_share:
+                delay_ms += self._faults.late_ms
             if delay_ms:
                 await asyncio.sleep(delay_ms / 1000)
             if self._faults.error_rate and self._rng.random() < self._faults.error_rate:

@@ -81,6 +81,17 @@ def validate_subject(subject: common_pb2.Subject, field: str = "subject", *, req
         require_text(subject.name, f"{field}.name", MAX_NAME_CHARS)
 
 
+def subject_type_of(id_number: str) -> int:
+    """Infer the document type: 18 ASCII digits (last may be X) is a resident ID,
+    18 characters with letters a credit code, anything else a passport."""
+    first17 = id_number[:17]
+    if len(id_number) == 18 and first17.isascii() and first17.isdigit() and id_number[17] in "0123456789X":
+        return common_pb2.SUBJECT_TYPE_RESIDENT_ID
+    if len(id_number) == 18:
+        return common_pb2.SUBJECT_TYPE_CREDIT_CODE
+    return common_pb2.SUBJECT_TYPE_PASSPORT
+
+
 def validate_case(case: common_pb2.CaseRef, field: str = "case") -> None:
     check_identifier(identifiers.check_case_number, case.case_number, f"{field}.case_number")
     if not _COURT_CODE.fullmatch(case.court_code):

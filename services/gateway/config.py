@@ -84,6 +84,17 @@ class GatewaySettings:
     # reuse_port is set by the supervisor for its workers, not by hand.
     workers: int = 1
     reuse_port: bool = False
+    # Batches: at most this many rows each (413 beyond), an upload at most
+    # this many bytes, and this many items asked at once by each gateway.
+    batch_max_rows: int = 10_000
+    batch_max_upload_bytes: int = 8 * 1024 * 1024
+    batch_concurrency: int = 32
+    # How long an agency's answer is waited for beyond a query's deadline,
+    # unless its registry entry sets answer_window_ms; 0 turns late answers
+    # off for interactive queries (a batch then waits the agency's timeout).
+    answer_window_ms: int = 600_000
+    # At most this many calls per agency go on after their interactive reply.
+    late_calls_per_agency: int = 100
 
     @property
     def scheme(self) -> str:
@@ -169,6 +180,15 @@ class GatewaySettings:
             ),
             audit_checkpoint_key=env_str("AUDIT_CHECKPOINT_KEY", cls.audit_checkpoint_key),
             audit_checkpoint_file=env_str("AUDIT_CHECKPOINT_FILE", cls.audit_checkpoint_file),
+            batch_max_rows=env_int("BATCH_MAX_ROWS", cls.batch_max_rows, minimum=1, maximum=1_000_000),
+            batch_max_upload_bytes=env_int(
+                "BATCH_MAX_UPLOAD_BYTES", cls.batch_max_upload_bytes, minimum=1024, maximum=1024**3
+            ),
+            batch_concurrency=env_int("BATCH_CONCURRENCY", cls.batch_concurrency, minimum=1, maximum=10_000),
+            answer_window_ms=env_int("ANSWER_WINDOW_MS", cls.answer_window_ms, minimum=0, maximum=86_400_000),
+            late_calls_per_agency=env_int(
+                "LATE_CALLS_PER_AGENCY", cls.late_calls_per_agency, minimum=0, maximum=1_000_000
+            ),
         ).checked()
 
     def checked(self) -> "GatewaySettings":

@@ -6,6 +6,7 @@
                        hold sync (the agencies' hold changes feeds)
     audit    -> its signed checkpoints, the door (which reads cases from the ledger), the store probe
     rate limits (memory or Redis) -> the door
+    ledger, fan-out, door -> batches (their runner asks the agencies in the background)
 
 `open_gateway(settings)` yields one `GatewayCore`; the gRPC servicers and
 the HTTP app factory both receive it (server.py), and neither reaches into
@@ -29,12 +30,15 @@ from services.gateway.agencies.health import ejection_policy
 from services.gateway.agencies.registry import load_registry
 from services.gateway.agencies.reload import RegistryReloader, merge
 from services.gateway.agencies.tls import agency_credentials
+from services.gateway.batch.runner import BatchRunner
+from services.gateway.batch.service import BatchService
 from services.common.clock import clock_from_env
 from services.gateway.config import GatewaySettings
 from services.gateway.control.holdsync import HoldSync
 from services.gateway.control.service import ControlService
 from services.gateway.ledger import Ledger, redact
 from services.gateway.query.fanout import FanOut
+from services.gateway.query.late import LateAnswers
 from services.security.audit import open_audit_store
 from services.security.checkpoints import Checkpointer, CheckpointLog, CheckpointSigner
 from services.security.ratelimit import RateLimiter, RateLimits
@@ -66,6 +70,7 @@ class GatewayCore:
     holds: HoldSync
     door: Door
     admin: AgencyAdmin
+    batches: BatchService
     reports: Reports
     readiness: Readiness = field(default_factory=Readiness)
 
@@ -116,6 +121,12 @@ async def open_gateway(settings: GatewaySettings) -> AsyncIterator[GatewayCore]:
         stack.push_async_callback(clients.close)
         fanout = FanOut(clients, settings.query_deadline_ms)
         stack.push_async_callback(fanout.aclose)
+        # Every query recorded, and the agencies a reply cut off asked on within their windows.
+        late = fanout.late = LateAnswers(ledger.batches, fanout, default_window_ms=settings.answer_window_ms,
+                                         cap_per_agency=settings.late_calls_per_agency, now_us=clock.now_us)
+        stack.push_async_callback(late.close)
+        # Late answers a stopped gateway was waiting for, past their windows: TIMEOUT.
+        await ledger.batches.expire_answers(clock.now_us())
         reloader = admin.reloader = RegistryReloader(
             settings.agency_registry,
             clients,
@@ -160,5 +171,10 @@ async def open_gateway(settings: GatewaySettings) -> AsyncIterator[GatewayCore]:
         probe.start()
         stack.push_async_callback(probe.close)
 
+        runner = BatchRunner(ledger.batches, fanout, settings, clock.now_us)
+        runner.start()
+        stack.push_async_callback(runner.close)
+        batches = BatchService(ledger.batches, fanout, door, runner, settings.batch_max_rows, clock.now_us)
+
         reports = Reports(ledger, audit, clock.now_us)
-        yield GatewayCore(settings, clients, fanout, reloader, ledger, control, holds, door, admin, reports)
+        yield GatewayCore(settings, clients, fanout, reloader, ledger, control, holds, door, admin, batches, reports)

@@ -9,13 +9,15 @@ import grpc
 from aiohttp import web
 from prometheus_client import Gauge, disable_created_metrics
 
-from protos.gateway.v1 import admin_pb2_grpc, control_pb2_grpc, gateway_pb2_grpc
+from protos.gateway.v1 import admin_pb2_grpc, batch_pb2_grpc, control_pb2_grpc, gateway_pb2_grpc
 from services.common.grpc_server import GrpcServer, announce_ready, bound_address, wait_for_shutdown_signal
 from services.common.interceptors import FaultSettings, server_interceptors
 from services.common.tls import ServerCertificate, TlsError
 from services.gateway.config import GatewaySettings
 from services.gateway.grpc_api.admin import SERVICE_NAME as ADMIN_SERVICE_NAME
 from services.gateway.grpc_api.admin import AgencyAdminServicer
+from services.gateway.grpc_api.batch import SERVICE_NAME as BATCH_SERVICE_NAME
+from services.gateway.grpc_api.batch import BatchQueriesServicer
 from services.gateway.grpc_api.control import SERVICE_NAME as CONTROL_SERVICE_NAME
 from services.gateway.grpc_api.control import EnforcementControlServicer
 from services.gateway.grpc_api.door import DoorInterceptor
@@ -91,16 +93,18 @@ class Gateway:
             servicer = AssetGatewayServicer(core.fanout)
             control = EnforcementControlServicer(core.control)
             admin = AgencyAdminServicer(core.admin)
+            batches = BatchQueriesServicer(core.batches)
 
             def register(server: grpc.aio.Server) -> None:
                 gateway_pb2_grpc.add_AssetGatewayServicer_to_server(servicer, server)
                 control_pb2_grpc.add_EnforcementControlServicer_to_server(control, server)
                 admin_pb2_grpc.add_AgencyAdminServicer_to_server(admin, server)
+                batch_pb2_grpc.add_BatchQueriesServicer_to_server(batches, server)
 
             self._grpc = await GrpcServer.start(
                 self.settings.grpc_address,
                 register,
-                [SERVICE_NAME, CONTROL_SERVICE_NAME, ADMIN_SERVICE_NAME],
+                [SERVICE_NAME, CONTROL_SERVICE_NAME, ADMIN_SERVICE_NAME, BATCH_SERVICE_NAME],
                 # Metrics outermost, so what the door (tokens, authorization, rate
                 # limits, audit: access/door.py) refuses is counted too.
                 interceptors=[*server_interceptors(FaultSettings()), DoorInterceptor(core.door)],

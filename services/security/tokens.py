@@ -11,7 +11,7 @@ hold several public keys, so the signing key can be rotated without
 invalidating tokens already issued.
 
 Claims: iss, aud ("chakong-gateway"), sub (executor ID), court (court code),
-roles (["executor"] and/or ["admin"]), iat, nbf, exp, jti.
+roles (some of "executor", "admin", "query_team"), iat, nbf, exp, jti.
 """
 
 import hashlib
@@ -36,7 +36,8 @@ from services.common.settings import SettingsError, env_str
 AUDIENCE = "chakong-gateway"
 DEFAULT_ISSUER = "chakong-dev"
 ALGORITHM = "EdDSA"
-ROLES = frozenset({"executor", "admin"})
+# query_team: a court's query-control team (查控团队), who query the debtors of any of the court's cases.
+ROLES = frozenset({"executor", "admin", "query_team"})
 DEFAULT_TTL_S = 8 * 3600
 # A stolen token is useful until it expires: a working day at most.
 MAX_TTL_S = 24 * 3600

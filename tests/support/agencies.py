@@ -33,6 +33,8 @@ class Agency:
     process: ServiceProcess | None = field(default=None, compare=False, repr=False)
     # Several endpoints (replicas) in the registry entry instead of `address`.
     endpoints: tuple[str, ...] = ()
+    # More of its registry entry (max_concurrent, answer_window_ms, ...).
+    entry: tuple[tuple[str, int | float], ...] = ()
 
 
 def agency_env(agency_id: str, kind: str, profile: str | None = None, **faults: str) -> dict[str, str]:

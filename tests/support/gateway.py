@@ -35,6 +35,7 @@ def write_registry(directory: Path, agencies: list[Agency]) -> Path:
         f'[[agency]]\nid = "{a.id}"\nkind = "{a.kind}"\nname = "{a.id} 测试"\n'
         + (f"endpoints = {list(a.endpoints)!r}\n".replace("'", '"') if a.endpoints else f'address = "{a.address}"\n')
         + f"timeout_ms = {a.timeout_ms}\n"
+        + "".join(f"{key} = {value}\n" for key, value in a.entry)
         for a in agencies
     ]
     path.write_text("\n".join(entries), encoding="utf-8")

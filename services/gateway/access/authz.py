@@ -2,7 +2,11 @@
 
 DOMAIN.md, "Who may ask": only officers of the case's court, only executors
 assigned to the case, only about its debtors. Registering cases and
-managing agencies needs the admin role (of the court concerned). A freeze
+managing agencies needs the admin role (of the court concerned). A court's
+query-control team (`query_team`, 查控团队, the centralized 集约化 model) may
+query the debtors of any registered case of its own court, one at a time or
+in a batch, and read its court's batches and queries; it takes no control
+action. A freeze
 or seal can only be renewed, released, deducted from or transferred under
 the case that placed it (control/rules.py `hold_of`), so requiring the caller's
 court to be the case's court here is what keeps those to the placing court.
@@ -16,7 +20,16 @@ from services.common.logs import mask_id
 from services.security.tokens import Principal
 
 ADMIN = "admin"
+QUERY_TEAM = "query_team"
 QUERY = "query"
+# A batch of queries: admitted as a whole, then each row decided as QUERY.
+SUBMIT_BATCH = "batch.submit"
+# Reading what was asked: a batch (its progress, results, cancelling it) or one recorded query.
+# The caller's court's batches (each shown only if READ_BATCH allows it).
+LIST_BATCHES = "batch.list"
+READ_BATCH = "batch.read"
+CANCEL_BATCH = "batch.cancel"
+READ_QUERY = "query.read"
 GET_CASE = "get_case"
 REGISTER_CASE = "register_case"
 LIST_AGENCIES = "agencies.list"
@@ -70,7 +83,20 @@ def decide(
     """Allow or deny `action` by `principal`; `court_code`, `executor_id` and `subject_id` are what the
     request names, `case` what the ledger has registered under `case_number` (None: not registered)."""
     court = principal.court_code
-    if action in (LIST_AGENCIES, LIST_CASES, COURT_REPORT):
+    if action in (LIST_AGENCIES, LIST_CASES, COURT_REPORT, SUBMIT_BATCH, LIST_BATCHES):
+        return ALLOW
+    if action in (READ_BATCH, CANCEL_BATCH, READ_QUERY):
+        if not court_code:
+            # At the door, before the record is read: its court and submitter are
+            # decided here again once it is (batch/service.py, query/late.py).
+            return ALLOW
+        # court_code and executor_id: the record's, who asked.
+        what = "query" if action == READ_QUERY else "batch"
+        if court_code != court:
+            return _deny(f"the {what} belongs to court {court_code}; your token is for court {court}")
+        if executor_id != principal.executor_id and not (principal.has_role(QUERY_TEAM) or principal.has_role(ADMIN)):
+            return _deny(f"the {what} was submitted by {executor_id}; only they, the court's query team or an admin"
+                         " may read it")
         return ALLOW
     if action == ADMINISTER or action in MANAGE_AGENCIES:
         if not principal.has_role(ADMIN):
@@ -91,7 +117,7 @@ def decide(
     if case.court_code != court:
         return _deny(f"case {case.case_number} is handled by court {case.court_code}; your token is for court {court}")
     if action == GET_CASE:
-        if principal.executor_id in case.executor_ids or principal.has_role(ADMIN):
+        if principal.executor_id in case.executor_ids or principal.has_role(ADMIN) or principal.has_role(QUERY_TEAM):
             return ALLOW
         return _deny(f"executor {principal.executor_id} is not assigned to case {case.case_number}")
     if court_code and court_code != court:
@@ -100,7 +126,8 @@ def decide(
         return _deny(
             f"case.executor_id: the request names executor {executor_id}; your token is for {principal.executor_id}"
         )
-    if principal.executor_id not in case.executor_ids:
+    team_query = action == QUERY and principal.has_role(QUERY_TEAM)
+    if principal.executor_id not in case.executor_ids and not team_query:
         return _deny(f"executor {principal.executor_id} is not assigned to case {case.case_number}")
     if subject_id and subject_id not in case.debtor_ids:
         return _deny(

@@ -215,6 +215,14 @@ class Door:
                 reason = f"too many {what} for this {limit.limited_by}; retry after {limit.retry_after_header} s"
                 await self.record(principal, call, reason)
                 raise GatewayError(grpc.StatusCode.RESOURCE_EXHAUSTED, reason, retry_after=limit.retry_after_header)
+        decision = await self.authorize(principal, call)
+        if not decision.allowed:
+            raise GatewayError(decision.code, decision.reason)
+        return Admitted(principal, message, call=call)
+
+    async def authorize(self, principal: Principal, call: Call) -> authz.Decision:
+        """Decide `call` and append its audit record, allowed or denied; for the door and for each row of a
+        batch (which is admitted as a whole, then each of its queries decided and recorded as its own)."""
         decision = authz.decide(
             principal,
             call.action,
@@ -225,9 +233,7 @@ class Door:
             subject_id=call.subject.id_number if call.subject is not None else "",
         )
         await self.record(principal, call, "" if decision.allowed else decision.reason)
-        if not decision.allowed:
-            raise GatewayError(decision.code, decision.reason)
-        return Admitted(principal, message, call=call)
+        return decision
 
     def answered(self, admitted: Admitted, result: str) -> None:
         """Append what came of an allowed request, in the background: the reply does not wait for it."""
@@ -292,7 +298,9 @@ class Door:
                 action=call.action,
                 agency_ids=call.agency_ids,
                 outcome=outcome or ("denied" if denial else "allowed"),
-                reason=denial[:1000],
+                # A refusal may quote what the caller sent (a field name with a lone surrogate or a
+                # NUL): written escaped, so no request can make the trail refuse its own record.
+                reason=denial[:1000].encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "\\x00"),
                 result=result[:1000],
                 request_id=call.request_id,
                 subject_type=common_pb2.SubjectType.Name(subject.type) if subject is not None and

@@ -118,9 +118,10 @@ class RetryPolicy:
 class AgencyCall:
     """One method on one agency's channel; calling it makes one instrumented attempt."""
 
-    __slots__ = ("agency_id", "method", "_call", "_metrics", "_health")
+    __slots__ = ("agency_id", "method", "_call", "_metrics", "_health", "_quota")
 
-    def __init__(self, agency_id: str, channel: grpc.aio.Channel, health, method: AgencyMethod, *, encoded: bool):
+    def __init__(self, agency_id: str, channel: grpc.aio.Channel, health, method: AgencyMethod, *, encoded: bool,
+                 quota=None):
         self.agency_id = agency_id
         self.method = method
         # encoded: the caller passes request bytes (a query, encoded once for every agency).
@@ -132,6 +133,8 @@ class AgencyCall:
         )
         self._metrics = agency_call_metrics(agency_id, method.method_name)
         self._health = health
+        # The agency's quota and call priority (agencies/quotas.py), shared by its methods; None: no cap.
+        self._quota = quota
 
     def skipped(self) -> None:
         """Count a call not made because the agency is ejected (no health report: nothing was heard)."""
@@ -143,6 +146,9 @@ class AgencyCall:
 
         `caller_deadline`: `timeout` is what the caller's deadline left, less than the agency's own timeout,
         so a DEADLINE_EXCEEDED is the caller's short wait, not the agency's failure (its health is not told)."""
+        quota = self._quota
+        if quota is not None:
+            await quota.acquire()
         metrics = self._metrics
         outcome = "UNKNOWN"
         blamed = True
@@ -168,6 +174,8 @@ class AgencyCall:
                 outcome, blamed = found, False
             raise
         finally:
+            if quota is not None:
+                quota.release()
             metrics.in_flight.dec()
             metrics.seconds.observe(time.perf_counter() - start, exemplar(request_id_var.get()))
             metrics.outcome(outcome).inc()

@@ -15,6 +15,7 @@ from services.gateway.agencies.hedging import HedgedCall, HedgePolicy
 from services.gateway.agencies.health import AgencyHealth, EjectionPolicy
 from services.gateway.agencies.methods import QUERY, AgencyMethod
 from services.gateway.agencies.metrics import register_agency
+from services.gateway.agencies.quotas import AgencyQuota
 from services.gateway.agencies.registry import AgencyConfig
 from services.gateway.agencies.replicas import BalancedCall, Endpoint, ReplicaHealth
 from services.gateway.agencies.tls import open_agency_channel
@@ -88,7 +89,8 @@ FILL: dict[str, Callable[[Message, gateway_pb2.AgencyResult], None]] = {
 class AgencyClient:
     """One agency: its endpoints (channel and health each), its query method and its metric children."""
 
-    __slots__ = ("config", "id", "kind", "name", "timeout_s", "query", "fill", "endpoints", "health", "_calls")
+    __slots__ = ("config", "id", "kind", "name", "timeout_s", "query", "fill", "endpoints", "health", "quota",
+                 "_calls")
 
     def __init__(
         self,
@@ -104,6 +106,8 @@ class AgencyClient:
         self.timeout_s = config.timeout_ms / 1000
         # Every series of the agency, at zero, before anything can count in one.
         register_agency(config.id, config.kind)
+        # One quota for the agency, whichever endpoint a call goes to.
+        self.quota = AgencyQuota.of(config.id, config.max_concurrent, config.max_calls_per_second)
         several = len(config.endpoints) > 1
         self.endpoints = tuple(
             # mTLS naming config.id when credentials are given (tls.py); plaintext only without.
@@ -112,10 +116,10 @@ class AgencyClient:
         # The request arrives already encoded (see QueryRequest): no serializer.
         if several:
             self.health = ReplicaHealth(config.id, self.endpoints)
-            query = BalancedCall(config.id, QUERY[config.kind], self.endpoints, encoded=True)
+            query = BalancedCall(config.id, QUERY[config.kind], self.endpoints, encoded=True, quota=self.quota)
         else:
             self.health = self.endpoints[0].health
-            query = self.endpoints[0].call(config.id, QUERY[config.kind], encoded=True)
+            query = self.endpoints[0].call(config.id, QUERY[config.kind], encoded=True, quota=self.quota)
         hedged = hedging.enabled if config.hedge is None else config.hedge
         self.query = HedgedCall(query, hedging, fixed_delay_s=config.hedge_delay_ms / 1000) if hedged else query
         self.fill = FILL[config.kind]
@@ -132,10 +136,11 @@ class AgencyClient:
     def call(self, method: AgencyMethod) -> AgencyCall | BalancedCall:
         """The control `method` on this agency (over its endpoints, one per attempt), made once. Never hedged."""
         if len(self.endpoints) == 1:
-            return self.endpoints[0].call(self.id, method)
+            return self.endpoints[0].call(self.id, method, quota=self.quota)
         call = self._calls.get(method.name)
         if call is None:
-            call = self._calls[method.name] = BalancedCall(self.id, method, self.endpoints, encoded=False)
+            call = self._calls[method.name] = BalancedCall(self.id, method, self.endpoints, encoded=False,
+                                                             quota=self.quota)
         return call
 
     async def close_channels(self) -> None:

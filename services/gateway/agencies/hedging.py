@@ -29,6 +29,7 @@ from dataclasses import dataclass
 
 from services.gateway.agencies.calls import AgencyCall, blame_again, cancel_unblamed, unblamed, unblamed_outcome
 from services.gateway.agencies.metrics import AGENCY_HEDGES
+from services.gateway.agencies.quotas import INTERACTIVE, PRIORITY
 
 
 @dataclass(frozen=True)
@@ -148,8 +149,13 @@ class HedgedCall:
         self._primary.skipped()
 
     async def __call__(self, request, *, timeout: float, **options):
-        self._budget.earn()
         first: AgencyCall = self._pick() if self._pick is not None else self._primary
+        if PRIORITY.get() != INTERACTIVE:
+            # Hedges buy an executor's tail latency. Batch and late-answer calls
+            # wait out their answer window instead, and a second call would
+            # spend the agency's quota twice and ask a row's agency twice.
+            return await first(request, timeout=timeout, **options)
+        self._budget.earn()
         delay = self.delay_s
         start = time.perf_counter()
         if delay is None or delay >= timeout:

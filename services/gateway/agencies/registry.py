@@ -18,10 +18,13 @@ BANK_PROFILES = ("bank", "payment", "securities")
 MAX_TIMEOUT_MS = 60_000
 # Endpoints of one agency (its replicas: data centres, say): a query goes to any, a control call to one.
 MAX_ENDPOINTS = 8
+# An agency's answer window (late answers are kept until it ends): at most a day,
+# as national 总对总 feedback may take.
+MAX_ANSWER_WINDOW_MS = 86_400_000
 
 _ID = re.compile(r"[a-z0-9-]{1,32}")
 _FIELDS = ("id", "kind", "name", "address", "endpoints", "timeout_ms", "profile", "external", "hedge",
-           "hedge_delay_ms")
+           "hedge_delay_ms", "answer_window_ms", "max_concurrent", "max_calls_per_second")
 FILE, ADMIN = "file", "admin"
 
 
@@ -56,6 +59,12 @@ class AgencyConfig:
     # hedge_delay_ms a fixed delay before the second attempt, 0 for one learnt from the agency's recent latency.
     hedge: bool | None = None
     hedge_delay_ms: int = 0
+    # How long an answer is waited for beyond a query's deadline (0: the
+    # gateway's ANSWER_WINDOW_MS), and the agency's quota on court queries
+    # (0: none): calls at once, calls per second (agencies/quotas.py).
+    answer_window_ms: int = 0
+    max_concurrent: int = 0
+    max_calls_per_second: float = 0.0
 
     def __post_init__(self):
         if not self.endpoints:
@@ -171,9 +180,20 @@ def _parse_entry(entry: object, where: str) -> AgencyConfig:
     hedge_delay_ms = entry.get("hedge_delay_ms", 0)
     if isinstance(hedge_delay_ms, bool) or not isinstance(hedge_delay_ms, int) or not 0 <= hedge_delay_ms < timeout_ms:
         raise fail("hedge_delay_ms", f"{hedge_delay_ms!r} is not a whole number from 0 (learnt) to below timeout_ms")
+    window = entry.get("answer_window_ms", 0)
+    if isinstance(window, bool) or not isinstance(window, int) or not 0 <= window <= MAX_ANSWER_WINDOW_MS:
+        raise fail("answer_window_ms", f"{window!r} is not a whole number from 0 (the gateway's default)"
+                                       f" to {MAX_ANSWER_WINDOW_MS}")
+    concurrent = entry.get("max_concurrent", 0)
+    if isinstance(concurrent, bool) or not isinstance(concurrent, int) or not 0 <= concurrent <= 100_000:
+        raise fail("max_concurrent", f"{concurrent!r} is not a whole number from 0 (no cap) to 100000")
+    per_second = entry.get("max_calls_per_second", 0)
+    if isinstance(per_second, bool) or not isinstance(per_second, (int, float)) or not 0 <= per_second <= 1_000_000:
+        raise fail("max_calls_per_second", f"{per_second!r} is not a number from 0 (no cap) to 1000000")
     return AgencyConfig(
         id=agency_id, kind=kind, name=name, address=endpoints[0], timeout_ms=timeout_ms, profile=profile,
         external=external, endpoints=tuple(endpoints), hedge=hedge, hedge_delay_ms=hedge_delay_ms,
+        answer_window_ms=window, max_concurrent=concurrent, max_calls_per_second=float(per_second),
     )
 
 

@@ -32,11 +32,12 @@ class Endpoint:
         self.health = health
         self._calls: dict[tuple[str, bool], AgencyCall] = {}
 
-    def call(self, agency_id: str, method: AgencyMethod, *, encoded: bool = False) -> AgencyCall:
+    def call(self, agency_id: str, method: AgencyMethod, *, encoded: bool = False, quota=None) -> AgencyCall:
         key = (method.name, encoded)
         call = self._calls.get(key)
         if call is None:
-            call = self._calls[key] = AgencyCall(agency_id, self.channel, self.health, method, encoded=encoded)
+            call = self._calls[key] = AgencyCall(agency_id, self.channel, self.health, method, encoded=encoded,
+                                                 quota=quota)
         return call
 
 
@@ -83,10 +84,11 @@ class BalancedCall:
 
     __slots__ = ("agency_id", "method", "calls", "_healths", "_next")
 
-    def __init__(self, agency_id: str, method: AgencyMethod, endpoints: Sequence[Endpoint], *, encoded: bool):
+    def __init__(self, agency_id: str, method: AgencyMethod, endpoints: Sequence[Endpoint], *, encoded: bool,
+                 quota=None):
         self.agency_id = agency_id
         self.method = method
-        self.calls = tuple(endpoint.call(agency_id, method, encoded=encoded) for endpoint in endpoints)
+        self.calls = tuple(endpoint.call(agency_id, method, encoded=encoded, quota=quota) for endpoint in endpoints)
         self._healths = tuple(endpoint.health for endpoint in endpoints)
         self._next = 0
 

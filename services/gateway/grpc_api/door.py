@@ -5,16 +5,18 @@ its declaration (query/operations.py, control/operations.py); a gateway
 method without one needs the admin role.
 """
 
+import contextvars
 from collections.abc import Callable
 
 import grpc
 from google.protobuf.message import Message
 
-from protos.gateway.v1 import admin_pb2, control_pb2, gateway_pb2
+from protos.gateway.v1 import admin_pb2, batch_pb2, control_pb2, gateway_pb2
 from services.common.interceptors import drain_server_stream
 from services.common.validation import FieldError
-from services.gateway.access.door import ADMINISTER, Door, Operation
+from services.gateway.access.door import ADMINISTER, Admitted, Door, Operation
 from services.gateway.admin import operations as admin_operations
+from services.gateway.batch import operations as batch_operations
 from services.gateway.control import operations as control_operations
 from services.gateway.errors import GatewayError
 from services.gateway.grpc_api.status import abort
@@ -29,6 +31,7 @@ def _policies() -> dict[str, Operation]:
         (gateway_pb2.DESCRIPTOR.services_by_name["AssetGateway"], query_operations.BY_GRPC_METHOD),
         (control_pb2.DESCRIPTOR.services_by_name["EnforcementControl"], control_operations.BY_GRPC_METHOD),
         (admin_pb2.DESCRIPTOR.services_by_name["AgencyAdmin"], admin_operations.BY_GRPC_METHOD),
+        (batch_pb2.DESCRIPTOR.services_by_name["BatchQueries"], batch_operations.BY_GRPC_METHOD),
     )
     return {
         f"/{service.full_name}/{method}": operation
@@ -38,6 +41,9 @@ def _policies() -> dict[str, Operation]:
 
 
 POLICIES = _policies()
+# The request the door let in, for a servicer that needs to know who asked (the batches):
+# the interceptor's wrapper and the handler run in the RPC's one task.
+ADMITTED: contextvars.ContextVar[Admitted] = contextvars.ContextVar("admitted")
 
 
 class Undecodable:
@@ -99,6 +105,7 @@ class DoorInterceptor(grpc.aio.ServerInterceptor):
                 await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "request: not a valid protobuf message")
             # An invalid request is recorded as denied and goes on to its
             # handler, whose validation answers with the field named.
+            ADMITTED.set(admitted)
             return admitted
 
         def answered(admitted, context) -> None:

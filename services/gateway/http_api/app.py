@@ -13,7 +13,9 @@ from services.common.metrics_http import scrape_registry
 from services.common.validation import FieldError
 from services.gateway.access.door import Admitted
 from services.gateway.http_api import request_ids
+from services.gateway.batch.rows import TooManyRows
 from services.gateway.http_api.admin import admin_routes
+from services.gateway.http_api.batch import batch_routes
 from services.gateway.http_api.control import control_routes
 from services.gateway.http_api.json_io import MAX_BODY_BYTES, UnsupportedMediaType, dumps, error_response
 from services.gateway.http_api.jsonmap import message_to_dict
@@ -39,6 +41,8 @@ async def json_errors(request: web.Request, handler) -> web.StreamResponse:
         return await handler(request)
     except UnsupportedMediaType as exc:
         return error_response(415, str(exc), exc.field)
+    except TooManyRows as exc:
+        return error_response(413, str(exc), exc.field)
     except FieldError as exc:
         return error_response(400, str(exc), exc.field)
     except web.HTTPRequestEntityTooLarge:
@@ -80,6 +84,7 @@ def routes() -> list[Route]:
         *control_routes(),
         *admin_routes(),
         *report_routes(),
+        *batch_routes(),
     ]
 
 

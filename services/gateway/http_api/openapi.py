@@ -186,6 +186,23 @@ def _rules(agencies: tuple[tuple[str, str], ...]) -> dict[str, dict[str, dict]]:
             "expires_at": expiry,
         },
         "gateway.v1.ReleaseSealRequest": {"idempotency_key": _TOKEN, "case": None, "hold_id": _HOLD_ID},
+        "gateway.v1.SubmitBatchRequest": {
+            "rows": {"type": "array", "minItems": 1, "items": _ref("gateway.v1.BatchRow.input"),
+                     "description": "At most BATCH_MAX_ROWS (default 10,000; more is 413). A row that breaks a rule"
+                                    " is reported in the answer's `rejected` and the others run."},
+            "agency_ids": {"type": "array", "uniqueItems": True, "items": ids("bank", "vehicle", "realestate"),
+                           "description": "Ask only these agencies; empty means all."},
+        },
+        "gateway.v1.BatchRow": {
+            "line": {"type": "integer", "format": "int32", "minimum": 0, "maximum": 2**31 - 1,
+                     "description": "Your row number, reported back in `rejected`; 0 or absent: its position."},
+            "case_number": {"type": "string", "maxLength": 64},
+            "court_code": {"type": "string", "maxLength": 12, "description": "Absent: your token's court."},
+            "document_number": {"type": "string", "maxLength": 64, "description": "Absent: the case number."},
+            "debtor_id": {"type": "string", "maxLength": 64,
+                          "description": "Resident ID, unified social credit code or passport number."},
+            "debtor_name": {"type": "string", "maxLength": 100},
+        },
         "gateway.v1.TransferPropertyRequest": {
             "idempotency_key": _TOKEN, "case": None, "hold_id": _HOLD_ID, "buyer": subject,
             "ruling_number": text(validation.MAX_DOCUMENT_NUMBER_CHARS), "price_fen": _AMOUNT,
@@ -207,6 +224,8 @@ _REQUIRED = {
     "gateway.v1.SealAssetRequest": ("case", "agency_id", "subject", "asset_id"),
     "gateway.v1.ReleaseSealRequest": ("case",),
     "gateway.v1.TransferPropertyRequest": ("case", "buyer", "ruling_number", "price_fen"),
+    "gateway.v1.SubmitBatchRequest": ("rows",),
+    "gateway.v1.BatchRow": ("case_number", "debtor_id"),
 }
 
 
@@ -239,6 +258,10 @@ class _Schemas:
         return name
 
     def _output_field(self, field: FieldDescriptor) -> dict:
+        if field.message_type is not None and field.message_type.GetOptions().map_entry:
+            # proto3 JSON prints a map as an object (Batch.agencies: by agency ID).
+            value = field.message_type.fields_by_name["value"]
+            return {"type": "object", "additionalProperties": self._output_field(value)}
         if field.message_type is not None:
             if field.message_type.full_name == _TIMESTAMP:
                 schema = {"type": "string", "format": "date-time", "description": "RFC 3339, UTC."}
@@ -328,6 +351,22 @@ _RESPONSE_HEADERS = {
     "Retry-After": {"description": "Seconds to wait before retrying.", "required": True,
                     "schema": {"type": "string", "pattern": "^[0-9]+$"}},
     "WWW-Authenticate": {"description": "Bearer challenge.", "schema": {"type": "string"}},
+    "Location": {"description": "Where the new resource is.", "schema": {"type": "string"}},
+}
+# Query parameters a route may read, by name.
+_QUERY_PARAMETERS = {
+    "format": {"name": "format", "in": "query", "required": False,
+               "schema": {"type": "string", "enum": ["jsonl", "csv", "xlsx"], "default": "jsonl"},
+               "description": "jsonl (one row per line, with a summary), csv (UTF-8 with a BOM) or xlsx."},
+    "search": {"name": "search", "in": "query", "required": False,
+               "schema": {"type": "string", "maxLength": 64, "pattern": f"^(?:{_printable_class()}| )*$"},
+               "description": "A part of the case number, or of a debtor's name or ID."},
+    "limit": {"name": "limit", "in": "query", "required": False,
+              "schema": {"type": "string", "pattern": "^(?:[0-9]|[1-9][0-9]|1[0-9]{2}|200)$"},
+              "description": "At most this many cases, 1 to 200 (0 or absent: 50)."},
+    "days": {"name": "days", "in": "query", "required": False,
+             "schema": {"type": "string", "pattern": "^(?:[0-9]|[1-8][0-9]|9[0-2])$"},
+             "description": "Days back, today included, 1 to 92 (0 or absent: 14)."},
 }
 # Request headers a route may read, by name.
 _REQUEST_HEADERS = {
@@ -341,23 +380,14 @@ _REQUEST_HEADERS = {
         ),
     },
 }
-# Query-string parameters a route may read, by name.
-_QUERY_PARAMETERS = {
-    "search": {"name": "search", "in": "query", "required": False,
-               "schema": {"type": "string", "maxLength": 64, "pattern": f"^(?:{_printable_class()}| )*$"},
-               "description": "A part of the case number, or of a debtor's name or ID."},
-    "limit": {"name": "limit", "in": "query", "required": False,
-              "schema": {"type": "string", "pattern": "^(?:[0-9]|[1-9][0-9]|1[0-9]{2}|200)$"},
-              "description": "At most this many cases, 1 to 200 (0 or absent: 50)."},
-    "days": {"name": "days", "in": "query", "required": False,
-             "schema": {"type": "string", "pattern": "^(?:[0-9]|[1-8][0-9]|9[0-2])$"},
-             "description": "Days back, today included, 1 to 92 (0 or absent: 14)."},
-}
 _PATH_PARAMETERS = {
     "case_number": {**CASE_NUMBER, "description": "URL-encoded, e.g. %282024%29%E7%9A%9601%E6%89%A7123%E5%8F%B7"
                                                   " for (2024)皖01执123号."},
     "hold_id": _HOLD_ID,
     "agency_id": {"type": "string", "pattern": "^[a-z0-9-]{1,32}$", "description": "The agency's registry ID."},
+    "batch_id": {"type": "string", "pattern": "^[0-9A-Za-z_.:-]{1,128}$", "description": "As submitBatch answered."},
+    "query_id": {"type": "string", "pattern": "^[0-9A-Za-z_.:-]{1,128}$",
+                 "description": "The query's request_id (X-Request-Id), or a batch row's `<batch_id>-<line>`."},
 }
 # What the door and the HTTP server answer on every route behind the door, before or instead of its handler.
 DOOR_ANSWERS = (
@@ -519,7 +549,80 @@ def _action_error(schemas: _Schemas) -> dict:
     return {"application/json": {"schema": _ref("ActionError")}}
 
 
+def _batch_upload(schemas: _Schemas) -> dict:
+    schemas.input(_message("gateway.v1.BatchRow"))
+    return {
+        "application/json": {"schema": _ref(schemas.input(_message("gateway.v1.SubmitBatchRequest")))},
+        "text/csv": {"schema": {
+            "type": "string",
+            # The simplest list the gateway reads; it reads more (any order of the columns, Chinese names, quoted
+            # cells): a pattern that said all that would be a CSV parser.
+            "pattern": "^case_number,debtor_id(\n[^\"\n\r\u0000]*)*\n?$",
+            "description": (
+                "UTF-8 (a BOM is allowed). The first line names the columns: case_number (案号) and debtor_id"
+                " (证件号码) are required; court_code (法院代码), document_number (文书号) and debtor_name (姓名)"
+                " optional, in any order. Every agency is asked (JSON names agencies in agency_ids)."),
+        }},
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {"schema": {
+            "type": "string", "contentMediaType":
+                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            "description": "The first sheet, its first row naming the columns as for CSV; IDs as text cells."}},
+    }
+
+
+def _batch_refusal(schemas: _Schemas) -> dict:
+    row = schemas.output(_message("gateway.v1.RejectedRow"))
+    schemas.schemas["BatchRefusal"] = {
+        "allOf": [_ref("Error")],
+        "properties": {"rejected": {"type": "array", "items": _ref(row),
+                                    "description": "Every row you may not query, with why."}},
+    }
+    return {"application/json": {"schema": _ref("BatchRefusal")}}
+
+
+def _batch_list(schemas: _Schemas) -> dict:
+    batch = schemas.output(_message("gateway.v1.Batch"))
+    schemas.schemas["BatchList"] = {"type": "object", "required": ["batches"],
+                                    "properties": {"batches": {"type": "array", "items": _ref(batch)}}}
+    return {"application/json": {"schema": _ref("BatchList")}}
+
+
+def _batch_events(schemas: _Schemas) -> dict:
+    batch = schemas.output(_message("gateway.v1.Batch"))
+    event = lambda name: {  # noqa: E731
+        "type": "object", "required": ["id", "event", "data"],
+        "properties": {
+            "id": {"type": "string", "pattern": "^[1-9][0-9]*$"},
+            "event": {"const": name},
+            "data": {"type": "string", "contentMediaType": "application/json", "contentSchema": _ref(batch)},
+        },
+    }
+    schemas.schemas["BatchEvent"] = {
+        "description": "One server-sent event; the stream is `progress` events, then one `done`.",
+        "oneOf": [event("progress"), event("done")],
+    }
+    return {"text/event-stream": {"schema": {"type": "string", "description": "SSE events, each a BatchEvent."},
+                                  "x-item-schema": _ref("BatchEvent")}}
+
+
+def _batch_results(schemas: _Schemas) -> dict:
+    return {
+        "application/x-ndjson": {"schema": {"type": "string", "description": (
+            "One JSON object per row: line, case_number, court_code, document_number, debtor_id, debtor_name,"
+            " item_state, query_id, summary (totals in fen and yuan, counts), agencies (each with status,"
+            " arrived_at, late, error and its accounts, vehicles or properties as proto3 JSON).")}},
+        "text/csv": {"schema": {"type": "string", "description": "One line per asset found (or per agency"
+                                                                 " that found none), the columns fixed."}},
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {"schema": {"type": "string"}},
+    }
+
+
 _NAMED_BODIES = {
+    "BatchUpload": _batch_upload,
+    "BatchRefusal": _batch_refusal,
+    "BatchList": _batch_list,
+    "BatchEvents": _batch_events,
+    "BatchResults": _batch_results,
     "QueryEvents": _query_events,
     "AgencyList": _agency_list,
     "AgencyEntry": _agency_entry,

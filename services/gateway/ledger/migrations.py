@@ -169,6 +169,96 @@ MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
             "INSERT INTO agency_registry (id, revision) VALUES (1, 0)",
         ),
     ),
+    (
+        5,
+        "batches of queries, every query and each agency's answer with its arrival",
+        (
+            # A batch (多案集中查询) and its rows. An item is PENDING until
+            # every agency asked has a final answer (or its window passed),
+            # then DONE; cancelling a batch marks what is still PENDING
+            # CANCELLED. While lease_until_us is in the future, lease_owner
+            # (a gateway) is asking its agencies; another takes it up after.
+            """
+            CREATE TABLE batches (
+                batch_id TEXT PRIMARY KEY,
+                court_code TEXT NOT NULL,
+                executor_id TEXT NOT NULL,
+                -- 'RUNNING', 'DONE' or 'CANCELLED'
+                state TEXT NOT NULL,
+                total INTEGER NOT NULL,
+                -- comma-separated agency IDs asked for every item, registry order
+                agency_ids TEXT NOT NULL,
+                -- the rows refused at submission: JSON [{"line","field","rule"}]
+                rejected TEXT NOT NULL,
+                -- where the rows came from: 'json', 'csv' or 'xlsx'
+                source TEXT NOT NULL,
+                created_at_us BIGINT NOT NULL,
+                updated_at_us BIGINT NOT NULL,
+                finished_at_us BIGINT NOT NULL
+            )
+            """,
+            "CREATE INDEX batches_by_court ON batches (court_code, created_at_us)",
+            """
+            CREATE TABLE batch_items (
+                batch_id TEXT NOT NULL REFERENCES batches (batch_id),
+                -- the row's line in the upload (its position in a JSON list)
+                line INTEGER NOT NULL,
+                case_number TEXT NOT NULL,
+                court_code TEXT NOT NULL,
+                document_number TEXT NOT NULL,
+                subject_type INTEGER NOT NULL,
+                subject_id TEXT NOT NULL,
+                subject_name TEXT NOT NULL,
+                -- 'PENDING', 'DONE' or 'CANCELLED'
+                state TEXT NOT NULL,
+                -- the query the item is asked as (queries.query_id)
+                query_id TEXT NOT NULL UNIQUE,
+                lease_owner TEXT NOT NULL,
+                lease_until_us BIGINT NOT NULL,
+                updated_at_us BIGINT NOT NULL,
+                PRIMARY KEY (batch_id, line)
+            )
+            """,
+            "CREATE INDEX batch_items_due ON batch_items (state, lease_until_us)",
+            # A batch's progress and whether anything of it is still pending.
+            "CREATE INDEX batch_items_by_state ON batch_items (batch_id, state)",
+            # Every query, interactive or a batch item, and who asked why.
+            """
+            CREATE TABLE queries (
+                query_id TEXT PRIMARY KEY,
+                -- 'interactive' or 'batch'
+                origin TEXT NOT NULL,
+                batch_id TEXT NOT NULL,
+                case_number TEXT NOT NULL,
+                court_code TEXT NOT NULL,
+                executor_id TEXT NOT NULL,
+                subject_type INTEGER NOT NULL,
+                subject_id TEXT NOT NULL,
+                created_at_us BIGINT NOT NULL
+            )
+            """,
+            "CREATE INDEX queries_by_case ON queries (case_number, created_at_us)",
+            # One row per agency asked: status 'PENDING' until its answer (or
+            # the end of its window) is in. result: the AgencyResult, proto3 JSON.
+            """
+            CREATE TABLE query_answers (
+                query_id TEXT NOT NULL REFERENCES queries (query_id),
+                agency_id TEXT NOT NULL,
+                -- the query's batch ('' for an interactive query), for the batch's counts
+                batch_id TEXT NOT NULL,
+                status TEXT NOT NULL,
+                result TEXT NOT NULL,
+                asked_at_us BIGINT NOT NULL,
+                window_until_us BIGINT NOT NULL,
+                arrived_at_us BIGINT NOT NULL,
+                -- 1 when it came after the interactive reply had gone
+                late INTEGER NOT NULL,
+                PRIMARY KEY (query_id, agency_id)
+            )
+            """,
+            "CREATE INDEX query_answers_by_batch ON query_answers (batch_id, agency_id, status)",
+        ),
+    ),
 )
 
 

@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from services.gateway.ledger.batches import BatchStore
 from services.gateway.ledger.db import Database, Tx, UniqueViolation, open_database
 from services.gateway.ledger.metrics import TimedDatabase
 from services.gateway.ledger.migrations import migrate
@@ -287,6 +288,8 @@ class Ledger:
         # Every transaction timed and its failures seen (chakong_gateway_store_*).
         self.db = TimedDatabase(db)
         self.description = description
+        # Batches, their items and every query's answers (batches.py).
+        self.batches = BatchStore(self.db)
 
     @classmethod
     async def open(cls, url: str, default_sqlite_path: Path, now_us: int) -> "Ledger":

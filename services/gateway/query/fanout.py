@@ -60,6 +60,11 @@ class PreparedQuery:
     masked_subject: str
     # The metrics' court label (access/labels.py): the request's court if a case of it is registered.
     court: str = ""
+    # What was asked, for the record of the query (query/late.py).
+    request: gateway_pb2.AssetQueryRequest | None = None
+    # Each agency's attempt may take until the caller's deadline, not only
+    # its registry timeout: calls within an answer window (batches, late answers).
+    windowed: bool = False
 
 
 class _Tally:
@@ -108,6 +113,8 @@ class FanOut:
         # Calls cut off at a deadline finish cancelling in the background;
         # held here so they are not collected early and can be awaited on close.
         self._stragglers: set[asyncio.Task] = set()
+        # Records every query and follows up the agencies cut off (query/late.py); set by root.py.
+        self.late = None
 
     def prepare(
         self, request: gateway_pb2.AssetQueryRequest, *, caller_time_remaining: float | None = None
@@ -122,7 +129,7 @@ class FanOut:
         validate_case(request.case)
         validate_subject(request.subject)
         if request.agency_ids:
-            agencies = self._select(request.agency_ids)
+            agencies = self.select(request.agency_ids)
         else:
             agencies = self.clients.all
         deadline_ms = request.deadline_ms
@@ -145,9 +152,11 @@ class FanOut:
             payload=payload,
             masked_subject=mask_id(request.subject.id_number),
             court=COURTS.label(request.case.court_code),
+            request=request,
         )
 
-    def _select(self, agency_ids) -> tuple[AgencyClient, ...]:
+    def select(self, agency_ids) -> tuple[AgencyClient, ...]:
+        """The agencies named (FieldError for an unknown or repeated one), in registry order."""
         by_id = self.clients.by_id
         wanted: set[str] = set()
         for agency_id in agency_ids:
@@ -186,7 +195,7 @@ class FanOut:
             tally.add(result)
         tally.fill(response)
         response.latency_ms = (time.monotonic() - started) * 1000
-        self._finished(query, api, response)
+        self._finished(query, api, response, slots)
         return response
 
     async def stream(self, query: PreparedQuery, api: str) -> AsyncIterator[gateway_pb2.AssetQueryEvent]:
@@ -235,7 +244,7 @@ class FanOut:
         summary.request_id = query.request_id
         tally.fill(summary)
         summary.latency_ms = (time.monotonic() - started) * 1000
-        self._finished(query, api, summary)
+        self._finished(query, api, summary, slots)
         yield final
 
     def _cut_off(self, tasks, slots, query: PreparedQuery, started: float, *, unblamed: bool = False) -> None:
@@ -259,8 +268,10 @@ class FanOut:
             result.error_message = f"DEADLINE_EXCEEDED: no answer within the query deadline of {query.deadline_ms} ms"
             result.latency_ms = (now - started) * 1000
 
-    def _finished(self, query: PreparedQuery, api: str, response: gateway_pb2.AssetQueryResponse) -> None:
+    def _finished(self, query: PreparedQuery, api: str, response: gateway_pb2.AssetQueryResponse, results) -> None:
         query_metrics(api).finished(response.complete, response.latency_ms / 1000, query.court, query.request_id)
+        if self.late is not None:
+            self.late.finished(query, results, response.latency_ms)
         summary = response.summary
         logger.info(
             "query %s: %s answered by %d of %d agencies in %.1f ms",
@@ -324,13 +335,19 @@ class FanOut:
         result.latency_ms = (time.monotonic() - started) * 1000
         return result
 
+    async def ask(self, client: AgencyClient, query: PreparedQuery, deadline: float) -> gateway_pb2.AgencyResult:
+        """One agency's answer or failure by `deadline` (time.monotonic()), for callers that keep their own
+        windows (the batch runner)."""
+        result = gateway_pb2.AgencyResult(agency_id=client.id, kind=client.kind, display_name=client.name)
+        return await self._ask(client, result, query, time.monotonic(), deadline)
+
     async def _attempt(self, client: AgencyClient, result, query: PreparedQuery, deadline: float):
-        """One call, under min(agency timeout, time left)."""
+        """One call, under min(agency timeout, time left); a windowed query's under the time left."""
         timeout = deadline - time.monotonic()
         if timeout <= 0:
             raise NoTimeLeft
         caller_deadline = timeout < client.timeout_s
-        if not caller_deadline:
+        if not caller_deadline and not query.windowed:
             timeout = client.timeout_s
         result.attempts += 1
         if logger.isEnabledFor(logging.DEBUG):
