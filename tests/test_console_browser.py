@@ -398,8 +398,9 @@ def test_upload_a_batch_watch_it_and_download_the_xlsx(visit, stack, tmp_path):
         page.get_by_role("link", name="Excel (XLSX)").click()
     path = tmp_path / "results.xlsx"
     download.value.save_as(path)
-    sheet = openpyxl.load_workbook(path).active
-    cells = [str(c) for row in sheet.iter_rows(values_only=True) for c in row if c is not None]
+    with path.open("rb") as file:
+        sheet = openpyxl.load_workbook(file).active
+        cells = [str(c) for row in sheet.iter_rows(values_only=True) for c in row if c is not None]
     assert subject.id_number in cells and CASE.case_number in cells
 
 
