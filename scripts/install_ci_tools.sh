@@ -4,8 +4,10 @@
 # the Alertmanager server (`prometheus-alertmanager`; the monitoring test
 # starts both on free ports with the shipped rules and routing) and nginx
 # (`nginx-light`, the load balancer of the scale-out test) and Redis
-# (`redis-server`, the shared rate limits; .ci/run starts it). Idempotent and
-# quiet; run as root.
+# (`redis-server`, the shared rate limits; .ci/run starts it), and Chromium
+# with CJK fonts (`chromium`, `fonts-noto-cjk`: the console's browser tests,
+# driven by Playwright; Playwright's own browser download is not used).
+# Idempotent and quiet; run as root.
 #
 # The packages also ship servers and start them from their post-install
 # scripts. Those must not be left running: Prometheus would listen on 9090,
@@ -24,6 +26,7 @@ command -v promtool >/dev/null 2>&1 || packages+=(prometheus)
 command -v amtool >/dev/null 2>&1 || packages+=(prometheus-alertmanager)
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || packages+=(nginx-light)
 command -v redis-server >/dev/null 2>&1 || packages+=(redis-server)
+[ -x /usr/bin/chromium ] || packages+=(chromium fonts-noto-cjk)
 if [ "${#packages[@]}" -eq 0 ]; then
     exit 0
 fi
@@ -102,4 +105,5 @@ command -v amtool >/dev/null 2>&1 || die "the 'prometheus-alertmanager' package 
 command -v prometheus-alertmanager >/dev/null 2>&1 || die "the 'prometheus-alertmanager' package installed but its server is not on PATH"
 [ -x /usr/sbin/nginx ] || command -v nginx >/dev/null 2>&1 || die "the 'nginx-light' package installed but nginx is missing"
 command -v redis-server >/dev/null 2>&1 || die "the 'redis-server' package installed but redis-server is not on PATH"
+[ -x /usr/bin/chromium ] || die "the 'chromium' package installed but /usr/bin/chromium is missing"
 log "installed ${packages[*]}: $(promtool --version 2>&1 | head -n 1); $(amtool --version 2>&1 | head -n 1); $(/usr/sbin/nginx -v 2>&1)"

@@ -50,6 +50,7 @@ async def test_a_1000_row_batch_is_answered_and_its_exports_agree(healthy, tmp_p
         workbook = openpyxl.load_workbook(io.BytesIO(await results(session, ended["batch_id"], "xlsx")),
                                           read_only=True)
         sheet = list(workbook.worksheets[0].iter_rows(values_only=True))
+        workbook.close()
         assert tuple(sheet[0]) == COLUMNS
         from_xlsx = [dict(zip(COLUMNS, ("" if v is None else str(v) for v in values))) for values in sheet[1:]]
         assert [_key(line) for line in from_xlsx] == [_key(line) for line in expected]
@@ -171,8 +172,9 @@ async def test_the_cli_submits_watches_and_downloads_the_results(healthy, tmp_pa
         code, out, err = await chakong(*gateway, "batch", "results", batch_id, "--format", "xlsx",
                                        "-o", str(tmp_path / "results.xlsx"))
         assert code == 0, err
-        sheet = openpyxl.load_workbook(tmp_path / "results.xlsx", read_only=True).worksheets[0]
-        lines = {values[0] for values in list(sheet.iter_rows(values_only=True))[1:]}
+        workbook = openpyxl.load_workbook(tmp_path / "results.xlsx", read_only=True)
+        lines = {values[0] for values in list(workbook.worksheets[0].iter_rows(values_only=True))[1:]}
+        workbook.close()
         assert lines == set(range(2, 42))
         code, out, err = await chakong(*gateway, "batch", "cancel", batch_id)
         assert code == 0 and "DONE" in out, (out, err)

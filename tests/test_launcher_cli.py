@@ -81,6 +81,7 @@ def stack(tmp_path_factory):
         "SUBJECTS": "400",
         "GATEWAY_GRPC_ADDRESS": f"127.0.0.1:{free_port()}",
         "GATEWAY_HTTP_ADDRESS": "127.0.0.1:0",
+        "CONSOLE_HTTP_ADDRESS": "127.0.0.1:0",
         "FIRST_METRICS_PORT": "0",
     }
     # The launcher prints no READY line of its own: wait for its prompt.
@@ -128,6 +129,7 @@ def test_launcher_prints_endpoints_and_debtors_with_assets(stack):
         assert agency_id in banner
     assert re.search(r"extbank +bank +127\.0\.0\.1:\d+ +external, health SERVING", banner), banner
     assert "1 external: extbank" in banner
+    assert re.search(r"Web console: http://127\.0\.0\.1:\d+/console ", banner), banner
     population = datagen.subjects(42, 400)
     showcased = datagen.showcase(population, 1)[0]
     assert showcased.id_number in banner

@@ -322,7 +322,7 @@ async def test_every_request_is_audited_and_verify_names_an_altered_record(healt
         ("register_case", "allowed"), ("query", "allowed"), ("query", "denied"), ("query", "denied"),
     ]
     assert rows[1][4] and rows[2][1] == "" and rows[3][1] == "E0009"
-    assert [(r[2], r[5]) for r in answers] == [("register_case", "HTTP 201"), ("query", "HTTP 200")]
+    assert [(r[2], r[5]) for r in answers] == [("register_case", "HTTP 201"), ("query", "HTTP 200 complete")]
     assert answers[1][0] > rows[1][0] and answers[1][4] == rows[1][4]
     status, out = await chakong_audit_verify(str(store))
     assert status == 0, out

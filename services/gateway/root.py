@@ -25,6 +25,7 @@ from services.gateway.access.door import Door
 from services.gateway.access.labels import COURTS
 from services.gateway.access.stores import StoreProbe
 from services.gateway.admin.service import AgencyAdmin
+from services.gateway.reports.service import Reports
 from services.gateway.agencies.clients import AgencyClients
 from services.gateway.agencies.hedging import hedge_policy
 from services.gateway.agencies.health import ejection_policy
@@ -77,6 +78,7 @@ class GatewayCore:
     enforce: EnforceService
     batches: BatchService
     batch_plans: BatchPlans
+    reports: Reports
     readiness: Readiness = field(default_factory=Readiness)
 
     async def unready_reasons(self) -> list[str]:
@@ -190,5 +192,6 @@ async def open_gateway(settings: GatewaySettings) -> AsyncIterator[GatewayCore]:
         batch_plans = BatchPlans(enforce, ledger.batches, door)
         stack.push_async_callback(batch_plans.close)
 
+        reports = Reports(ledger, audit, clock.now_us)
         yield GatewayCore(settings, clients, fanout, reloader, ledger, control, holds, door, admin, enforce, batches,
-                          batch_plans)
+                          batch_plans, reports)

@@ -105,6 +105,7 @@ class LauncherSettings:
     subjects: int
     gateway_grpc_address: str
     gateway_http_address: str
+    console_http_address: str
     first_metrics_port: int
     ready_timeout_s: int
 
@@ -117,6 +118,7 @@ class LauncherSettings:
             subjects=env_int("SUBJECTS", 10_000, minimum=1, maximum=10_000_000),
             gateway_grpc_address=env_address("GATEWAY_GRPC_ADDRESS", "127.0.0.1:50051"),
             gateway_http_address=env_address("GATEWAY_HTTP_ADDRESS", "127.0.0.1:8080"),
+            console_http_address=env_address("CONSOLE_HTTP_ADDRESS", "127.0.0.1:8090"),
             first_metrics_port=env_int("FIRST_METRICS_PORT", 9101, minimum=0, maximum=65000),
             ready_timeout_s=env_int("READY_TIMEOUT_S", 300, minimum=1),
         )
@@ -321,6 +323,16 @@ async def launch(settings: LauncherSettings) -> None:
         await gateway.start()
         started.append(gateway)
         gateway_endpoints = await asyncio.wait_for(gateway.ready, settings.ready_timeout_s)
+        # The console calls the gateway's HTTP API, and signs demo officers in with the development key.
+        console = Child("console", "services.console", {
+            "CONSOLE_HTTP_ADDRESS": settings.console_http_address,
+            "CONSOLE_GATEWAY_URL": f"{gateway_endpoints['scheme']}://{gateway_endpoints['http']}",
+            "CONSOLE_GATEWAY_CA": "" if plaintext_ports() else str(layout.ca.cert),
+            "CONSOLE_DEV_SIGNING_KEY": str(layout.directory / "token-signing.key"),
+        })
+        await console.start()
+        started.append(console)
+        console_endpoints = await asyncio.wait_for(console.ready, settings.ready_timeout_s)
         reachable = await asyncio.gather(*(external_health(a, layout) for a in externals))
         print(banner(mocks, endpoints, gateway_endpoints, list(zip(externals, reachable)),
                      ca=None if plaintext_ports() else layout.ca.cert), flush=True)
@@ -356,6 +368,8 @@ async def launch(settings: LauncherSettings) -> None:
                 )
         except grpc.aio.AioRpcError as exc:
             logger.warning("could not query showcase debtors: %s", exc.details())
+        print(f"Web console: {console_endpoints['url']}  (sign in as the demo executor {DEMO_EXECUTOR},"
+              f" open {DEMO_CASE}, press 查询 Query)\n", flush=True)
         print("Press Ctrl-C to stop everything.", flush=True)
 
         shutdown = asyncio.create_task(wait_for_shutdown_signal())

@@ -315,6 +315,22 @@ class ChainChecker:
         return False
 
 
+@dataclass(frozen=True)
+class Answered:
+    """What an `answered` record says of a request: its case, when, and what came of it."""
+
+    case_number: str
+    recorded_at: str
+    result: str
+
+
+# recorded_at is ISO 8601 UTC with a fixed width (_timestamp), so text order is time order.
+_ANSWERS_SQL = (
+    "SELECT case_number, recorded_at, result FROM audit_record"
+    " WHERE court_code = {} AND action = {} AND outcome = 'answered' AND recorded_at >= {} ORDER BY seq"
+)
+
+
 class AuditStore(Protocol):
     async def append(self, entry: AuditEntry) -> AuditRecord: ...
     async def ping(self) -> None:
@@ -323,6 +339,8 @@ class AuditStore(Protocol):
     async def head(self) -> tuple[int, str]:
         """The chain head: the last record's seq and hash ((0, GENESIS_HASH) when empty)."""
     async def close(self) -> None: ...
+    async def answers(self, court_code: str, action: str, since: datetime) -> list[Answered]:
+        """The `answered` records of `action` by officers of `court_code` recorded since `since`."""
 
 
 def _now_utc() -> datetime:
@@ -367,6 +385,8 @@ CREATE TABLE IF NOT EXISTS audit_head (
     seq  INTEGER NOT NULL,
     hash TEXT NOT NULL
 );
+-- The command centre's figures read one action of one court over a period (query_answers).
+CREATE INDEX IF NOT EXISTS audit_record_by_court_action ON audit_record (court_code, action, recorded_at);
 INSERT OR IGNORE INTO audit_head (id, seq, hash)
 VALUES (1, 0, '0000000000000000000000000000000000000000000000000000000000000000');
 -- The application only ever inserts; these stop it doing anything else by mistake.
@@ -541,6 +561,20 @@ class SqliteAuditStore:
 
         return await asyncio.to_thread(read)
 
+    async def answers(self, court_code: str, action: str, since: datetime) -> list[Answered]:
+        """The `answered` records of `action` by officers of `court_code` since `since` (the command centre's figures)."""
+        def read():
+            with self._lock:
+                if self._conn is None:
+                    raise AuditUnavailable("audit store is closed")
+                try:
+                    return self._conn.execute(_ANSWERS_SQL.format("?", "?", "?"),
+                                              (court_code, action, _timestamp(since))).fetchall()
+                except sqlite3.Error as exc:
+                    raise AuditUnavailable(f"audit store read failed: {exc}") from None
+
+        return [Answered(*row) for row in await asyncio.to_thread(read)]
+
 
 _PG_SCHEMA = """
 CREATE TABLE IF NOT EXISTS audit_record (
@@ -566,6 +600,7 @@ CREATE TABLE IF NOT EXISTS audit_head (
     seq  BIGINT NOT NULL,
     hash TEXT NOT NULL
 );
+CREATE INDEX IF NOT EXISTS audit_record_by_court_action ON audit_record (court_code, action, recorded_at);
 INSERT INTO audit_head (id, seq, hash)
 VALUES (1, 0, '0000000000000000000000000000000000000000000000000000000000000000')
 ON CONFLICT (id) DO NOTHING;
@@ -688,6 +723,16 @@ class PostgresAuditStore:
         assert self._pool is not None
         rows = await self._pool.fetch(f"SELECT {', '.join(COLUMNS)} FROM audit_record ORDER BY seq")
         return [_row_to_record(tuple(r)) for r in rows]
+
+    async def answers(self, court_code: str, action: str, since: datetime) -> list[Answered]:
+        import asyncpg
+
+        assert self._pool is not None
+        try:
+            rows = await self._pool.fetch(_ANSWERS_SQL.format("$1", "$2", "$3"), court_code, action, _timestamp(since))
+        except (OSError, asyncio.TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            raise AuditUnavailable(f"audit store read failed: {type(exc).__name__}: {exc}") from exc
+        return [Answered(*tuple(r)) for r in rows]
 
 
 def _redact(dsn: str) -> str:

@@ -38,6 +38,9 @@ REGISTER_AGENCY = "agencies.register"
 UPDATE_AGENCY = "agencies.update"
 REMOVE_AGENCY = "agencies.remove"
 MANAGE_AGENCIES = frozenset({REGISTER_AGENCY, UPDATE_AGENCY, REMOVE_AGENCY})
+# The console's reads: allowed to any officer, their answers scoped by case_scope.
+LIST_CASES = "cases.list"
+COURT_REPORT = "reports.court"
 # Any other gateway method (agency management, registry reload, what is added later).
 ADMINISTER = "admin"
 
@@ -96,7 +99,7 @@ def decide(
     """Allow or deny `action` by `principal`; `court_code`, `executor_id` and `subject_id` are what the
     request names, `case` what the ledger has registered under `case_number` (None: not registered)."""
     court = principal.court_code
-    if action in (LIST_AGENCIES, SUBMIT_BATCH, LIST_BATCHES):
+    if action in (LIST_AGENCIES, LIST_CASES, COURT_REPORT, SUBMIT_BATCH, LIST_BATCHES):
         return ALLOW
     if action in (READ_BATCH, CANCEL_BATCH, READ_QUERY):
         if not court_code:
@@ -167,3 +170,10 @@ def decide_approval(principal: Principal, *, court_code: str, requested_by: str)
     if principal.executor_id == requested_by:
         return _deny(f"executor {requested_by} asked for this plan: a different officer must approve it (four eyes)")
     return ALLOW
+
+
+def case_scope(principal: Principal) -> tuple[str, str | None]:
+    """Which cases a list shows `principal`: (court, executor), executor None for all the court's.
+
+    The same rule as GET_CASE above: an admin sees the court's cases, an executor those assigned."""
+    return principal.court_code, None if principal.has_role(ADMIN) else principal.executor_id

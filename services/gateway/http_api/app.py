@@ -23,6 +23,7 @@ from services.gateway.http_api.jsonmap import message_to_dict
 from services.gateway.http_api.lifecycle import DRAIN, Drain, refuse_when_stopping
 from services.gateway.http_api.metrics import create_series, http_metrics
 from services.gateway.http_api.openapi import openapi_document
+from services.gateway.http_api.reports import report_routes
 from services.gateway.http_api.routes import CORE, Answer, OpenRoute, Route, add_routes
 from services.gateway.query.fanout import PreparedQuery
 from services.gateway.query.metrics import QueryMetrics, query_metrics
@@ -84,6 +85,7 @@ def routes() -> list[Route]:
         *control_routes(),
         *enforce_routes(),
         *admin_routes(),
+        *report_routes(),
         *batch_routes(),
     ]
 
@@ -128,6 +130,7 @@ async def post_query(request: web.Request, admitted: Admitted) -> web.Response:
     metrics = query_metrics("http")
     query = _prepare(request, admitted, metrics)
     response = await request.app[CORE].fanout.query(query, "http")
+    admitted.result = _answered(response)
     # proto3 JSON, proto field names, every field printed (defaults too): a
     # client should see `complete: false`, not infer it from absence.
     return web.json_response(message_to_dict(response), headers={"X-Request-Id": query.request_id}, dumps=dumps)
@@ -155,6 +158,7 @@ async def post_query_stream(request: web.Request, admitted: Admitted) -> web.Str
                     name, data = "result", message_to_dict(event.result)
                 else:
                     name, data = "final", message_to_dict(event.final)
+                    admitted.result = _answered(event.final)
                 await response.write(f"id: {number}\nevent: {name}\ndata: {dumps(data)}\n\n".encode())
     except ConnectionResetError:
         # The client went away; aclosing has cancelled the outstanding calls.
@@ -162,6 +166,11 @@ async def post_query_stream(request: web.Request, admitted: Admitted) -> web.Str
         return response
     await response.write_eof()
     return response
+
+
+def _answered(response: gateway_pb2.AssetQueryResponse) -> str:
+    """What the audit trail's answered record says of a query (the command centre counts partial ones)."""
+    return f"HTTP 200 {'complete' if response.complete else 'partial'}"
 
 
 def _prepare(request: web.Request, admitted: Admitted, metrics: QueryMetrics) -> PreparedQuery:

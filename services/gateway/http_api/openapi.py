@@ -372,6 +372,15 @@ _QUERY_PARAMETERS = {
     "format": {"name": "format", "in": "query", "required": False,
                "schema": {"type": "string", "enum": ["jsonl", "csv", "xlsx"], "default": "jsonl"},
                "description": "jsonl (one row per line, with a summary), csv (UTF-8 with a BOM) or xlsx."},
+    "search": {"name": "search", "in": "query", "required": False,
+               "schema": {"type": "string", "maxLength": 64, "pattern": f"^(?:{_printable_class()}| )*$"},
+               "description": "A part of the case number, or of a debtor's name or ID."},
+    "limit": {"name": "limit", "in": "query", "required": False,
+              "schema": {"type": "string", "pattern": "^(?:[0-9]|[1-9][0-9]|1[0-9]{2}|200)$"},
+              "description": "At most this many cases, 1 to 200 (0 or absent: 50)."},
+    "days": {"name": "days", "in": "query", "required": False,
+             "schema": {"type": "string", "pattern": "^(?:[0-9]|[1-8][0-9]|9[0-2])$"},
+             "description": "Days back, today included, 1 to 92 (0 or absent: 14)."},
 }
 # Request headers a route may read, by name.
 _REQUEST_HEADERS = {

@@ -233,6 +233,16 @@ class CaseView:
 
 
 @dataclass(frozen=True)
+class CaseSummaryRecord:
+    """A case as a list shows it."""
+
+    case: CaseRecord
+    debtors: tuple[DebtorRecord, ...]
+    deducted_fen: int
+    action_count: int
+
+
+@dataclass(frozen=True)
 class ManagedAgency:
     """An agency registered at run time (the admin API), as the ledger keeps it."""
 
@@ -375,6 +385,61 @@ class Ledger:
                 "SELECT 1 FROM case_debtors WHERE case_number = $1 AND id_number = $2", case_number, subject_id
             ) is not None
             return case, is_debtor
+
+    async def list_cases(
+        self, court_code: str, executor_id: str | None, search: str, limit: int
+    ) -> list[CaseSummaryRecord]:
+        """The court's cases, newest first; only those `executor_id` is assigned to unless it is None;
+        `search` a part of the case number or of a debtor's name or ID ('' for all)."""
+        pattern = "%" + search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        async with self.db.transaction(write=False) as tx:
+            rows = await tx.fetch(
+                """
+                SELECT c.*,
+                  (SELECT COALESCE(SUM(amount_fen), 0) FROM actions a
+                    WHERE a.case_number = c.case_number AND a.state = $4 AND a.kind = $5) AS deducted_fen,
+                  (SELECT COUNT(*) FROM actions a WHERE a.case_number = c.case_number) AS action_count
+                FROM cases c
+                WHERE c.court_code = $1
+                  AND ($2 = '' OR ',' || c.executor_ids || ',' LIKE '%,' || $2 || ',%'
+                       OR (c.executor_ids = '' AND c.executor_id = $2))
+                  AND ($3 = '%%' OR c.case_number LIKE $3 ESCAPE '\\' OR EXISTS (
+                       SELECT 1 FROM case_debtors d WHERE d.case_number = c.case_number
+                        AND (d.name LIKE $3 ESCAPE '\\' OR d.id_number LIKE $3 ESCAPE '\\')))
+                ORDER BY c.registered_at_us DESC, c.case_number
+                LIMIT $6
+                """,
+                court_code, executor_id or "", pattern, SUCCEEDED, KIND_DEDUCT, limit,
+            )
+            found = []
+            for row in rows:
+                case = _case(row)
+                found.append(CaseSummaryRecord(case, await self._debtors(tx, case.case_number),
+                                               int(row["deducted_fen"]), int(row["action_count"])))
+        return found
+
+    async def court_activity(self, court_code: str, since_us: int) -> tuple[list[int], list[ActionRecord]]:
+        """When each of the court's cases was registered since `since_us`, and the actions asked since."""
+        async with self.db.transaction(write=False) as tx:
+            registered = [int(r["registered_at_us"]) for r in await tx.fetch(
+                "SELECT registered_at_us FROM cases WHERE court_code = $1 AND registered_at_us >= $2",
+                court_code, since_us)]
+            actions = [_action(r) for r in await tx.fetch(
+                "SELECT * FROM actions WHERE court_code = $1 AND created_at_us >= $2 ORDER BY created_at_us",
+                court_code, since_us)]
+        return registered, actions
+
+    async def registered_at(self, court_code: str, case_numbers: Sequence[str]) -> dict[str, int]:
+        """When each of the named cases of the court was registered (unknown ones left out)."""
+        async with self.db.transaction(write=False) as tx:
+            found = {}
+            for case_number in case_numbers:
+                value = await tx.fetchval(
+                    "SELECT registered_at_us FROM cases WHERE case_number = $1 AND court_code = $2",
+                    case_number, court_code)
+                if value is not None:
+                    found[case_number] = int(value)
+        return found
 
     async def _case(self, tx: Tx, case_number: str) -> CaseRecord | None:
         row = await tx.fetchrow("SELECT * FROM cases WHERE case_number = $1", case_number)
