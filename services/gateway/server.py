@@ -3,6 +3,7 @@
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 
 import grpc
@@ -31,9 +32,18 @@ from services.gateway.root import GatewayCore, open_gateway
 
 logger = logging.getLogger(__name__)
 
-# Read at scrape time: a leak of tasks (calls never cancelled, probes never stopped) shows as a rising line.
-# One process only: with GATEWAY_WORKERS > 1 each worker's loop is its own and the family is not served.
-GATEWAY_TASKS = Gauge("chakong_gateway_tasks", "asyncio tasks alive in the gateway's event loop.")
+# A leak of tasks (calls never cancelled, probes never stopped) shows as a rising line. Read at scrape
+# time in one process; workers (workers.py) share metrics through files, so each samples its own every
+# second and the scrape adds them up.
+GATEWAY_TASKS = Gauge("chakong_gateway_tasks", "asyncio tasks alive in the gateway's event loops.",
+                      multiprocess_mode="livesum")
+TASK_SAMPLE_SECONDS = 1.0
+
+
+async def _sample_tasks(loop: asyncio.AbstractEventLoop) -> None:
+    while True:
+        GATEWAY_TASKS.set(len(asyncio.all_tasks(loop)))
+        await asyncio.sleep(TASK_SAMPLE_SECONDS)
 
 
 def port_certificate(settings: GatewaySettings) -> ServerCertificate | None:
@@ -120,7 +130,11 @@ class Gateway:
             raise
         core.readiness.grpc_serving = True
         loop = asyncio.get_running_loop()
-        GATEWAY_TASKS.set_function(lambda: len(asyncio.all_tasks(loop)))
+        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            sampler = loop.create_task(_sample_tasks(loop), name="task count")
+            self._resources.callback(sampler.cancel)
+        else:
+            GATEWAY_TASKS.set_function(lambda: len(asyncio.all_tasks(loop)))
         self.endpoints = {
             "grpc": bound_address(self.settings.grpc_address, self._grpc.port),
             "http": bound_address(self.settings.http_address, http_port),
