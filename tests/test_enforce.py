@@ -279,6 +279,14 @@ async def test_a_gateway_killed_mid_plan_completes_it_after_restart_acting_once(
 # Four eyes
 
 
+async def court_figures(stack) -> tuple[int, int, int]:
+    """(approvals waiting, cases through 查冻扣 today, of them settled) from the court report."""
+    report = await stack.http.get("/v1/reports/court?days=1")
+    assert report.status == 200, report.body
+    today = report.body["days"][-1]
+    return report.body["approvals_waiting"], today["cases_enforced"], today["cases_settled"]
+
+
 async def test_a_deduction_above_the_threshold_waits_for_a_second_officer(tmp_path, agencies, ledger_url):
     policy = write_policy(tmp_path, threshold_fen=1_000, on_reject="release")
     async with control_stack(tmp_path, agencies, ledger_url, enforce_policy=policy) as stack:
@@ -295,6 +303,7 @@ async def test_a_deduction_above_the_threshold_waits_for_a_second_officer(tmp_pa
         assert bank_deductions(stack.agencies[BANK], case_number) == []
         approval = waiting["approval"]
         assert approval["requested_by"] == "E0001" and approval["deduct_fen"] == "20000"
+        assert await court_figures(stack) == (1, 0, 0)
 
         async with officer(stack, "E0001", ("executor", "approver")) as same, \
                 officer(stack, APPROVER, ("approver",)) as approver, officer(stack, "E0002") as plain:
@@ -317,6 +326,7 @@ async def test_a_deduction_above_the_threshold_waits_for_a_second_officer(tmp_pa
             twice = await approver.post(f"/v1/approvals/{approval['approval_id']}/approve", {"reason": "again"})
             assert twice.status == 409
             assert sum(d["amount_fen"] for d in bank_deductions(stack.agencies[BANK], case_number)) == 20_000
+            assert await court_figures(stack) == (0, 1, 1)
 
             # A rejection releases the freezes, as this court's policy says.
             second = (await enforce(stack.http, rejected_case)).body
@@ -331,6 +341,8 @@ async def test_a_deduction_above_the_threshold_waits_for_a_second_officer(tmp_pa
             assert released == {common_pb2.HOLD_STATE_RELEASED}
             assert bank_deductions(stack.agencies[BANK], rejected_case) == []
             assert (await approver.get("/v1/approvals")).body["approvals"] == []
+            # The command centre's figures: two cases through 查冻扣 today, one settled, none waiting.
+            assert await court_figures(stack) == (0, 2, 1)
 
         # Everything went through the door's audit trail, the refusal too.
         await asyncio.sleep(0.3)

@@ -394,6 +394,9 @@ async def get_dashboard(request: web.Request) -> web.Response:
     def ratio(day):
         return day["partial_queries"] / day["queries"] if day["queries"] else 0
 
+    def settled(day):
+        return day["cases_settled"] / day["cases_enforced"] if day["cases_enforced"] else 0
+
     charts = [
         (title, bar_chart(title, labels, values, show, css))
         for title, values, show, css in (
@@ -402,6 +405,8 @@ async def get_dashboard(request: web.Request) -> web.Response:
             ("每日扣划金额 Amount deducted per day", [int(d["deducted_fen"]) for d in rows], formats.money, "bar-c"),
             ("每日部分结果查询占比 Share of partial queries per day", [ratio(d) for d in rows],
              lambda v: f"{v:.0%}", "bar-d"),
+            ("每日查冻扣结案占比 Share of 查冻扣 cases settled per day", [settled(d) for d in rows],
+             lambda v: f"{v:.0%}", "bar-a"),
         )
     ]
     totals = {
@@ -411,6 +416,8 @@ async def get_dashboard(request: web.Request) -> web.Response:
         "deducted": sum(int(d["deducted_fen"]) for d in rows),
         "queries": sum(d["queries"] for d in rows),
         "partial": sum(d["partial_queries"] for d in rows),
+        "enforced": sum(d["cases_enforced"] for d in rows),
+        "settled": sum(d["cases_settled"] for d in rows),
     }
     return page(request, "dashboard.html", report=report, rows=rows, charts=charts, totals=totals,
                 median=int(report.get("median_first_query_s", "0")))

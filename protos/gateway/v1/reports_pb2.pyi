@@ -51,7 +51,7 @@ class CourtReportRequest(_message.Message):
     def __init__(self, days: _Optional[int] = ...) -> None: ...
 
 class CourtDay(_message.Message):
-    __slots__ = ("date", "cases_registered", "cases_queried", "queries", "partial_queries", "frozen_fen", "deducted_fen", "actions")
+    __slots__ = ("date", "cases_registered", "cases_queried", "queries", "partial_queries", "frozen_fen", "deducted_fen", "actions", "cases_enforced", "cases_settled")
     DATE_FIELD_NUMBER: _ClassVar[int]
     CASES_REGISTERED_FIELD_NUMBER: _ClassVar[int]
     CASES_QUERIED_FIELD_NUMBER: _ClassVar[int]
@@ -60,6 +60,8 @@ class CourtDay(_message.Message):
     FROZEN_FEN_FIELD_NUMBER: _ClassVar[int]
     DEDUCTED_FEN_FIELD_NUMBER: _ClassVar[int]
     ACTIONS_FIELD_NUMBER: _ClassVar[int]
+    CASES_ENFORCED_FIELD_NUMBER: _ClassVar[int]
+    CASES_SETTLED_FIELD_NUMBER: _ClassVar[int]
     date: str
     cases_registered: int
     cases_queried: int
@@ -68,18 +70,22 @@ class CourtDay(_message.Message):
     frozen_fen: int
     deducted_fen: int
     actions: int
-    def __init__(self, date: _Optional[str] = ..., cases_registered: _Optional[int] = ..., cases_queried: _Optional[int] = ..., queries: _Optional[int] = ..., partial_queries: _Optional[int] = ..., frozen_fen: _Optional[int] = ..., deducted_fen: _Optional[int] = ..., actions: _Optional[int] = ...) -> None: ...
+    cases_enforced: int
+    cases_settled: int
+    def __init__(self, date: _Optional[str] = ..., cases_registered: _Optional[int] = ..., cases_queried: _Optional[int] = ..., queries: _Optional[int] = ..., partial_queries: _Optional[int] = ..., frozen_fen: _Optional[int] = ..., deducted_fen: _Optional[int] = ..., actions: _Optional[int] = ..., cases_enforced: _Optional[int] = ..., cases_settled: _Optional[int] = ...) -> None: ...
 
 class CourtReport(_message.Message):
-    __slots__ = ("court_code", "time_zone", "days", "first_queried_cases", "median_first_query_s")
+    __slots__ = ("court_code", "time_zone", "days", "first_queried_cases", "median_first_query_s", "approvals_waiting")
     COURT_CODE_FIELD_NUMBER: _ClassVar[int]
     TIME_ZONE_FIELD_NUMBER: _ClassVar[int]
     DAYS_FIELD_NUMBER: _ClassVar[int]
     FIRST_QUERIED_CASES_FIELD_NUMBER: _ClassVar[int]
     MEDIAN_FIRST_QUERY_S_FIELD_NUMBER: _ClassVar[int]
+    APPROVALS_WAITING_FIELD_NUMBER: _ClassVar[int]
     court_code: str
     time_zone: str
     days: _containers.RepeatedCompositeFieldContainer[CourtDay]
     first_queried_cases: int
     median_first_query_s: int
-    def __init__(self, court_code: _Optional[str] = ..., time_zone: _Optional[str] = ..., days: _Optional[_Iterable[_Union[CourtDay, _Mapping]]] = ..., first_queried_cases: _Optional[int] = ..., median_first_query_s: _Optional[int] = ...) -> None: ...
+    approvals_waiting: int
+    def __init__(self, court_code: _Optional[str] = ..., time_zone: _Optional[str] = ..., days: _Optional[_Iterable[_Union[CourtDay, _Mapping]]] = ..., first_queried_cases: _Optional[int] = ..., median_first_query_s: _Optional[int] = ..., approvals_waiting: _Optional[int] = ...) -> None: ...

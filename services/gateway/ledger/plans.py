@@ -160,6 +160,21 @@ class PlanStore:
             rows = await tx.fetch("SELECT * FROM plans WHERE plan_id >= $1 AND plan_id < $2", prefix, end)
         return [_plan(r) for r in rows]
 
+    async def court_triage(self, court_code: str, since_us: int) -> tuple[list[tuple[str, int, int]], int]:
+        """The court's triaged plans made since `since_us` as (case number, triage, made at), and how many
+        of its approvals wait now: what the court report shows."""
+        async with self.db.transaction(write=False) as tx:
+            rows = await tx.fetch(
+                "SELECT case_number, triage, created_at_us FROM plans"
+                " WHERE court_code = $1 AND created_at_us >= $2 AND triage <> 0 AND state <> $3",
+                court_code, since_us, PLAN_WAITING,
+            )
+            waiting = await tx.fetchval(
+                "SELECT COUNT(*) FROM plans WHERE court_code = $1 AND approval_state = $2",
+                court_code, APPROVAL_WAITING,
+            )
+        return [(r["case_number"], r["triage"], r["created_at_us"]) for r in rows], int(waiting)
+
     async def stats(self) -> tuple[int, int, int, int]:
         """(approvals waiting, the oldest one's request time or 0, cases triaged, cases settled by a plan)."""
         async with self.db.transaction(write=False) as tx:

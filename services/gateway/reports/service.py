@@ -13,7 +13,7 @@ import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from protos.common.v1 import common_pb2
-from protos.gateway.v1 import control_pb2, reports_pb2
+from protos.gateway.v1 import control_pb2, enforce_pb2, reports_pb2
 from services.common.validation import FieldError, check_printable
 from services.gateway.access import authz
 from services.gateway.errors import RETRY_AFTER_S, GatewayError
@@ -82,6 +82,16 @@ class Reports:
                 row.frozen_fen += action.amount_fen
             elif action.state == SUCCEEDED and action.kind == control_pb2.ACTION_KIND_DEDUCT:
                 row.deducted_fen += action.amount_fen
+        plans, approvals_waiting = await self.ledger.plans.court_triage(court, since_us)
+        enforced: dict = {}
+        for case_number, triage, made_at_us in plans:
+            classes = enforced.setdefault(day_of_us(made_at_us), {})
+            # A case settled once counts as settled, whatever its other plans that day.
+            classes[case_number] = classes.get(case_number, False) or triage == enforce_pb2.TRIAGE_CLASS_SETTLED
+        for day, cases in enforced.items():
+            if day in rows:
+                rows[day].cases_enforced = len(cases)
+                rows[day].cases_settled = sum(cases.values())
         queried: dict = {}
         first_query: dict[str, datetime] = {}
         try:
@@ -110,4 +120,5 @@ class Reports:
         return reports_pb2.CourtReport(
             court_code=court, time_zone="Asia/Shanghai", days=[rows[d] for d in sorted(rows)],
             first_queried_cases=len(waits), median_first_query_s=round(statistics.median(waits)) if waits else 0,
+            approvals_waiting=approvals_waiting,
         )
