@@ -292,8 +292,10 @@ def test_http_api_never_answers_500(gateway, token):
             assert isinstance(document, dict) and "error" in document, where
 
     fuzz()
-    # Most requests got past authentication into parsing.
-    assert seen.get(400, 0) > 50, seen
+    # Most requests got past authentication, and many into the body parser
+    # (400; 413 and 415 are refusals at the door before it).
+    assert sum(n for status, n in seen.items() if status != 401) > 150, seen
+    assert seen.get(400, 0) > 25, seen
 
 
 def test_grpc_query_with_random_bytes_is_never_internal(gateway, token):
