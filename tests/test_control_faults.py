@@ -23,10 +23,10 @@ from prometheus_client import REGISTRY
 
 from services.gateway.config import CRASH_POINTS
 from tests.support.agencies import BANK, Agency
-from tests.support.auth import auth_headers
 from tests.support.control import (
     FAST,
     Debtor,
+    GatewayProcess,
     Http,
     account_at_bank,
     bank_conservation,
@@ -38,22 +38,10 @@ from tests.support.control import (
     register_body,
 )
 from tests.support.faultproxy import FaultProxy
-from tests.support.gateway import write_registry
-from tests.support.harness import ServiceProcess
-from tests.support.tls import TLS_PORTS_ENV, GatewayEndpoints
 
 SUCCEEDED = "ACTION_STATE_SUCCEEDED"
 PENDING = "ACTION_STATE_PENDING"
 LOOP_ITERATIONS = int(os.environ.get("FAULT_LOOP_ITERATIONS", "2"))
-FAST_ENV = {
-    "CONTROL_DEADLINE_MS": str(FAST["control_deadline_ms"]),
-    "CONTROL_ATTEMPT_TIMEOUT_MS": str(FAST["control_attempt_timeout_ms"]),
-    # Shorter than in-process: a restarted gateway waits this long for the dead one's lease.
-    "LEDGER_LEASE_SECONDS": "0.5",
-    "REDRIVE_INTERVAL_SECONDS": str(FAST["redrive_interval_seconds"]),
-}
-
-
 def lane(ledger_url: str) -> int:
     return 0 if ledger_url.startswith("sqlite") else 1
 
@@ -72,43 +60,6 @@ async def bank_behind_proxy(agencies: list[Agency]):
         yield proxy, routed
     finally:
         await proxy.close()
-
-
-class GatewayProcess:
-    """The gateway as a real process, restartable on the same ledger."""
-
-    def __init__(self, directory: Path, agencies: list[Agency], ledger_url: str):
-        self.env = {
-            "GATEWAY_GRPC_ADDRESS": "127.0.0.1:0",
-            "GATEWAY_HTTP_ADDRESS": "127.0.0.1:0",
-            "AGENCY_REGISTRY": str(write_registry(directory, agencies)),
-            "DATA_DIR": str(directory),
-            "LEDGER_URL": ledger_url,
-            "LOG_FORMAT": "text",
-            "GRACE_SECONDS": "1",
-            **TLS_PORTS_ENV,
-            **FAST_ENV,
-        }
-        self.process: ServiceProcess | None = None
-
-    async def start(self, crash_at: str = "") -> "GatewayProcess":
-        await self.stop()  # the previous process, stopped or dead: its output pipe closed
-        env = {**self.env, **({"CHAKONG_CRASH_AT": crash_at} if crash_at else {})}
-        # Started from a thread: the proxy runs on this event loop and must keep forwarding.
-        self.process = await asyncio.to_thread(ServiceProcess("services.gateway", env).start)
-        return self
-
-    @contextlib.asynccontextmanager
-    async def http(self):
-        async with GatewayEndpoints.of(self.process).session(headers=auth_headers()) as session:
-            yield Http(session)
-
-    async def stop(self) -> None:
-        if self.process is not None:
-            await asyncio.to_thread(self.process.stop)
-
-    async def died(self) -> int:
-        return await asyncio.to_thread(self.process.proc.wait, 15)
 
 
 async def settled(http: Http, case_number: str, action_id: str, timeout: float = 15.0) -> dict:

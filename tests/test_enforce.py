@@ -25,6 +25,7 @@ from tests.support.agencies import BANK, Agency
 from tests.support.auth import issue_token
 from tests.support.control import (
     Debtor,
+    GatewayProcess,
     Stack,
     bank_conservation,
     bank_deductions,
@@ -40,7 +41,6 @@ from tests.support.control import (
 )
 from tests.support.enforce import (
     APPROVER,
-    GatewayProcess,
     enforce,
     holdings,
     officer,
@@ -255,7 +255,7 @@ async def test_two_gateways_on_one_ledger_executing_one_plan_act_once(tmp_path, 
 async def test_a_gateway_killed_mid_plan_completes_it_after_restart_acting_once(tmp_path, agencies, ledger_url, point):
     who = other_debtor(ledger_url, 6 if point == "after_agency_call" else 0)
     case_number = new_case_number()
-    gateway = GatewayProcess(tmp_path, agencies, ledger_url, write_policy(tmp_path))
+    gateway = GatewayProcess(tmp_path, agencies, ledger_url, ENFORCE_POLICY=str(write_policy(tmp_path)))
     await gateway.start(crash_at=point)
     try:
         async with gateway.http() as http:

@@ -6,6 +6,7 @@ The agencies (icbc, the vehicle and the real-estate registry: AGENCIES in
 tests/support/agencies.py) are the `agencies` fixture (tests/conftest.py).
 """
 
+import asyncio
 import contextlib
 import functools
 import itertools
@@ -27,7 +28,8 @@ from services.gateway.server import Gateway
 from tests.support.agencies import BANK, PROPERTIES, SEED, SUBJECTS, VEHICLES, Agency
 from tests.support.auth import auth_headers
 from tests.support.gateway import write_registry
-from tests.support.tls import GatewayEndpoints, tls_settings
+from tests.support.harness import ServiceProcess
+from tests.support.tls import TLS_PORTS_ENV, GatewayEndpoints, tls_settings
 
 COURT = "340100"
 COURT_ACCOUNT = {"bank_name": "中国工商银行合肥分行", "account_number": "1302010129000000001",
@@ -35,6 +37,14 @@ COURT_ACCOUNT = {"bank_name": "中国工商银行合肥分行", "account_number"
 # Quick to give up and to re-drive, so the tests that need either are fast.
 FAST = {"control_deadline_ms": 3000, "control_attempt_timeout_ms": 1500, "lease_seconds": 1.0,
         "redrive_interval_seconds": 0.2}
+# FAST for a gateway process.
+FAST_ENV = {
+    "CONTROL_DEADLINE_MS": str(FAST["control_deadline_ms"]),
+    "CONTROL_ATTEMPT_TIMEOUT_MS": str(FAST["control_attempt_timeout_ms"]),
+    # Shorter than in-process: a restarted gateway waits this long for the dead one's lease.
+    "LEDGER_LEASE_SECONDS": "0.5",
+    "REDRIVE_INTERVAL_SECONDS": str(FAST["redrive_interval_seconds"]),
+}
 
 _case_numbers = itertools.count(random.randrange(100_000, 800_000))
 
@@ -227,3 +237,42 @@ async def control_stack(directory: Path, agencies: list[Agency], ledger_url: str
             yield Stack(gateway, Http(session), {a.id: a for a in agencies}, ledger_url)
     finally:
         await gateway.stop()
+
+
+class GatewayProcess:
+    """`python -m services.gateway` on a ledger, restartable (the same ledger, a new process); `env` adds
+    to or overrides its environment."""
+
+    def __init__(self, directory: Path, agencies: list[Agency], ledger_url: str, **env: str):
+        self.env = {
+            "GATEWAY_GRPC_ADDRESS": "127.0.0.1:0",
+            "GATEWAY_HTTP_ADDRESS": "127.0.0.1:0",
+            "AGENCY_REGISTRY": str(write_registry(directory, agencies)),
+            "DATA_DIR": str(directory),
+            "LEDGER_URL": ledger_url,
+            "LOG_FORMAT": "text",
+            "GRACE_SECONDS": "1",
+            **TLS_PORTS_ENV,
+            **FAST_ENV,
+            **env,
+        }
+        self.process: ServiceProcess | None = None
+
+    async def start(self, crash_at: str = "") -> "GatewayProcess":
+        await self.stop()  # the previous process, stopped or dead: its output pipe closed
+        env = {**self.env, **({"CHAKONG_CRASH_AT": crash_at} if crash_at else {})}
+        # Started from a thread: a fault proxy on this event loop must keep forwarding.
+        self.process = await asyncio.to_thread(ServiceProcess("services.gateway", env).start)
+        return self
+
+    @contextlib.asynccontextmanager
+    async def http(self):
+        async with GatewayEndpoints.of(self.process).session(headers=auth_headers()) as session:
+            yield Http(session)
+
+    async def stop(self) -> None:
+        if self.process is not None:
+            await asyncio.to_thread(self.process.stop)
+
+    async def died(self) -> int:
+        return await asyncio.to_thread(self.process.proc.wait, 15)

@@ -11,12 +11,9 @@ from pathlib import Path
 
 from protos.bank.v1 import bank_pb2
 from services import datagen
-from tests.support.agencies import BANK, PROPERTIES, SEED, SUBJECTS, VEHICLES, Agency
+from tests.support.agencies import BANK, PROPERTIES, SEED, SUBJECTS, VEHICLES
 from tests.support.auth import auth_headers, issue_token
 from tests.support.control import COURT, COURT_ACCOUNT, Http, Reply, Stack
-from tests.support.gateway import write_registry
-from tests.support.harness import ServiceProcess
-from tests.support.tls import TLS_PORTS_ENV, GatewayEndpoints
 
 APPROVER = "AP0001"
 
@@ -86,43 +83,3 @@ async def plan_done(http: Http, case_number: str, plan_id: str, timeout: float =
             return reply.body
         assert time.monotonic() < deadline, f"plan {plan_id} still executing: {reply.body}"
         await asyncio.sleep(0.1)
-
-
-class GatewayProcess:
-    """`python -m services.gateway` on a ledger, restartable (the same ledger, a new process)."""
-
-    def __init__(self, directory: Path, agencies: list[Agency], ledger_url: str, policy: Path):
-        self.env = {
-            "GATEWAY_GRPC_ADDRESS": "127.0.0.1:0",
-            "GATEWAY_HTTP_ADDRESS": "127.0.0.1:0",
-            "AGENCY_REGISTRY": str(write_registry(directory, agencies)),
-            "DATA_DIR": str(directory),
-            "LEDGER_URL": ledger_url,
-            "ENFORCE_POLICY": str(policy),
-            "LOG_FORMAT": "text",
-            "GRACE_SECONDS": "1",
-            **TLS_PORTS_ENV,
-            "CONTROL_DEADLINE_MS": "3000",
-            "CONTROL_ATTEMPT_TIMEOUT_MS": "1500",
-            "LEDGER_LEASE_SECONDS": "0.5",
-            "REDRIVE_INTERVAL_SECONDS": "0.2",
-        }
-        self.process: ServiceProcess | None = None
-
-    async def start(self, crash_at: str = "") -> "GatewayProcess":
-        await self.stop()
-        env = {**self.env, **({"CHAKONG_CRASH_AT": crash_at} if crash_at else {})}
-        self.process = await asyncio.to_thread(ServiceProcess("services.gateway", env).start)
-        return self
-
-    @contextlib.asynccontextmanager
-    async def http(self):
-        async with GatewayEndpoints.of(self.process).session(headers=auth_headers()) as session:
-            yield Http(session)
-
-    async def stop(self) -> None:
-        if self.process is not None:
-            await asyncio.to_thread(self.process.stop)
-
-    async def died(self) -> int:
-        return await asyncio.to_thread(self.process.proc.wait, 15)
